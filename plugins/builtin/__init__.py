@@ -1,0 +1,1 @@
+"""The built-in pruning methods, each registered through the ``pruning_suite`` entry-point group."""

@@ -1,0 +1,1 @@
+"""JSON Schemas generated from the pydantic models; see ``python -m pruning_suite.schema``."""

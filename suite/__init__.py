@@ -1,0 +1,40 @@
+"""pruning-suite: fair, reproducible comparisons of neural-network pruning methods.
+
+The executable form of Wang et al., "Why is the State of Neural Network Pruning so Confusing?"
+(arXiv 2301.05219). Plugins import only from this module's public API (``__all__``).
+Importing it does not import torch.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    DatasetError,
+    OutputError,
+    PluginError,
+    ProtocolError,
+    PruningError,
+    PruningSuiteError,
+    SubmissionError,
+    VerificationError,
+)
+from .hookspecs import hookimpl
+from .method import MethodConfig, PrunableLayer, PruningContext, PruningMethod
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DatasetError",
+    "MethodConfig",
+    "OutputError",
+    "PluginError",
+    "PrunableLayer",
+    "ProtocolError",
+    "PruningContext",
+    "PruningError",
+    "PruningMethod",
+    "PruningSuiteError",
+    "SubmissionError",
+    "VerificationError",
+    "__version__",
+    "hookimpl",
+]

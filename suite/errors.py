@@ -1,0 +1,66 @@
+"""The one exception hierarchy of pruning-suite.
+
+Every error a user can cause derives from :class:`PruningSuiteError` and carries a ``hint`` that
+says how to fix it. The CLI prints ``error: <message>`` and ``hint: <hint>`` and exits non-zero,
+without a traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DatasetError",
+    "OutputError",
+    "PluginError",
+    "ProtocolError",
+    "PruningError",
+    "PruningSuiteError",
+    "SubmissionError",
+    "VerificationError",
+]
+
+
+class PruningSuiteError(Exception):
+    """Base class of every error pruning-suite raises on bad input.
+
+    Args:
+        message: What happened and where.
+        hint: How the user fixes it (a command, a flag, a file to edit).
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\nhint: {self.hint}" if self.hint else self.message
+
+
+class ProtocolError(PruningSuiteError):
+    """A comparison protocol is unknown, malformed, or asked for something it does not define."""
+
+
+class PluginError(PruningSuiteError):
+    """A pruning-method plugin is unknown, broken, or returned something the core refuses."""
+
+
+class DatasetError(PruningSuiteError):
+    """A dataset is missing, incomplete, or does not match the protocol's checksum."""
+
+
+class PruningError(PruningSuiteError):
+    """A pruning request cannot be applied (it would empty a layer, touch the classifier, ...)."""
+
+
+class VerificationError(PruningError):
+    """The physically pruned model does not equal the masked reference, or counters disagree."""
+
+
+class SubmissionError(PruningSuiteError):
+    """A submission file cannot be read, written, or does not validate."""
+
+
+class OutputError(PruningSuiteError):
+    """An output folder cannot be created or written."""

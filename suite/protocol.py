@@ -1,0 +1,294 @@
+"""Comparison protocols: the frozen, versioned contract every compared run shares.
+
+A protocol fixes everything that is not the pruning method (Wang et al., arXiv 2301.05219, Sec. 3:
+"the performance advantage of a pruning paper should be attributed to the pruning stage"): the
+dataset and its checksum, the validation split, the architecture, the base-model recipe, which
+layers may be pruned, the pruning targets, the retraining recipe and the number of seeds.
+
+Protocol files are TOML, shipped inside the package (``pruning_suite/protocols/*.toml``), one
+protocol per file, the file name equal to the protocol id. Bump ``version`` whenever a change can
+move a number.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ProtocolError
+from .schedule import lr_at, parse_schedule, stage_ranges
+
+__all__ = [
+    "ArchitectureSpec",
+    "Augmentation",
+    "BaseModelSpec",
+    "ComparisonProtocol",
+    "DatasetSpec",
+    "PruningBudget",
+    "PruningTarget",
+    "Reference",
+    "TrainRecipe",
+    "DEFAULT_PROTOCOL",
+    "list_protocols",
+    "load_protocol",
+    "load_protocol_file",
+]
+
+DEFAULT_PROTOCOL = "digits-convnet"
+"""The zero-setup protocol, on scikit-learn's embedded ``load_digits``."""
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Augmentation(_Frozen):
+    """Training-time augmentation, applied on the device in batches."""
+
+    random_crop_padding: int = Field(0, ge=0, description="zero padding (pixels) before a random crop back to the input size; 0 = off")
+    horizontal_flip: bool = Field(False, description="flip each image left-right with probability 0.5")
+
+
+class TrainRecipe(_Frozen):
+    """An SGD training recipe: the paper holds all of it equal across compared methods (S3.2)."""
+
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    optimizer: Literal["sgd"] = "sgd"
+    lr_schedule: str = Field(description="piecewise-constant, 'epoch:lr,...', epochs counted from the phase start")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    nesterov: bool = False
+    augmentation: Augmentation = Augmentation()
+
+    @field_validator("lr_schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    @property
+    def stages(self) -> tuple[tuple[int, float], ...]:
+        """The parsed LR schedule, ``((epoch, lr), ...)``."""
+        return parse_schedule(self.lr_schedule)
+
+    def lr_at(self, epoch: int) -> float:
+        """The LR of 0-based ``epoch`` of this phase."""
+        return lr_at(self.stages, epoch)
+
+    def first_stage_epochs(self) -> range:
+        """Epochs of the first LR stage (the paper's trainability-accuracy window)."""
+        return stage_ranges(self.stages, self.epochs)[0]
+
+
+class DatasetSpec(_Frozen):
+    """Which data, how it is split and normalized, and the checksum that pins it."""
+
+    name: Literal["digits", "fashion-mnist", "mnist"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the decoded arrays; see pruning_suite.data")
+    num_classes: int = Field(ge=2)
+    input_shape: tuple[int, int, int] = Field(description="(channels, height, width) fed to the model")
+    mean: tuple[float, ...] = Field(description="per-channel normalization mean, on pixel values scaled to [0, 1]")
+    std: tuple[float, ...] = Field(description="per-channel normalization std, on pixel values scaled to [0, 1]")
+    val_size: int = Field(ge=1, description="validation examples carved from the training set")
+    test_size: int | None = Field(None, ge=1, description="held-out test examples, only for data without an official test split")
+    split_seed: int = Field(0, description="seed of the train/validation(/test) split; fixed per protocol")
+
+
+class ArchitectureSpec(_Frozen):
+    """A model from the suite's registry (``pruning_suite.models``) and its keyword arguments."""
+
+    name: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class BaseModelSpec(_Frozen):
+    """How the suite trains the dense base model every compared method starts from (setup S2)."""
+
+    recipe: TrainRecipe
+    seed: int = Field(0, description="one base model per protocol, shared by every run and method")
+
+
+class PruningTarget(_Frozen):
+    """A pruning target: layer-wise pruning ratios (fraction of a layer's filters/neurons removed).
+
+    ``layer_ratios`` maps fnmatch patterns over module names to ratios in [0, 1); later patterns
+    override earlier ones. The number removed from a layer of ``n`` units is
+    ``min(ceil(ratio * n), n - 1)`` (PAPER.md, L1-norm filter pruning).
+    """
+
+    id: str
+    description: str = ""
+    layer_ratios: dict[str, float]
+
+    @field_validator("layer_ratios")
+    @classmethod
+    def _ratios_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("a target needs at least one 'pattern = ratio' entry")
+        for pattern, ratio in value.items():
+            if not 0.0 <= ratio < 1.0:
+                raise ValueError(f"ratio {ratio} for {pattern!r} must be in [0, 1): a layer keeps at least one unit")
+        return value
+
+    def ratio_for(self, layer_name: str) -> float:
+        """The pruning ratio of ``layer_name`` under this target (0.0 when no pattern matches)."""
+        ratio = 0.0
+        for pattern, value in self.layer_ratios.items():
+            if fnmatch.fnmatchcase(layer_name, pattern):
+                ratio = value
+        return ratio
+
+
+class PruningBudget(_Frozen):
+    """What a method may spend in its pruning stage (setups S4.1 / S4.2); 0 epochs = one-shot."""
+
+    epochs: int = Field(0, ge=0)
+    lr_schedule: str | None = None
+
+
+class Reference(_Frozen):
+    """A published number shown beside the suite's own results."""
+
+    source: str
+    method: str
+    target: str
+    top1: float = Field(ge=0, le=100)
+    std: float | None = Field(None, ge=0)
+    note: str = ""
+
+
+class ComparisonProtocol(_Frozen):
+    """One comparison protocol (see the module docstring). Frozen; unknown keys are errors."""
+
+    id: str
+    version: int = Field(ge=1)
+    title: str
+    description: str = ""
+    dataset: DatasetSpec
+    architecture: ArchitectureSpec
+    granularity: Literal["filter"] = "filter"
+    prunable_layers: tuple[str, ...] = Field(min_length=1, description="fnmatch patterns over module names; the output layer is never pruned")
+    targets: tuple[PruningTarget, ...] = Field(min_length=1)
+    default_target: str
+    base_model: BaseModelSpec
+    retraining: TrainRecipe
+    pruning_budget: PruningBudget = PruningBudget()
+    seeds: int = Field(3, ge=1, description="runs per method needed for a ranked result")
+    references: tuple[Reference, ...] = ()
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("protocol id must be lower-case letters, digits and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _targets_consistent(self) -> ComparisonProtocol:
+        ids = [t.id for t in self.targets]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"target ids must be unique, got {ids}")
+        if self.default_target not in ids:
+            raise ValueError(f"default_target {self.default_target!r} is not one of the targets {ids}")
+        return self
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the protocol's canonical JSON (sorted keys), recorded in every submission."""
+        return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()
+
+    def target(self, target_id: str | None) -> PruningTarget:
+        """The target named ``target_id`` (the default target when None).
+
+        Raises:
+            ProtocolError: ``target_id`` is not one of this protocol's targets.
+        """
+        wanted = target_id or self.default_target
+        for target in self.targets:
+            if target.id == wanted:
+                return target
+        known = ", ".join(t.id for t in self.targets)
+        raise ProtocolError(
+            f"protocol {self.id!r} has no target {wanted!r}",
+            f"use one of: {known} (see 'pruning-suite protocols show {self.id}')",
+        )
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: the input of every content hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def load_protocol_file(path: Path) -> ComparisonProtocol:
+    """Load and validate one protocol TOML file.
+
+    Raises:
+        ProtocolError: The file cannot be read, is not TOML, or does not validate; the message
+            lists every problem with its field path.
+    """
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ProtocolError(f"cannot read protocol file {path}: {err.strerror}", "check the path") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ProtocolError(f"protocol file {path} is not valid TOML: {err}", "fix the TOML syntax") from err
+    try:
+        return ComparisonProtocol.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in err.errors()
+        )
+        raise ProtocolError(
+            f"protocol file {path} is malformed: {problems}",
+            "compare it with 'pruning-suite protocols show digits-convnet'",
+        ) from err
+
+
+def _protocol_files() -> dict[str, Any]:
+    root = resources.files("pruning_suite.protocols")
+    return {p.name[: -len(".toml")]: p for p in root.iterdir() if p.name.endswith(".toml")}
+
+
+def list_protocols() -> list[ComparisonProtocol]:
+    """Every protocol shipped with the suite, sorted by id."""
+    return [load_protocol(pid) for pid in sorted(_protocol_files())]
+
+
+def load_protocol(protocol_id: str | None) -> ComparisonProtocol:
+    """Load a shipped protocol by id, or a protocol file by path (anything ending in ``.toml``).
+
+    Args:
+        protocol_id: A shipped protocol id, a path to a ``.toml`` file, or None for the default.
+
+    Raises:
+        ProtocolError: Unknown id ("did you mean" included), or a malformed file.
+    """
+    protocol_id = protocol_id or DEFAULT_PROTOCOL
+    if protocol_id.endswith(".toml"):
+        return load_protocol_file(Path(protocol_id))
+    files = _protocol_files()
+    if protocol_id not in files:
+        from difflib import get_close_matches
+
+        close = get_close_matches(protocol_id, list(files), n=3)
+        guess = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        raise ProtocolError(
+            f"unknown protocol {protocol_id!r}",
+            f"{guess}known protocols: {', '.join(sorted(files))} ('pruning-suite protocols' lists them)",
+        )
+    with resources.as_file(files[protocol_id]) as path:
+        protocol = load_protocol_file(path)
+    if protocol.id != protocol_id:
+        raise ProtocolError(f"protocol file {protocol_id}.toml declares id {protocol.id!r}", "make them equal")
+    return protocol

@@ -1,0 +1,1 @@
+"""Comparison-protocol files shipped with the suite (one TOML file per protocol)."""
