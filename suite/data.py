@@ -1,0 +1,648 @@
+"""Datasets of the comparison protocols: finding, decoding, checksumming, splitting, augmenting.
+
+Every protocol pins its data by a sha256 of the *decoded* arrays (:func:`dataset_checksum`), so
+the same data gives the same checksum whether it is stored gzipped or plain, and a different release
+or a corrupted file is refused before any training starts (Wang et al., arXiv 2301.05219, Sec. 3:
+compared runs must share everything but the pruning stage, the data included).
+
+Where the data comes from (no download on these machines):
+
+- ``digits``: scikit-learn's embedded ``load_digits()`` (1797 8x8 images, values 0..16).
+- ``fashion-mnist``, ``mnist``: IDX files, gzipped or not, looked for in (1) the ``data_dir``
+  argument (the CLI's ``--data-dir``), (2) the environment variable ``PRUNING_SUITE_DATA``, (3) for
+  Fashion-MNIST the folder of the Debian package ``dataset-fashion-mnist``
+  (``/usr/share/datasets/fashion-mnist``). Within each of those roots the files may sit in
+  torchvision's layout ``ROOT/FashionMNIST/raw/`` (``ROOT/MNIST/raw/``) or directly in ``ROOT``.
+
+Splits are drawn with a seeded permutation (:func:`split_indices`); pixels are scaled to [0, 1],
+optionally resized, and normalized with the protocol's mean and std. The returned tensors are
+normalized; :func:`augment` works on them in batches, on their device.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import DatasetError, ProtocolError
+
+if TYPE_CHECKING:
+    from .protocol import Augmentation, DatasetSpec
+
+__all__ = [
+    "DATA_ENV",
+    "IDX_FILES",
+    "DataSplits",
+    "Split",
+    "augment",
+    "compute_checksum",
+    "dataset_checksum",
+    "load_dataset",
+    "read_idx",
+    "split_indices",
+]
+
+DATA_ENV = "PRUNING_SUITE_DATA"
+"""Environment variable naming a data root, searched after ``data_dir``."""
+
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+"""The four IDX files of MNIST and Fashion-MNIST, each optionally with a ``.gz`` suffix."""
+
+_TORCHVISION_FOLDER = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST"}
+
+SYSTEM_DATA_DIRS: dict[str, tuple[tuple[Path, str], ...]] = {
+    "fashion-mnist": (
+        (Path("/usr/share/datasets/fashion-mnist"), "Debian package dataset-fashion-mnist"),
+    ),
+    "mnist": (),
+}
+"""Per dataset, system folders searched last, each with the package that provides it."""
+
+_HAS_OFFICIAL_TEST = {"digits": False, "fashion-mnist": True, "mnist": True}
+
+# IDX type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT"); all big-endian.
+_IDX_DTYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One split of a dataset, ready for the model.
+
+    Attributes:
+        inputs: ``[N, C, H, W]`` float32, pixels scaled to [0, 1] then normalized with the
+            protocol's per-channel mean and std.
+        labels: ``[N]`` int64 class indices in ``[0, num_classes)``.
+    """
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.inputs.dim() != 4 or self.labels.dim() != 1 or len(self.inputs) != len(self.labels):
+            raise ValueError(
+                f"Split needs inputs [N, C, H, W] and labels [N], got {tuple(self.inputs.shape)} "
+                f"and {tuple(self.labels.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: torch.device | str) -> Split:
+        """This split with both tensors on ``device`` (no copy when already there)."""
+        return Split(self.inputs.to(device), self.labels.to(device))
+
+
+@dataclass(frozen=True, eq=False)
+class DataSplits:
+    """The train, validation and test splits of one protocol's dataset.
+
+    Attributes:
+        train: Training examples (the validation examples removed).
+        val: Validation examples, carved from the training data with the protocol's split seed.
+        test: The official test set, or examples held out with the split seed (``digits``).
+        sha256: :func:`dataset_checksum` of the raw data that was read.
+        source: Where the raw data was read from (a folder, or the scikit-learn loader).
+    """
+
+    train: Split
+    val: Split
+    test: Split
+    sha256: str
+    source: str
+
+    def to(self, device: torch.device | str) -> DataSplits:
+        """These splits with every tensor on ``device``."""
+        train, val, test = (split.to(device) for split in (self.train, self.val, self.test))
+        return DataSplits(train, val, test, self.sha256, self.source)
+
+
+@dataclass(frozen=True, eq=False)
+class _RawData:
+    """Decoded arrays as stored: images ``[N, H, W]`` uint8, labels ``[N]`` integers."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray | None
+    test_labels: np.ndarray | None
+    max_pixel: float  # the value that maps to 1.0 (16 for digits, 255 for IDX)
+    source: str
+
+    def checksum(self) -> str:
+        return dataset_checksum(
+            self.train_images, self.train_labels, self.test_images, self.test_labels
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def load_dataset(
+    spec: DatasetSpec,
+    data_dir: Path | str | None = None,
+    device: torch.device | str = "cpu",
+    verify: bool = True,
+) -> DataSplits:
+    """Load, verify, split and normalize the dataset a protocol names.
+
+    Steps: find and decode the raw data; compare its :func:`dataset_checksum` with ``spec.sha256``;
+    split it with :func:`split_indices` (``spec.val_size`` validation examples from the training
+    data; for ``digits`` first ``spec.test_size`` test examples); scale pixels to [0, 1]; resize
+    bilinearly to ``spec.input_shape[1:]`` when the stored size differs (``F.interpolate``,
+    ``align_corners=False``, no antialiasing; e.g. MNIST 28x28 -> 32x32 for MLP-7-Linear); then
+    normalize with ``spec.mean`` / ``spec.std``.
+
+    Args:
+        spec: The protocol's dataset section.
+        data_dir: Folder searched first for file-based datasets (ignored for ``digits``).
+        device: Where the returned tensors live.
+        verify: Refuse data whose checksum differs from ``spec.sha256``. Turn off only to pin a new
+            protocol or on purpose-built test data: results are then not comparable.
+
+    Returns:
+        The splits, with ``sha256`` (of the data actually read) and ``source``.
+
+    Raises:
+        ProtocolError: The spec is inconsistent (channels vs mean/std, a ``test_size`` for data
+            with an official test set or none for data without, more held-out than available).
+        DatasetError: The data is missing, incomplete, corrupt, has labels outside
+            ``[0, num_classes)``, or (``verify``) does not match ``spec.sha256``.
+    """
+    _check_spec(spec)
+    raw = _read_raw(spec.name, data_dir)
+    checksum = raw.checksum()
+    if verify and checksum != spec.sha256:
+        raise DatasetError(
+            f"{spec.name} data from {raw.source} has sha256 {checksum}, but the protocol expects "
+            f"{spec.sha256}: it is different data (another release, a modified copy) or a "
+            "corrupted file",
+            "get the original files (for Fashion-MNIST: 'apt-get install --reinstall "
+            "dataset-fashion-mnist'); only to pin a new protocol load it with verify=False",
+        )
+    _check_labels(raw, spec)
+    train_idx, val_idx, test_idx = split_indices(
+        len(raw.train_labels), spec.val_size, spec.test_size, spec.split_seed
+    )
+
+    def prepare(images: np.ndarray, labels: np.ndarray) -> Split:
+        return _to_split(images, labels, raw.max_pixel, spec).to(device)
+
+    if test_idx is None:
+        assert raw.test_images is not None and raw.test_labels is not None
+        test = prepare(raw.test_images, raw.test_labels)
+    else:
+        test = prepare(raw.train_images[test_idx], raw.train_labels[test_idx])
+    return DataSplits(
+        train=prepare(raw.train_images[train_idx], raw.train_labels[train_idx]),
+        val=prepare(raw.train_images[val_idx], raw.train_labels[val_idx]),
+        test=test,
+        sha256=checksum,
+        source=raw.source,
+    )
+
+
+def compute_checksum(spec_name: str, data_dir: Path | str | None = None) -> str:
+    """The :func:`dataset_checksum` of a dataset as found on this machine (to pin a protocol).
+
+    Args:
+        spec_name: ``"digits"``, ``"fashion-mnist"`` or ``"mnist"``.
+        data_dir: Folder searched first, as in :func:`load_dataset`.
+
+    Returns:
+        64 lower-case hex digits, the value for a protocol's ``dataset.sha256``.
+
+    Raises:
+        ProtocolError: Unknown dataset name.
+        DatasetError: The data is missing, incomplete or corrupt.
+    """
+    return _read_raw(spec_name, data_dir).checksum()
+
+
+def dataset_checksum(
+    images: np.ndarray,
+    labels: np.ndarray,
+    test_images: np.ndarray | None = None,
+    test_labels: np.ndarray | None = None,
+) -> str:
+    """sha256 of decoded dataset arrays, independent of how they were stored (gzip or not).
+
+    The byte recipe: arrays are fed to one sha256 in the order train images, train labels, then
+    (when given) test images, test labels. Each array contributes a header and a body:
+
+    - header: ASCII ``"<kind> <d0>,<d1>,...\\n"``: ``kind`` is ``uint8`` for images and
+      ``int64le`` for labels, followed by the array's shape in decimal, comma-separated;
+    - body: the elements in C (row-major) order of the array's original layout (``[N, H, W]`` for
+      grayscale data), images as one unsigned byte each, labels as 8-byte little-endian signed ints.
+
+    For Fashion-MNIST this equals ``sha256(b"uint8 60000,28,28\\n" + train_images.tobytes() +
+    b"int64le 60000\\n" + train_labels.astype("<i8").tobytes() + b"uint8 10000,28,28\\n" + ...)``.
+
+    Args:
+        images: Training (or all, for ``digits``) images, integers in 0..255, any integer or
+            float dtype holding whole numbers.
+        labels: ``[N]`` integer labels of ``images``.
+        test_images: Official test images, or None.
+        test_labels: Official test labels; given exactly when ``test_images`` is.
+
+    Returns:
+        64 lower-case hex digits.
+
+    Raises:
+        ValueError: Only one of the test arrays is given, or values are not whole numbers in range.
+    """
+    if (test_images is None) != (test_labels is None):
+        raise ValueError("give both test_images and test_labels, or neither")
+    digest = hashlib.sha256()
+    _hash_array(digest, images, "uint8")
+    _hash_array(digest, labels, "int64le")
+    if test_images is not None and test_labels is not None:
+        _hash_array(digest, test_images, "uint8")
+        _hash_array(digest, test_labels, "int64le")
+    return digest.hexdigest()
+
+
+def split_indices(
+    n: int, val_size: int, test_size: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Seeded train / validation / (test) indices into ``n`` training examples.
+
+    One permutation ``numpy.random.RandomState(seed).permutation(n)`` is drawn. Its first
+    ``test_size`` entries are the test examples (only for data without an official test set), the
+    next ``val_size`` the validation examples, the rest the training examples; each set is returned
+    sorted, so examples keep their stored order. ``RandomState`` is used, not ``default_rng``,
+    because NumPy freezes its stream across versions (NEP 19), so a protocol's split never moves.
+    The split is not stratified.
+
+    Args:
+        n: Number of examples available (the training file, or all of ``digits``).
+        val_size: Validation examples.
+        test_size: Test examples to hold out, or None when the data has an official test set.
+        seed: The protocol's ``split_seed``, in ``[0, 2**32)``.
+
+    Returns:
+        ``(train, val, test)`` int64 index arrays; ``test`` is None when ``test_size`` is None.
+
+    Raises:
+        ProtocolError: The seed is out of range, or nothing would be left for training.
+    """
+    held = val_size + (test_size or 0)
+    if held >= n:
+        raise ProtocolError(
+            f"dataset split holds out {held} examples (val_size {val_size}, test_size {test_size}) "
+            f"but only {n} are available, leaving none for training",
+            "lower dataset.val_size / dataset.test_size in the protocol",
+        )
+    if not 0 <= seed < 2**32:
+        raise ProtocolError(f"dataset.split_seed {seed} is out of range", "use one in [0, 2**32)")
+    order = np.random.RandomState(seed).permutation(n).astype(np.int64)
+    n_test = test_size or 0
+    test = np.sort(order[:n_test]) if test_size is not None else None
+    val = np.sort(order[n_test : n_test + val_size])
+    train = np.sort(order[n_test + val_size :])
+    return train, val, test
+
+
+def read_idx(path: Path | str) -> np.ndarray:
+    """Decode one IDX file (gzipped or plain, detected from its first bytes).
+
+    Args:
+        path: The file.
+
+    Returns:
+        The array with the dimensions and element type its header declares (a read-only view;
+        ``uint8`` for MNIST-style images ``[N, H, W]`` and labels ``[N]``).
+
+    Raises:
+        DatasetError: The file cannot be read, is not gzip/IDX, or is truncated or over-long; the
+            message names the file.
+    """
+    path = Path(path)
+    hint = (
+        f"replace {path} with an intact copy (Debian's Fashion-MNIST: "
+        "'apt-get install --reinstall dataset-fashion-mnist')"
+    )
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DatasetError(f"cannot read dataset file {path}: {err.strerror}", hint) from err
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as err:
+            message = f"dataset file {path} is a truncated or corrupt gzip file: {err}"
+            raise DatasetError(message, hint) from err
+    return _parse_idx(raw, path, hint)
+
+
+def augment(
+    inputs: torch.Tensor,
+    aug: Augmentation,
+    generator: torch.Generator,
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """Random crop with zero padding and horizontal flip, batch-wise on the inputs' device.
+
+    Same semantics as torchvision's ``RandomCrop(size, padding=p)`` followed by
+    ``RandomHorizontalFlip(0.5)`` applied to each raw image before normalization: the image is
+    padded by ``p`` pixels of raw value 0 (black) and cropped back at a per-example offset drawn
+    uniformly from ``0..2p`` in each axis; then each example is flipped left-right with
+    probability 0.5. Since the inputs are already normalized, the padding value is the normalized
+    zero, ``(0 - mean[c]) / std[c]`` per channel.
+
+    Random draws, in this order, from ``generator`` on its own device (a CPU generator works for
+    CUDA inputs): row offsets ``randint(0, 2p+1, (N,))``, column offsets (same), then flips
+    ``randint(0, 2, (N,))`` (1 = flip). Crop draws happen only when ``p > 0``, flip draws only when
+    flipping is on.
+
+    Args:
+        inputs: ``[N, C, H, W]`` normalized images.
+        aug: The recipe's augmentation.
+        generator: Source of randomness (advanced by the draws above).
+        mean: Per-channel normalization mean of ``inputs`` (``DatasetSpec.mean``); required when
+            ``aug.random_crop_padding > 0``.
+        std: Per-channel normalization std (``DatasetSpec.std``); required with ``mean``.
+
+    Returns:
+        ``[N, C, H, W]`` augmented images; ``inputs`` itself when augmentation is off.
+
+    Raises:
+        ValueError: ``inputs`` is not 4-D, or padding is asked for without a matching mean/std.
+    """
+    pad = aug.random_crop_padding
+    if pad == 0 and not aug.horizontal_flip:
+        return inputs
+    if inputs.dim() != 4:
+        raise ValueError(f"augment needs inputs [N, C, H, W], got {tuple(inputs.shape)}")
+    out = inputs
+    if pad > 0:
+        out = _random_crop(out, pad, _normalized_zero(mean, std, inputs), generator)
+    if aug.horizontal_flip:
+        out = _random_flip(out, generator)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Reading raw data
+
+
+def _read_raw(name: str, data_dir: Path | str | None) -> _RawData:
+    if name == "digits":
+        return _read_digits()
+    if name in _TORCHVISION_FOLDER:
+        return _read_idx_dataset(name, data_dir)
+    from difflib import get_close_matches
+
+    known = ["digits", *_TORCHVISION_FOLDER]
+    close = get_close_matches(name, known, n=1)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    raise ProtocolError(f"unknown dataset {name!r}", f"{guess}known datasets: {', '.join(known)}")
+
+
+def _read_digits() -> _RawData:
+    import sklearn
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return _RawData(
+        train_images=_whole_numbers(bunch.images, "uint8", "sklearn digits images"),
+        train_labels=np.asarray(bunch.target, dtype=np.int64),
+        test_images=None,
+        test_labels=None,
+        max_pixel=16.0,
+        source=f"sklearn.datasets.load_digits (scikit-learn {sklearn.__version__})",
+    )
+
+
+def _read_idx_dataset(name: str, data_dir: Path | str | None) -> _RawData:
+    folder, files = _find_idx_folder(name, data_dir)
+    arrays = [read_idx(files[stem]) for stem in IDX_FILES]
+    train_images, train_labels, test_images, test_labels = arrays
+    pairs = (("train", train_images, train_labels), ("t10k", test_images, test_labels))
+    for which, images, labels in pairs:
+        if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1:
+            raise DatasetError(
+                f"{name} files in {folder}: {which} images must be uint8 [N, H, W] and labels [N], "
+                f"got {images.dtype} {images.shape} and {labels.dtype} {labels.shape}",
+                "these are not MNIST-style IDX files; get the original files",
+            )
+        if len(images) != len(labels):
+            raise DatasetError(
+                f"{name} files in {folder}: {len(images)} {which} images but {len(labels)} labels",
+                "the files come from different releases or one is damaged; get the original files",
+            )
+    return _RawData(train_images, train_labels, test_images, test_labels, 255.0, str(folder))
+
+
+def _find_idx_folder(name: str, data_dir: Path | str | None) -> tuple[Path, dict[str, Path]]:
+    """The first folder holding all four IDX files, searched in the documented order."""
+    searched = []
+    for root, origin in _search_roots(name, data_dir):
+        for folder in (root / _TORCHVISION_FOLDER[name] / "raw", root):
+            found = {stem: p for stem in IDX_FILES if (p := _idx_file(folder, stem)) is not None}
+            if len(found) == len(IDX_FILES):
+                return folder, found
+            if found:
+                missing = [stem for stem in IDX_FILES if stem not in found]
+                raise DatasetError(
+                    f"{name} folder {folder} is incomplete: it lacks {', '.join(missing)} "
+                    "(.gz or not)",
+                    _missing_hint(name),
+                )
+            note = "" if folder.is_dir() else ", does not exist"
+            searched.append(f"{folder} ({origin}{note})")
+    places = "; ".join(searched) or "nowhere: no data_dir given and $" + DATA_ENV + " is not set"
+    raise DatasetError(f"{name} not found; searched: {places}", _missing_hint(name))
+
+
+def _search_roots(name: str, data_dir: Path | str | None) -> list[tuple[Path, str]]:
+    roots = []
+    if data_dir is not None:
+        roots.append((Path(data_dir).expanduser(), "--data-dir"))
+    if os.environ.get(DATA_ENV):
+        roots.append((Path(os.environ[DATA_ENV]).expanduser(), f"${DATA_ENV}"))
+    return roots + list(SYSTEM_DATA_DIRS.get(name, ()))
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    """``folder/stem`` or else ``folder/stem.gz``, whichever is a file (plain reads faster)."""
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _missing_hint(name: str) -> str:
+    sub = _TORCHVISION_FOLDER[name]
+    files = ", ".join(f"{stem}.gz" for stem in IDX_FILES)
+    layout = (
+        f"pass --data-dir DIR with the four IDX files in DIR/{sub}/raw/ (torchvision's layout) "
+        f"or directly in DIR: {files} (the .gz suffix is optional); "
+        f"setting {DATA_ENV}=DIR works too"
+    )
+    if name == "fashion-mnist":
+        return (
+            "install the Debian package: 'apt-get install dataset-fashion-mnist' (puts the files "
+            f"in /usr/share/datasets/fashion-mnist), or {layout}"
+        )
+    return f"{layout}; nothing is downloaded on these machines"
+
+
+def _parse_idx(raw: bytes, path: Path, hint: str) -> np.ndarray:
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DatasetError(
+            f"dataset file {path} is not an IDX file (magic number {raw[:4].hex() or 'missing'}, "
+            "expected 0000 followed by a type code such as 08 and the number of dimensions)",
+            hint,
+        )
+    ndim, dtype = raw[3], _IDX_DTYPES[raw[2]]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DatasetError(f"dataset file {path} is truncated: its header is cut off", hint)
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(raw) != expected:
+        state = "truncated" if len(raw) < expected else "longer than its header says"
+        raise DatasetError(
+            f"dataset file {path} is {state}: {len(raw)} bytes (decompressed), expected {expected} "
+            f"for an IDX array of shape {dims}",
+            hint,
+        )
+    array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    return array.astype(dtype.newbyteorder("="), copy=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Checks and conversion
+
+
+def _check_spec(spec: DatasetSpec) -> None:
+    channels = spec.input_shape[0]
+    if channels != 1:
+        raise ProtocolError(
+            f"dataset {spec.name!r} is grayscale, but dataset.input_shape {spec.input_shape} has "
+            f"{channels} channels",
+            "set dataset.input_shape to (1, H, W)",
+        )
+    if len(spec.mean) != channels or len(spec.std) != channels or min(spec.std) <= 0:
+        raise ProtocolError(
+            f"dataset.mean {spec.mean} and dataset.std {spec.std} must give one value per channel "
+            f"({channels}), std > 0",
+            "fix dataset.mean / dataset.std in the protocol",
+        )
+    official = _HAS_OFFICIAL_TEST.get(spec.name, True)
+    if official and spec.test_size is not None:
+        raise ProtocolError(
+            f"dataset {spec.name!r} has an official test set, but dataset.test_size is "
+            f"{spec.test_size}",
+            "remove dataset.test_size from the protocol",
+        )
+    if not official and spec.test_size is None:
+        raise ProtocolError(
+            f"dataset {spec.name!r} has no official test set and dataset.test_size is not set",
+            "set dataset.test_size (examples held out for testing) in the protocol",
+        )
+
+
+def _check_labels(raw: _RawData, spec: DatasetSpec) -> None:
+    for labels in (raw.train_labels, raw.test_labels):
+        if labels is None or not len(labels):
+            continue
+        if not 0 <= labels.min() <= labels.max() < spec.num_classes:
+            raise DatasetError(
+                f"{spec.name} data from {raw.source} has labels {labels.min()}..{labels.max()}, "
+                f"outside [0, {spec.num_classes}) (dataset.num_classes)",
+                "check dataset.num_classes in the protocol, or the data files",
+            )
+
+
+def _to_split(images: np.ndarray, labels: np.ndarray, max_pixel: float, spec: DatasetSpec) -> Split:
+    x = torch.from_numpy(images.astype(np.float32)).unsqueeze(1).div_(max_pixel)  # [N, 1, H, W]
+    size = tuple(spec.input_shape[1:])
+    if tuple(x.shape[-2:]) != size and len(x):
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=False)
+    mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std, dtype=torch.float32).view(1, -1, 1, 1)
+    x = x.sub_(mean).div_(std).contiguous()
+    return Split(x, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
+
+
+def _hash_array(digest: hashlib._Hash, array: np.ndarray, kind: str) -> None:
+    dtype = "uint8" if kind == "uint8" else "<i8"
+    data = _whole_numbers(array, dtype, "array")
+    digest.update(f"{kind} {','.join(str(d) for d in data.shape)}\n".encode("ascii"))
+    digest.update(np.ascontiguousarray(data).data)
+
+
+def _whole_numbers(array: np.ndarray, dtype: str, what: str) -> np.ndarray:
+    """``array`` as ``dtype``, refusing values that would change in the conversion."""
+    array = np.asarray(array)
+    if array.dtype == np.dtype(dtype):
+        return array
+    converted = array.astype(dtype)
+    if not np.array_equal(converted, array):
+        raise ValueError(f"{what} holds values that are not whole numbers in range for {dtype}")
+    return converted
+
+
+# --------------------------------------------------------------------------------------------
+# Augmentation
+
+
+def _normalized_zero(
+    mean: Sequence[float] | None, std: Sequence[float] | None, inputs: torch.Tensor
+) -> torch.Tensor:
+    channels = inputs.shape[1]
+    if mean is None or std is None or len(mean) != channels or len(std) != channels:
+        raise ValueError(
+            f"random crop padding needs the per-channel normalization of the {channels}-channel "
+            f"inputs to pad with black: pass mean=spec.mean, std=spec.std (got {mean}, {std})"
+        )
+    fill = [(0.0 - m) / s for m, s in zip(mean, std, strict=True)]
+    return torch.tensor(fill, dtype=inputs.dtype, device=inputs.device)
+
+
+def _draw(generator: torch.Generator, high: int, n: int, device: torch.device) -> torch.Tensor:
+    values = torch.randint(0, high, (n,), generator=generator, device=generator.device)
+    return values.to(device)
+
+
+def _random_crop(
+    x: torch.Tensor, pad: int, fill: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    n, c, h, w = x.shape
+    padded = fill.view(1, c, 1, 1).expand(n, c, h + 2 * pad, w + 2 * pad).clone()
+    padded[:, :, pad : pad + h, pad : pad + w] = x
+    rows = _draw(generator, 2 * pad + 1, n, x.device)[:, None] + torch.arange(h, device=x.device)
+    cols = _draw(generator, 2 * pad + 1, n, x.device)[:, None] + torch.arange(w, device=x.device)
+    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    channel = torch.arange(c, device=x.device).view(1, c, 1, 1)
+    return padded[batch, channel, rows.view(n, 1, h, 1), cols.view(n, 1, 1, w)]
+
+
+def _random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    flip = _draw(generator, 2, len(x), x.device).bool().view(-1, 1, 1, 1)
+    return torch.where(flip, x.flip(-1), x)
