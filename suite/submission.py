@@ -86,25 +86,27 @@ class BaseModelInfo(_Strict):
     checkpoint_sha256: str = Field(pattern=_HEX64)
     source: Literal["trained", "cached"]
     seed: int
-    dense_val_top1: Percent = Field(ge=0, le=100)
-    dense_test_top1: Percent = Field(ge=0, le=100)
-    params: int = Field(ge=1)
+    dense_val_top1: Percent = Field(ge=0, le=100, description="dense model's val top-1, percent")
+    dense_test_top1: Percent = Field(ge=0, le=100, description="dense model's test top-1, percent")
+    params: int = Field(ge=1, description="parameters of the dense model (= pruning.params_dense)")
 
 
 class TargetInfo(_Strict):
     """The protocol target the run aimed at."""
 
     id: str
-    layer_ratios: dict[str, float]
+    layer_ratios: dict[str, float] = Field(
+        description="the target's fnmatch patterns over module names -> pruning ratio (fraction)"
+    )
 
 
 class LayerWidth(_Strict):
     """Width of one prunable layer before and after pruning, as measured on the model."""
 
     name: str
-    before: int = Field(ge=1)
-    after: int = Field(ge=1)
-    target_ratio: float = Field(ge=0, lt=1)
+    before: int = Field(ge=1, description="filters (output channels) or neurons before pruning")
+    after: int = Field(ge=1, description="filters (output channels) or neurons after pruning")
+    target_ratio: float = Field(ge=0, lt=1, description="pruning ratio the target asked for")
     achieved_ratio: float = Field(ge=0, lt=1, description="(before - after) / before")
 
 
@@ -116,7 +118,7 @@ class Measurements(_Strict):
     params_pruned: int = Field(ge=1)
     sparsity: float = Field(ge=0, le=1, description="1 - params_pruned / params_dense")
     macs_dense: int = Field(ge=1, description="multiply-accumulates per example, dense model")
-    macs_pruned: int = Field(ge=1)
+    macs_pruned: int = Field(ge=1, description="multiply-accumulates per example, pruned model")
     flops_dense: int = Field(ge=1, description="= 2 x macs_dense")
     flops_pruned: int = Field(ge=1, description="= 2 x macs_pruned")
     speedup: float = Field(gt=0, description="macs_dense / macs_pruned")
@@ -127,18 +129,20 @@ class EpochRow(_Strict):
     """One retraining epoch, logged after the epoch ends."""
 
     epoch: int = Field(ge=0, description="0-based epoch of the retraining phase")
-    lr: float = Field(gt=0)
+    lr: float = Field(gt=0, description="learning rate of this epoch")
     train_loss: float = Field(ge=0)
-    val_top1: Percent = Field(ge=0, le=100)
-    test_top1: Percent = Field(ge=0, le=100)
+    val_top1: Percent = Field(ge=0, le=100, description="validation top-1 after the epoch, percent")
+    test_top1: Percent = Field(ge=0, le=100, description="test top-1 after the epoch, percent")
 
 
 class FinalMetrics(_Strict):
     """The reported result: the final retraining epoch's accuracies (never a best epoch)."""
 
     test_top1: Percent = Field(ge=0, le=100, description="test top-1 of the last logged epoch")
-    val_top1: Percent = Field(ge=0, le=100)
-    pruned_test_top1_before_retraining: Percent = Field(ge=0, le=100)
+    val_top1: Percent = Field(ge=0, le=100, description="validation top-1 of the last logged epoch")
+    pruned_test_top1_before_retraining: Percent = Field(
+        ge=0, le=100, description="test top-1 right after pruning, before any retraining, percent"
+    )
     delta_top1: float = Field(description="test_top1 - base_model.dense_test_top1, percentage points")
 
 
@@ -152,16 +156,23 @@ class Timings(_Strict):
 
 
 class Submission(_Strict):
-    """One run's result. See the module docstring for units."""
+    """One pruning run's result under a comparison protocol (pruning-suite, arXiv 2301.05219).
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    Units: accuracies are top-1 in percent [0, 100]; sparsity and pruning ratios are fractions
+    [0, 1]; MACs are multiply-accumulates and FLOPs = 2 x MACs, both per single input example;
+    times are seconds.
+    """
+
+    schema_version: Literal[1] = Field(
+        SCHEMA_VERSION, description="version of this file format; readers refuse unknown versions"
+    )
     run_id: str = Field(pattern=r"^[0-9a-f]{12}$", description="short hash of protocol, method, config, target, seed, smoke")
     created: str = Field(description="UTC time the run finished, ISO 8601")
     suite: SuiteInfo
     protocol: ProtocolRef
     method: MethodRef
     target: TargetInfo
-    seed: int
+    seed: int = Field(description="seed of this run; reports average over seeds")
     smoke: bool = Field(description="reduced budget for checking a setup end to end; never ranked")
     rankable: bool = Field(description="false for smoke runs; report leaves such runs out of rankings")
     environment: Environment

@@ -1,0 +1,642 @@
+"""The engine of ``pruning-suite validate``: every problem of every submission file, with its path.
+
+A file goes through four stages; a stage runs only when the one before found nothing, so each
+problem is reported once, at the stage that can explain it best:
+
+1. :func:`~pruning_suite.jsonio.read_json`: size, UTF-8, depth, syntax, NaN, duplicate keys.
+2. ``schema_version``: a version the suite does not know is one problem, not fifty.
+3. The packaged JSON Schema (Draft 2020-12): every violation, sorted by JSON path.
+4. The pydantic model (what the schema cannot say), then the consistency checks in
+   :data:`CONSISTENCY_CHECKS`, which recompute each derived number from the raw fields.
+
+Folders are searched recursively for ``*.json``; a symlink that leads out of the folder is skipped
+with a warning, never followed. Across files, duplicate run ids are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from jsonschema import Draft202012Validator, ValidationError
+from pydantic import ValidationError as PydanticValidationError
+
+from .errors import SubmissionError
+from .jsonio import read_json
+from .schema import load_packaged_schema
+from .submission import SCHEMA_VERSION, Submission
+
+__all__ = [
+    "CONSISTENCY_CHECKS",
+    "MAX_PROBLEMS_PER_FILE",
+    "SUPPORTED_SCHEMA_VERSIONS",
+    "CheckContext",
+    "FileResult",
+    "Finding",
+    "Problem",
+    "check_file",
+    "check_paths",
+    "format_problems",
+    "has_errors",
+    "json_path",
+    "results_to_json",
+    "validate_file",
+    "validate_paths",
+]
+
+SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (SCHEMA_VERSION,)
+"""Submission ``schema_version`` values this suite can validate."""
+
+MAX_PROBLEMS_PER_FILE = 100
+"""A broken file reports at most this many problems, then one line saying how many were left out."""
+
+_SKIPPED = "skipped: "
+_RUN_ID = re.compile(r"^[0-9a-f]{12}$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REL_TOL_SPEEDUP = 1e-6
+_ABS_TOL = 1e-9
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one file.
+
+    Attributes:
+        path: The file, as given or found (``str`` so that it serializes as is).
+        where: JSON path inside the file, e.g. ``$.final.test_top1`` or ``$.retraining[3].lr``;
+            ``$`` for the file as a whole.
+        message: What is wrong, one line.
+        severity: ``"error"`` (the file is invalid) or ``"warning"`` (reported, not fatal).
+        hint: How to fix it, one line; may be empty.
+    """
+
+    path: str
+    where: str
+    message: str
+    severity: Severity = "error"
+    hint: str = ""
+
+    def format(self) -> str:
+        """``path: where: severity: message`` (and the hint on an indented second line)."""
+        line = f"{self.path}: {self.where}: {self.severity}: {self.message}"
+        return f"{line}\n  hint: {self.hint}" if self.hint else line
+
+
+@dataclass
+class FileResult:
+    """The outcome of validating one file.
+
+    Attributes:
+        path: The file.
+        problems: Every problem found, errors and warnings.
+        data: The parsed JSON when the file could be read, else None.
+        submission: The validated model when stages 1-3 passed (consistency errors may remain).
+    """
+
+    path: Path
+    problems: list[Problem] = field(default_factory=list)
+    data: Any = None
+    submission: Submission | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem is an error."""
+        return not any(p.severity == "error" for p in self.problems)
+
+
+def json_path(parts: Iterable[str | int]) -> str:
+    """Format path components as a JSON path: ``("retraining", 3, "lr")`` -> ``$.retraining[3].lr``.
+
+    Args:
+        parts: Object keys and array indices from the root down.
+
+    Returns:
+        The path; keys that are not identifiers are quoted, ``$.target.layer_ratios["conv*"]``.
+    """
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+# --------------------------------------------------------------------------- consistency checks
+
+
+class Finding(NamedTuple):
+    """What a consistency check yields: a JSON path and a one-line message."""
+
+    where: str
+    message: str
+    severity: Severity = "error"
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a consistency check sees.
+
+    Attributes:
+        submission: The schema- and model-valid submission.
+        path: The file it was read from, or None for a submission not read from a file.
+    """
+
+    submission: Submission
+    path: Path | None = None
+
+
+Check = Callable[[CheckContext], Iterable[Finding]]
+
+
+def _num(value: float) -> str:
+    return f"{value:.10g}"
+
+
+def check_flops_are_twice_macs(ctx: CheckContext) -> Iterator[Finding]:
+    """FLOPs = 2 x MACs, dense and pruned (MACs are multiply-accumulates)."""
+    m = ctx.submission.pruning
+    for kind, macs, flops in (
+        ("dense", m.macs_dense, m.flops_dense),
+        ("pruned", m.macs_pruned, m.flops_pruned),
+    ):
+        if flops != 2 * macs:
+            yield Finding(
+                f"$.pruning.flops_{kind}",
+                f"flops_{kind} is {flops} but 2 x macs_{kind} is {2 * macs}; FLOPs = 2 x MACs",
+            )
+
+
+def check_speedup(ctx: CheckContext) -> Iterator[Finding]:
+    """speedup = macs_dense / macs_pruned (relative tolerance 1e-6)."""
+    m = ctx.submission.pruning
+    expected = m.macs_dense / m.macs_pruned
+    if not math.isclose(m.speedup, expected, rel_tol=_REL_TOL_SPEEDUP):
+        yield Finding(
+            "$.pruning.speedup",
+            f"speedup is {_num(m.speedup)} but macs_dense / macs_pruned is {_num(expected)}",
+        )
+
+
+def check_sparsity(ctx: CheckContext) -> Iterator[Finding]:
+    """sparsity = 1 - params_pruned / params_dense (absolute tolerance 1e-9)."""
+    m = ctx.submission.pruning
+    expected = 1 - m.params_pruned / m.params_dense
+    if not math.isclose(m.sparsity, expected, rel_tol=0, abs_tol=_ABS_TOL):
+        yield Finding(
+            "$.pruning.sparsity",
+            f"sparsity is {_num(m.sparsity)} but 1 - params_pruned / params_dense"
+            f" is {_num(expected)}",
+        )
+
+
+def check_base_params(ctx: CheckContext) -> Iterator[Finding]:
+    """The base model's parameter count is the dense count the pruning stage measured."""
+    sub = ctx.submission
+    if sub.base_model.params != sub.pruning.params_dense:
+        yield Finding(
+            "$.base_model.params",
+            f"base_model.params is {sub.base_model.params} but pruning.params_dense is "
+            f"{sub.pruning.params_dense}; both count the same dense model",
+        )
+
+
+def check_layer_ratios(ctx: CheckContext) -> Iterator[Finding]:
+    """Each layer's achieved_ratio = (before - after) / before (absolute tolerance 1e-9)."""
+    for i, layer in enumerate(ctx.submission.pruning.layers):
+        expected = (layer.before - layer.after) / layer.before
+        if not math.isclose(layer.achieved_ratio, expected, rel_tol=0, abs_tol=_ABS_TOL):
+            yield Finding(
+                f"$.pruning.layers[{i}].achieved_ratio",
+                f"layer {layer.name!r}: achieved_ratio is {_num(layer.achieved_ratio)} but "
+                f"(before - after) / before is ({layer.before} - {layer.after}) / {layer.before}"
+                f" = {_num(expected)}",
+            )
+
+
+def check_final_is_last_epoch(ctx: CheckContext) -> Iterator[Finding]:
+    """final.test_top1 and final.val_top1 are the last retraining epoch's (never a best epoch)."""
+    sub = ctx.submission
+    last = sub.retraining[-1]
+    n = len(sub.retraining) - 1
+    for name in ("test_top1", "val_top1"):
+        final, logged = getattr(sub.final, name), getattr(last, name)
+        if not math.isclose(final, logged, rel_tol=0, abs_tol=_ABS_TOL):
+            yield Finding(
+                f"$.final.{name}",
+                f"final.{name} is {_num(final)} but the last retraining epoch "
+                f"($.retraining[{n}]) has {_num(logged)}; report the final epoch, not the best",
+            )
+
+
+def check_delta_top1(ctx: CheckContext) -> Iterator[Finding]:
+    """final.delta_top1 = final.test_top1 - base_model.dense_test_top1 (absolute tolerance 1e-9)."""
+    sub = ctx.submission
+    expected = sub.final.test_top1 - sub.base_model.dense_test_top1
+    if not math.isclose(sub.final.delta_top1, expected, rel_tol=0, abs_tol=_ABS_TOL):
+        yield Finding(
+            "$.final.delta_top1",
+            f"delta_top1 is {_num(sub.final.delta_top1)} but final.test_top1 - "
+            f"base_model.dense_test_top1 is {_num(expected)}",
+        )
+
+
+def check_epoch_numbers(ctx: CheckContext) -> Iterator[Finding]:
+    """Retraining epochs are numbered 0, 1, ..., n-1 in order."""
+    for i, row in enumerate(ctx.submission.retraining):
+        if row.epoch != i:
+            yield Finding(
+                f"$.retraining[{i}].epoch",
+                f"epoch is {row.epoch} but row {i} must be epoch {i}; epochs are numbered 0..n-1",
+            )
+
+
+def check_rankable(ctx: CheckContext) -> Iterator[Finding]:
+    """rankable == not smoke: smoke runs are never ranked, every other run is."""
+    sub = ctx.submission
+    if sub.rankable != (not sub.smoke):
+        yield Finding(
+            "$.rankable",
+            f"rankable is {str(sub.rankable).lower()} but smoke is {str(sub.smoke).lower()}; "
+            "rankable must equal not smoke",
+        )
+
+
+def check_run_id_file_name(ctx: CheckContext) -> Iterator[Finding]:
+    """A file named like a run id (``<12 hex digits>.json``) holds that run."""
+    if ctx.path is None or not _RUN_ID.match(ctx.path.stem):
+        return
+    if ctx.path.stem != ctx.submission.run_id:
+        yield Finding(
+            "$.run_id",
+            f"run_id is {ctx.submission.run_id!r} but the file is named {ctx.path.name!r}",
+        )
+
+
+CONSISTENCY_CHECKS: tuple[Check, ...] = (
+    check_flops_are_twice_macs,
+    check_speedup,
+    check_sparsity,
+    check_base_params,
+    check_layer_ratios,
+    check_final_is_last_epoch,
+    check_delta_top1,
+    check_epoch_numbers,
+    check_rankable,
+    check_run_id_file_name,
+)
+"""Checks run on every model-valid submission, in order; add one by adding its function here."""
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def validate_file(path: Path | str) -> list[Problem]:
+    """Validate one submission file.
+
+    Args:
+        path: The JSON file.
+
+    Returns:
+        Every problem found (empty when the file is valid). Never raises on bad input.
+    """
+    return check_file(Path(path)).problems
+
+
+def check_file(path: Path) -> FileResult:
+    """Validate one file and keep what was parsed (see :class:`FileResult`).
+
+    Args:
+        path: The JSON file.
+
+    Returns:
+        The problems, the parsed data and, when it is model-valid, the :class:`Submission`.
+    """
+    result = FileResult(path)
+    try:
+        result.data = read_json(path)
+    except SubmissionError as err:
+        message = err.message.removeprefix(f"{path}: ")  # the file is named once, by Problem
+        result.problems.append(Problem(str(path), "$", message, hint=err.hint))
+        return result
+    for stage in (_version_problems, _schema_problems, _model_problems, _consistency_problems):
+        problems = list(stage(result))
+        if problems:
+            result.problems.extend(_cap(path, problems))
+            break
+    return result
+
+
+def _problem(path: Path, finding: Finding, hint: str = "") -> Problem:
+    return Problem(str(path), finding.where, finding.message, finding.severity, hint)
+
+
+def _cap(path: Path, problems: list[Problem]) -> list[Problem]:
+    if len(problems) <= MAX_PROBLEMS_PER_FILE:
+        return problems
+    left = len(problems) - MAX_PROBLEMS_PER_FILE
+    more = Problem(
+        str(path), "$", f"{left} more problems not shown", hint="fix the ones above first"
+    )
+    return [*problems[:MAX_PROBLEMS_PER_FILE], more]
+
+
+def _version_problems(result: FileResult) -> list[Problem]:
+    data, path = result.data, str(result.path)
+    if not isinstance(data, dict):
+        message = f"a submission is a JSON object, not {_json_type(data)}"
+        return [Problem(path, "$", message, hint="is this a pruning-suite submission?")]
+    supported = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+    hint = "is this a pruning-suite submission? a newer pruning-suite may read newer versions"
+    if "schema_version" not in data:
+        message = f"schema_version is missing; supported: {supported}"
+        return [Problem(path, "$.schema_version", message, hint=hint)]
+    version = data["schema_version"]
+    if not _is_int(version) or version not in SUPPORTED_SCHEMA_VERSIONS:
+        message = f"schema_version {_short(version)} is not supported; supported: {supported}"
+        return [Problem(path, "$.schema_version", message, hint=hint)]
+    return []
+
+
+def _schema_problems(result: FileResult) -> list[Problem]:
+    errors = _validator().iter_errors(result.data)
+    findings = [f for error in errors for f in _describe_schema_error(error)]
+    findings = sorted(dict.fromkeys(findings), key=lambda f: _path_sort_key(f.where))
+    return [_problem(result.path, f) for f in findings]
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = load_packaged_schema("submission")
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _model_problems(result: FileResult) -> list[Problem]:
+    try:
+        result.submission = Submission.model_validate(result.data)
+    except PydanticValidationError as err:
+        return [
+            Problem(
+                str(result.path), json_path(e["loc"]), f"{e['msg']} (got {_short(e.get('input'))})"
+            )
+            for e in err.errors(include_url=False)
+        ]
+    return []
+
+
+def _consistency_problems(result: FileResult) -> Iterator[Problem]:
+    if result.submission is None:
+        return
+    ctx = CheckContext(result.submission, result.path)
+    for check in CONSISTENCY_CHECKS:
+        for finding in check(ctx):
+            yield _problem(result.path, finding)
+
+
+# --------------------------------------------------------------------------- schema messages
+
+
+def _describe_schema_error(error: ValidationError) -> Iterator[Finding]:
+    """Turn one jsonschema error into short findings at the most precise path."""
+    parts = list(error.absolute_path)
+    kind, limit, value = error.validator, error.validator_value, error.instance
+    if kind == "required" and isinstance(value, dict):
+        for name in limit:
+            if name not in value:
+                yield Finding(json_path([*parts, name]), f"required property {name!r} is missing")
+    elif kind == "additionalProperties" and isinstance(value, dict):
+        known = error.schema.get("properties", {})
+        for name in value:
+            if name not in known:
+                yield Finding(
+                    json_path([*parts, name]),
+                    f"unknown property {name!r} (not in schema_version {SCHEMA_VERSION})",
+                )
+    else:
+        yield Finding(json_path(parts), _schema_message(kind, limit, value, error.message))
+
+
+_BOUNDS = {
+    "minimum": "is less than the minimum {limit}",
+    "maximum": "is greater than the maximum {limit}",
+    "exclusiveMinimum": "must be greater than {limit}",
+    "exclusiveMaximum": "must be less than {limit}",
+    "minItems": "has fewer than {limit} items",
+    "maxItems": "has more than {limit} items",
+    "minLength": "is shorter than {limit} characters",
+    "pattern": "does not match the pattern {limit}",
+    "const": "must be {limit}",
+    "enum": "must be one of {limit}",
+}
+
+
+def _schema_message(kind: str, limit: Any, value: Any, fallback: str) -> str:
+    if kind == "type":
+        wanted = limit if isinstance(limit, str) else " or ".join(limit)
+        return f"expected {wanted}, got {_json_type(value)} {_short(value)}"
+    if kind in _BOUNDS:
+        shown = ", ".join(_short(v) for v in limit) if kind == "enum" else _short(limit)
+        return f"{_short(value)} {_BOUNDS[kind].format(limit=shown)}"
+    return fallback if len(fallback) <= 200 else fallback[:197] + "..."
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A one-line JSON rendering of ``value``, cut to ``limit`` characters."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _path_sort_key(where: str) -> list[tuple[int, Any]]:
+    """Sort JSON paths by component, indices numerically: ``[2]`` before ``[10]``."""
+    tokens = re.findall(r'\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]', where)
+    return [(1, int(i)) if i else (0, key or json.loads(quoted)) for key, i, quoted in tokens]
+
+
+# --------------------------------------------------------------------------- files and folders
+
+
+def validate_paths(paths: Sequence[Path | str]) -> dict[Path, list[Problem]]:
+    """Validate files and folders (recursively, ``*.json``), then check across files.
+
+    Args:
+        paths: Files and folders. In a folder, a symlink leading outside that folder is skipped
+            with a warning and never followed; each real file is checked once.
+
+    Returns:
+        Every file (and every skipped or empty path) with its problems, in the order found; a
+        valid file maps to an empty list.
+    """
+    return {r.path: r.problems for r in check_paths(paths)}
+
+
+def check_paths(paths: Sequence[Path | str]) -> list[FileResult]:
+    """Like :func:`validate_paths`, keeping what was parsed (used by ``report``).
+
+    Args:
+        paths: Files and folders.
+
+    Returns:
+        One :class:`FileResult` per file or skipped path.
+    """
+    results: list[FileResult] = []
+    seen: set[Path] = set()
+    for root in map(Path, paths):
+        for path, skip_reason in _discover(root):
+            if skip_reason:
+                results.append(FileResult(path, [Problem(str(path), "$", skip_reason, "warning")]))
+                continue
+            real = path.resolve()
+            if real not in seen:
+                seen.add(real)
+                results.append(check_file(path))
+    _check_duplicate_run_ids(results)
+    return results
+
+
+def _discover(root: Path) -> Iterator[tuple[Path, str]]:
+    """Yield ``(path, "")`` for each file to check under ``root``, ``(path, reason)`` for skips."""
+    if not root.is_dir():
+        yield root, ""  # a file, or a missing path that read_json reports
+        return
+    real_root = root.resolve()
+    files, links = [], []
+    for folder, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.endswith(".json"):
+                path = Path(folder) / name
+                (links if path.is_symlink() else files).append(path)
+        for name in dirnames:
+            reason = _outside(Path(folder) / name, real_root)
+            if reason:
+                yield Path(folder) / name, reason
+    if not files and not links:
+        yield root, f"{_SKIPPED}no *.json files under {root}"
+    yield from ((path, "") for path in files)  # real files first, so a link to one is a duplicate
+    for path in links:
+        yield path, _outside(path, real_root)
+
+
+def _outside(path: Path, real_root: Path) -> str:
+    """Why ``path`` (a symlink) is skipped, or "" when it is not a symlink out of ``real_root``."""
+    if not path.is_symlink():
+        return ""
+    target = path.resolve()
+    if not target.exists():
+        return f"{_SKIPPED}broken symlink to {target}"
+    if not target.is_relative_to(real_root):
+        return f"{_SKIPPED}symlink to {target}, outside {real_root}"
+    return ""
+
+
+def _check_duplicate_run_ids(results: list[FileResult]) -> None:
+    by_id: dict[str, list[FileResult]] = defaultdict(list)
+    for result in results:
+        if isinstance(result.data, dict) and isinstance(run_id := result.data.get("run_id"), str):
+            by_id[run_id].append(result)
+    for run_id, same in by_id.items():
+        if len(same) < 2:
+            continue
+        for result in same:
+            others = ", ".join(str(o.path) for o in same if o is not result)
+            result.problems.append(
+                Problem(
+                    str(result.path),
+                    "$.run_id",
+                    f"run_id {run_id!r} is also used by {others}",
+                    hint="a run id names one run; delete the copy or rerun with another seed",
+                )
+            )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def has_errors(results: Mapping[Path, list[Problem]]) -> bool:
+    """True when any problem is an error (the ``validate`` command then exits non-zero)."""
+    return any(p.severity == "error" for problems in results.values() for p in problems)
+
+
+def format_problems(results: Mapping[Path, list[Problem]]) -> str:
+    """Human-readable output of ``pruning-suite validate``.
+
+    Args:
+        results: What :func:`validate_paths` returned.
+
+    Returns:
+        One line per problem (``file: $.path: error: message``, hint indented below), then a
+        summary line, e.g. ``3 files checked: 2 valid, 1 invalid (2 errors, 0 warnings)``.
+    """
+    lines = [p.format() for problems in results.values() for p in problems]
+    n_errors = sum(p.severity == "error" for ps in results.values() for p in ps)
+    n_warnings = sum(p.severity == "warning" for ps in results.values() for p in ps)
+    checked = [ps for ps in results.values() if not _only_skipped(ps)]
+    invalid = sum(any(p.severity == "error" for p in ps) for ps in checked)
+    valid = len(checked) - invalid
+    lines.append(
+        f"{_plural(len(checked), 'file')} checked: {valid} valid, {invalid} invalid"
+        f" ({_plural(n_errors, 'error')}, {_plural(n_warnings, 'warning')})"
+    )
+    return "\n".join(lines)
+
+
+def results_to_json(results: Mapping[Path, list[Problem]]) -> dict[str, Any]:
+    """Machine-readable output of ``pruning-suite validate --json``.
+
+    Args:
+        results: What :func:`validate_paths` returned.
+
+    Returns:
+        ``{"valid": bool, "files": [{"path", "valid", "problems": [Problem fields]}]}``.
+    """
+    files = [
+        {
+            "path": str(path),
+            "valid": not any(p.severity == "error" for p in ps),
+            "problems": [asdict(p) for p in ps],
+        }
+        for path, ps in results.items()
+    ]
+    return {"valid": not has_errors(results), "files": files}
+
+
+def _only_skipped(problems: list[Problem]) -> bool:
+    return bool(problems) and all(p.message.startswith(_SKIPPED) for p in problems)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

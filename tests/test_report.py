@@ -1,0 +1,180 @@
+"""report: ranking tables from submission files, mean ± sample std, smoke runs left out."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import pytest
+from pruning_suite.report import (
+    FORMATS,
+    build_tables,
+    format_macs,
+    load_submissions,
+    render,
+)
+from pruning_suite.submission import Submission
+
+from tests.conftest_submissions import make_submission, write_submission
+
+L1_TOP1 = (90.0, 91.0, 92.0)  # mean 91, sample std sqrt((1 + 0 + 1) / 2) = 1
+RANDOM_TOP1 = (85.0, 86.0, 90.0)  # mean 87, sample std sqrt((4 + 1 + 9) / 2) = sqrt(7) = 2.6458
+DENSE = 92.5
+
+
+def _sub(**kwargs) -> Submission:
+    return Submission.model_validate(make_submission(**kwargs))
+
+
+def _two_methods() -> list[Submission]:
+    subs = [_sub(method="l1norm", seed=s, top1=t) for s, t in enumerate(L1_TOP1)]
+    subs += [_sub(method="random", seed=s, top1=t) for s, t in enumerate(RANDOM_TOP1)]
+    return subs
+
+
+def test_two_methods_three_seeds_mean_and_sample_std():
+    (table,) = build_tables(_two_methods())
+    assert (table.protocol, table.protocol_version, table.target) == (
+        "digits-convnet",
+        1,
+        "ratio-50",
+    )
+    l1, rnd = table.rows  # ranked by mean top-1, best first
+    assert (l1.method, l1.seeds, l1.top1_mean, l1.top1_std) == ("l1norm", (0, 1, 2), 91.0, 1.0)
+    assert (rnd.method, rnd.top1_mean) == ("random", 87.0)
+    assert rnd.top1_std == pytest.approx(math.sqrt(7))
+    assert l1.delta_top1 == 91.0 - DENSE
+    assert (l1.sparsity, l1.macs_pruned, l1.speedup) == (pytest.approx(40.0), 2500.0, 2.0)
+    text = render([table], "github")
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()[4:6]]
+    assert rows == [
+        ["l1norm 1.0", "3", "91.00 ± 1.00", "-1.50", "40.00", "2.5k", "2.00x"],
+        ["random 1.0", "3", "87.00 ± 2.65", "-5.50", "40.00", "2.5k", "2.00x"],
+    ]
+
+
+def test_single_run_has_no_std():
+    (table,) = build_tables([_sub(top1=90.0)])
+    assert table.rows[0].top1_std is None
+    assert "90.00 ± n/a" in render([table], "github")
+
+
+def test_smoke_runs_are_counted_not_ranked():
+    subs = [_sub(seed=0, top1=90.0), _sub(seed=1, top1=99.0, smoke=True)]
+    subs.append(_sub(method="random", seed=2, top1=99.5, smoke=True))
+    (table,) = build_tables(subs)
+    assert [(r.method, r.seeds) for r in table.rows] == [("l1norm", (0,))]
+    assert table.smoke_runs == 2
+    text = render([table], "github")
+    assert "99.00" not in text and "random" not in text
+    assert "2 smoke runs not rankable (not listed)" in text
+
+
+def test_only_smoke_runs_give_an_empty_table_with_a_note():
+    (table,) = build_tables([_sub(smoke=True)])
+    assert table.rows == []
+    text = render([table], "github")
+    assert "no rankable runs" in text and "1 smoke run not rankable" in text
+
+
+def test_groups_by_protocol_version_and_target():
+    subs = [
+        _sub(target="ratio-50"),
+        _sub(target="ratio-70"),
+        _sub(protocol_version=2),
+        _sub(protocol="fashion-mnist-lenet5"),
+    ]
+    keys = [(t.protocol, t.protocol_version, t.target) for t in build_tables(subs)]
+    assert keys == [
+        ("digits-convnet", 1, "ratio-50"),
+        ("digits-convnet", 1, "ratio-70"),
+        ("digits-convnet", 2, "ratio-50"),
+        ("fashion-mnist-lenet5", 1, "ratio-50"),
+    ]
+
+
+def test_method_versions_and_configs_are_separate_rows():
+    subs = [
+        _sub(method_version="1.0", seed=0),
+        _sub(method_version="2.0", seed=1, top1=92.0),
+        _sub(method_version="2.0", seed=2, top1=93.0, config={"p": 2}),
+    ]
+    labels = [r.label for r in build_tables(subs)[0].rows]
+    assert labels == ['l1norm 2.0 {"p":2}', "l1norm 2.0 {}", "l1norm 1.0"]
+
+
+def test_disagreeing_base_models_are_noted():
+    subs = [_sub(seed=0, dense_top1=92.5), _sub(seed=1, dense_top1=93.5)]
+    (table,) = build_tables(subs)
+    assert table.dense_top1 == 93.0
+    assert table.rows[0].delta_top1 == 91.0 - 93.0
+    assert any("disagree on the base model" in n for n in table.notes)
+
+
+def test_every_format_renders_caption_and_numbers():
+    tables = build_tables(_two_methods())
+    caption_bits = ("digits-convnet@1", "ratio-50", "final-epoch test top-1")
+    for fmt in ("github", "latex", "html"):
+        text = render(tables, fmt)
+        assert all(bit in text for bit in caption_bits), fmt
+        assert "91.00" in text and "2.65" in text, fmt
+    assert "mean ± sample std over seeds" in render(tables, "github")
+    latex = render(tables, "latex")
+    assert r"\caption{" in latex and r"91.00 $\pm$ 1.00" in latex and r"\begin{tabular}" in latex
+    html = render(tables, "html")
+    assert "<caption>" in html and ">91.00 ± 1.00</td>" in html
+
+
+def test_html_is_one_escaped_table():
+    subs = [_sub(method="a<b>", seed=0), _sub(method="a<b>", seed=1)]
+    html = render(build_tables(subs), "html")
+    assert html.count("<table>") == 1 and html.count("</table>") == 1
+    assert "a&lt;b&gt; 1.0" in html and "a<b>" not in html
+
+
+def test_latex_escapes_special_characters():
+    latex = render(build_tables([_sub(method="my_method", target="50%")]), "latex")
+    assert r"my\_method" in latex and r"target 50\%" in latex
+
+
+def test_csv_is_machine_readable():
+    text = render(build_tables(_two_methods()), "csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["method"], r["top1_mean"], r["top1_sample_std"]) for r in rows] == [
+        ("l1norm", "91.00", "1.00"),
+        ("random", "87.00", "2.65"),
+    ]
+    assert rows[0]["protocol"] == "digits-convnet" and rows[0]["macs_pruned"] == "2500"
+
+
+def test_unknown_format_and_empty_input():
+    with pytest.raises(ValueError, match="github, latex, html, csv"):
+        render([], "pdf")
+    assert set(FORMATS) == {"github", "latex", "html", "csv"}
+    assert "No valid submissions" in render([], "github")
+
+
+@pytest.mark.parametrize(
+    ("macs", "text"),
+    [(950, "950"), (2500, "2.5k"), (1_234_567, "1.23M"), (412_000_000, "412M"), (4.1e9, "4.1G")],
+)
+def test_format_macs(macs, text):
+    assert format_macs(macs) == text
+
+
+def test_load_submissions_reports_invalid_files_and_ranks_the_rest(tmp_path):
+    for seed, top1 in enumerate(L1_TOP1):
+        write_submission(
+            tmp_path / "digits-convnet" / "l1norm", make_submission(seed=seed, top1=top1)
+        )
+    bad = make_submission(seed=9)
+    bad["pruning"]["flops_pruned"] = 2500
+    bad_path = write_submission(tmp_path / "digits-convnet" / "l1norm", bad)
+    subs, problems = load_submissions(tmp_path)
+    assert sorted(s.seed for s in subs) == [0, 1, 2]
+    assert [(p.path, p.where) for p in problems] == [(str(bad_path), "$.pruning.flops_pruned")]
+    (table,) = build_tables(subs)
+    assert "91.00 ± 1.00" in render([table])
+    json.dumps([p.__dict__ for p in problems])

@@ -1,0 +1,464 @@
+"""validate: reading untrusted JSON, schema and model errors with paths, consistency, folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+from pruning_suite.errors import OutputError, SubmissionError
+from pruning_suite.jsonio import read_json, write_json_atomic
+from pruning_suite.validate import (
+    CONSISTENCY_CHECKS,
+    MAX_PROBLEMS_PER_FILE,
+    format_problems,
+    has_errors,
+    json_path,
+    results_to_json,
+    validate_file,
+    validate_paths,
+)
+
+from tests.conftest_submissions import make_submission, write_submission
+
+
+def _write_text(tmp_path, text, name="sub.json"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _one_problem(path):
+    """Validate ``path``, expect exactly one one-line problem, return it."""
+    problems = validate_file(path)
+    assert len(problems) == 1, problems
+    (problem,) = problems
+    assert "\n" not in problem.message
+    assert problem.severity == "error"
+    return problem
+
+
+def _problems_of(tmp_path, data, name=None):
+    return validate_file(write_submission(tmp_path, data, name))
+
+
+# --------------------------------------------------------------------------- valid
+
+
+def test_valid_submission_has_no_problems(tmp_path):
+    assert _problems_of(tmp_path, make_submission()) == []
+
+
+def test_ints_for_float_fields_are_valid(tmp_path):
+    data = make_submission(top1=91, dense_top1=92)
+    data["pruning"]["speedup"] = 2
+    assert _problems_of(tmp_path, data) == []
+
+
+def test_valid_file_named_otherwise_is_valid(tmp_path):
+    assert _problems_of(tmp_path, make_submission(), name="my-run.json") == []
+
+
+# --------------------------------------------------------------------------- schema errors
+
+
+def test_accuracy_above_100_is_reported_at_its_path(tmp_path):
+    data = make_submission()
+    data["final"]["test_top1"] = 150
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.final.test_top1"
+    assert "150" in problem.message and "100" in problem.message
+
+
+def test_negative_sparsity_is_reported(tmp_path):
+    data = make_submission()
+    data["pruning"]["sparsity"] = -0.1
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.pruning.sparsity"
+    assert "-0.1" in problem.message
+
+
+def test_missing_required_key_is_named(tmp_path):
+    data = make_submission()
+    del data["seed"]
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.seed"
+    assert "'seed'" in problem.message and "missing" in problem.message
+
+
+@pytest.mark.parametrize("seed", ["3", 3.5])
+def test_non_integer_seed_is_one_problem(tmp_path, seed):
+    data = make_submission()
+    data["seed"] = seed
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.seed"
+    assert problem.message.startswith("expected integer")
+
+
+def test_float_valued_integer_seed_is_refused_by_the_strict_model(tmp_path):
+    data = make_submission()
+    data["seed"] = 3.0  # JSON Schema calls 3.0 an integer; the strict model does not
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.seed"
+    assert "integer" in problem.message
+
+
+def test_unknown_key_is_reported_at_its_path(tmp_path):
+    data = make_submission()
+    data["final"]["best_top1"] = 99.0
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.final.best_top1"
+    assert "unknown property" in problem.message
+
+
+def test_all_schema_errors_are_reported_sorted_by_path(tmp_path):
+    data = make_submission()
+    data["retraining"][2]["lr"] = 0
+    data["final"]["test_top1"] = 150
+    data["pruning"]["layers"][1]["after"] = 0
+    del data["smoke"]
+    wheres = [p.where for p in _problems_of(tmp_path, data)]
+    assert wheres == [
+        "$.final.test_top1",
+        "$.pruning.layers[1].after",
+        "$.retraining[2].lr",
+        "$.smoke",
+    ]
+
+
+def test_indices_sort_numerically(tmp_path):
+    data = make_submission()
+    data["retraining"] = [dict(data["retraining"][0], epoch=i, lr=0) for i in range(12)]
+    wheres = [p.where for p in _problems_of(tmp_path, data)]
+    assert wheres == [f"$.retraining[{i}].lr" for i in range(12)]
+
+
+def test_problems_per_file_are_capped(tmp_path):
+    data = make_submission()
+    data["retraining"] = [dict(data["retraining"][0], epoch=i, lr=0) for i in range(150)]
+    problems = _problems_of(tmp_path, data)
+    assert len(problems) == MAX_PROBLEMS_PER_FILE + 1
+    assert problems[-1].message == f"{150 - MAX_PROBLEMS_PER_FILE} more problems not shown"
+
+
+def test_huge_wrong_value_gives_a_short_message(tmp_path):
+    data = make_submission()
+    data["pruning"] = ["x" * 1000] * 1000
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.pruning"
+    assert len(problem.message) < 120
+
+
+# --------------------------------------------------------------------------- schema_version
+
+
+@pytest.mark.parametrize(
+    ("version", "shown"), [(99, "99"), ("1", '"1"'), (True, "true"), (None, "null")]
+)
+def test_unsupported_schema_version_is_one_problem(tmp_path, version, shown):
+    data = make_submission()
+    data["schema_version"] = version
+    data["final"]["test_top1"] = 150  # not reported: the version decides how to read the rest
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.schema_version"
+    assert problem.message == f"schema_version {shown} is not supported; supported: 1"
+
+
+def test_missing_schema_version(tmp_path):
+    data = make_submission()
+    del data["schema_version"]
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.message == "schema_version is missing; supported: 1"
+
+
+def test_top_level_array_is_one_problem(tmp_path):
+    problem = _one_problem(_write_text(tmp_path, "[1, 2]"))
+    assert problem.where == "$"
+    assert problem.message == "a submission is a JSON object, not array"
+
+
+# --------------------------------------------------------------------------- untrusted JSON
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_constants_are_one_problem(tmp_path, token):
+    text = json.dumps(make_submission(), indent=2).replace(
+        '"test_top1": 91.0', f'"test_top1": {token}', 1
+    )
+    problem = _one_problem(_write_text(tmp_path, text))
+    assert problem.where == "$"
+    line = text[: text.index(token)].count("\n") + 1
+    assert problem.message.startswith(f"{token} at line {line} column ")
+    assert "is not valid JSON: numbers must be finite" in problem.message
+
+
+def test_number_overflowing_to_infinity_is_refused(tmp_path):
+    problem = _one_problem(_write_text(tmp_path, '{"a": 1e400}'))
+    assert "overflows to infinity" in problem.message
+
+
+def test_nan_inside_a_string_is_fine(tmp_path):
+    assert read_json(_write_text(tmp_path, '{"a": "NaN [[[ Infinity"}')) == {
+        "a": "NaN [[[ Infinity"
+    }
+
+
+def test_duplicate_key_is_one_problem(tmp_path):
+    problem = _one_problem(_write_text(tmp_path, '{"schema_version": 1, "seed": 1, "seed": 2}'))
+    assert problem.message.endswith('duplicate key "seed" in an object')
+
+
+def test_file_over_the_size_cap_is_refused_without_reading(tmp_path):
+    path = tmp_path / "huge.json"
+    path.touch()
+    os.truncate(path, 200 * 2**20)  # sparse: no 200 MB written
+    start = time.perf_counter()
+    problem = _one_problem(path)
+    assert time.perf_counter() - start < 0.5
+    assert problem.message == "200.0 MiB, over the 16.0 MiB limit of a JSON file"
+
+
+def test_deep_nesting_is_refused_before_parsing(tmp_path):
+    problem = _one_problem(_write_text(tmp_path, '{"a": ' + "[" * 10_000 + "]" * 10_000 + "}"))
+    assert "nested deeper than 64 levels" in problem.message
+    assert "line 1 column 70" in problem.message  # the 65th bracket: '{' at 1, '[' from column 7
+
+
+def test_depth_limit_is_inclusive(tmp_path):
+    assert read_json(_write_text(tmp_path, "[" * 64 + "]" * 64)) is not None
+    with pytest.raises(SubmissionError, match="deeper than 64"):
+        read_json(_write_text(tmp_path, "[" * 65 + "]" * 65))
+
+
+def test_brackets_inside_strings_do_not_count(tmp_path):
+    text = json.dumps({"a": "[" * 100 + '\\"' + "{" * 100})
+    assert read_json(_write_text(tmp_path, text)) == json.loads(text)
+
+
+def test_invalid_utf8_is_one_problem(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_bytes(b'{\n "a": "\xff"}')
+    problem = _one_problem(path)
+    assert "invalid UTF-8 at line 2 column 8" in problem.message
+
+
+def test_byte_order_mark_is_refused(tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b'\xef\xbb\xbf{"a": 1}')
+    assert "byte-order mark" in _one_problem(path).message
+
+
+@pytest.mark.parametrize(
+    ("text", "where"), [('{\n  "a": 1,\n}', "line 3 column 1"), ("", "line 1 column 1")]
+)
+def test_syntax_error_has_line_and_column(tmp_path, text, where):
+    problem = _one_problem(_write_text(tmp_path, text))
+    assert f"invalid JSON at {where}" in problem.message
+
+
+def test_integer_with_too_many_digits_is_one_problem(tmp_path):
+    problem = _one_problem(_write_text(tmp_path, '{"a": ' + "1" * 5000 + "}"))
+    assert "cannot parse JSON" in problem.message
+
+
+def test_missing_file_and_folder_as_file(tmp_path):
+    assert _one_problem(tmp_path / "nope.json").message == "cannot read: No such file or directory"
+    assert "not a regular file" in _one_problem(tmp_path).message
+
+
+def test_read_json_errors_carry_a_hint(tmp_path):
+    with pytest.raises(SubmissionError) as info:
+        read_json(_write_text(tmp_path, "{"))
+    assert info.value.hint
+
+
+# --------------------------------------------------------------------------- consistency checks
+
+
+def _set(path, value):
+    def mutate(data):
+        *parents, last = path
+        target = data
+        for key in parents:
+            target = target[key]
+        target[last] = value
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (_set(("pruning", "flops_pruned"), 5001), "$.pruning.flops_pruned"),
+        (_set(("pruning", "flops_dense"), 5000), "$.pruning.flops_dense"),
+        (_set(("pruning", "speedup"), 2.1), "$.pruning.speedup"),
+        (_set(("pruning", "sparsity"), 0.41), "$.pruning.sparsity"),
+        (_set(("base_model", "params"), 999), "$.base_model.params"),
+        (
+            _set(("pruning", "layers", 1, "achieved_ratio"), 0.4),
+            "$.pruning.layers[1].achieved_ratio",
+        ),
+        (_set(("final", "test_top1"), 90.0), "$.final.test_top1"),
+        (_set(("final", "val_top1"), 91.0), "$.final.val_top1"),
+        (_set(("final", "delta_top1"), 1.5), "$.final.delta_top1"),
+        (_set(("retraining", 1, "epoch"), 5), "$.retraining[1].epoch"),
+        (_set(("rankable",), False), "$.rankable"),
+    ],
+)
+def test_consistency_mismatch_is_reported_at_its_path(tmp_path, mutate, where):
+    data = make_submission()
+    mutate(data)
+    if where == "$.final.test_top1":
+        data["final"]["delta_top1"] = 90.0 - 92.5  # keep the delta consistent
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == where
+
+
+def test_flops_mismatch_message_names_both_numbers(tmp_path):
+    data = make_submission()
+    data["pruning"]["flops_pruned"] = 2500  # FLOPs stored under the MACs number
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.message == "flops_pruned is 2500 but 2 x macs_pruned is 5000; FLOPs = 2 x MACs"
+
+
+def test_tolerances(tmp_path):
+    data = make_submission()
+    data["pruning"]["speedup"] = 2.0 * (1 + 5e-7)
+    data["pruning"]["sparsity"] = 0.4 + 5e-10
+    data["final"]["delta_top1"] = -1.5 + 5e-10
+    assert _problems_of(tmp_path, data) == []
+
+
+def test_run_id_must_match_a_run_id_shaped_file_name(tmp_path):
+    data = make_submission()
+    problem = _one_problem(write_submission(tmp_path, data, name="0123456789ab.json"))
+    assert problem.where == "$.run_id"
+    assert "0123456789ab.json" in problem.message
+
+
+def test_consistency_checks_are_named_functions():
+    names = [check.__name__ for check in CONSISTENCY_CHECKS]
+    assert len(set(names)) == len(names)
+    assert all(
+        name.startswith("check_") and check.__doc__
+        for name, check in zip(names, CONSISTENCY_CHECKS, strict=True)
+    )
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def test_folder_is_searched_recursively_and_duplicate_run_ids_reported(tmp_path):
+    data = make_submission()
+    first = write_submission(tmp_path / "p" / "l1norm", data)
+    copy = write_submission(tmp_path / "p" / "other", data, name="copy.json")
+    other = write_submission(tmp_path / "p" / "l1norm", make_submission(seed=1))
+    (tmp_path / "p" / "notes.txt").write_text("not json")
+    results = validate_paths([tmp_path])
+    assert sorted(results) == sorted([first, copy, other])
+    assert results[other] == []
+    assert [(p.where, str(copy) in p.message) for p in results[first]] == [("$.run_id", True)]
+    assert [(p.where, str(first) in p.message) for p in results[copy]] == [("$.run_id", True)]
+
+
+def test_symlink_out_of_the_tree_is_skipped_not_followed(tmp_path):
+    outside = tmp_path / "outside"
+    bad = make_submission()
+    bad["final"]["test_top1"] = 150
+    target = write_submission(outside, bad)
+    root = tmp_path / "root"
+    write_submission(root, make_submission())
+    (root / "link.json").symlink_to(target)
+    (root / "linkdir").symlink_to(outside, target_is_directory=True)
+    results = validate_paths([root])
+    assert not has_errors(results)
+    skipped = {path.name: problems for path, problems in results.items() if problems}
+    assert sorted(skipped) == ["link.json", "linkdir"]
+    assert all(
+        p.severity == "warning" and "outside" in p.message for ps in skipped.values() for p in ps
+    )
+
+
+def test_symlink_inside_the_tree_is_checked_once(tmp_path):
+    real = write_submission(tmp_path / "a", make_submission())
+    (tmp_path / "alias.json").symlink_to(real)
+    results = validate_paths([tmp_path])
+    assert list(results) == [real]  # no duplicate run id from reading the same file twice
+    assert results[real] == []
+
+
+def test_empty_folder_and_missing_path(tmp_path):
+    (tmp_path / "empty").mkdir()
+    results = validate_paths([tmp_path / "empty", tmp_path / "missing.json"])
+    assert results[tmp_path / "empty"][0].severity == "warning"
+    assert results[tmp_path / "missing.json"][0].severity == "error"
+
+
+def test_format_problems_and_json(tmp_path):
+    good = write_submission(tmp_path, make_submission())
+    data = make_submission(seed=1)
+    data["final"]["test_top1"] = 150
+    bad = write_submission(tmp_path, data)
+    results = validate_paths([good, bad])
+    text = format_problems(results)
+    assert f"{bad}: $.final.test_top1: error: 150 is greater than the maximum 100" in text
+    assert text.splitlines()[-1] == "2 files checked: 1 valid, 1 invalid (1 error, 0 warnings)"
+    out = results_to_json(results)
+    assert out["valid"] is False
+    assert [f["valid"] for f in out["files"]] == [True, False]
+    assert out["files"][1]["problems"][0]["where"] == "$.final.test_top1"
+    json.dumps(out)
+    assert has_errors(results)
+    assert (
+        format_problems(validate_paths([good]))
+        == "1 file checked: 1 valid, 0 invalid (0 errors, 0 warnings)"
+    )
+
+
+def test_json_path():
+    assert json_path([]) == "$"
+    assert json_path(["retraining", 3, "lr"]) == "$.retraining[3].lr"
+    assert json_path(["target", "layer_ratios", "conv*"]) == '$.target.layer_ratios["conv*"]'
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def test_write_json_atomic_round_trips_and_leaves_no_temp(tmp_path):
+    path = tmp_path / "new" / "folder" / "out.json"
+    data = {"b": 1, "a": [1.5, "é"]}
+    write_json_atomic(path, data)
+    text = path.read_text(encoding="utf-8")
+    assert text == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    assert list(path.parent.iterdir()) == [path]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_write_json_atomic_refuses_nan_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "out.json"
+    write_json_atomic(path, {"a": 1})
+    with pytest.raises(OutputError, match="not plain JSON"):
+        write_json_atomic(path, {"a": float("nan")})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_write_json_atomic_unwritable_folder_says_which_and_how(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OutputError) as info:
+        write_json_atomic(blocker / "sub" / "out.json", {})
+    assert str(blocker / "sub") in info.value.message
+    assert "--out" in info.value.hint
+
+
+def test_validate_and_report_do_not_import_torch():
+    code = (
+        "import sys, pruning_suite.validate, pruning_suite.report, pruning_suite.schema; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
