@@ -1,0 +1,111 @@
+"""The command line as a user types it: exit codes, messages, no tracebacks without --debug."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from pruning_suite.cli import main
+
+
+def _edit(path, dst, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    dst.write_text(json.dumps(data))
+
+
+def test_validate_accepts_what_run_wrote(default_runs, capsys) -> None:
+    assert main(["validate", str(default_runs["out"])]) == 0
+    assert "2 valid" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d["final"].update(test_top1=150), "$.final.test_top1"),
+        (lambda d: d["pruning"].update(sparsity=-0.1), "$.pruning.sparsity"),
+        (lambda d: d.pop("seed"), "seed"),
+    ],
+)
+def test_validate_rejects_edited_files_naming_the_field(default_runs, tmp_path, capsys, change, field) -> None:
+    bad = tmp_path / "edited.json"
+    _edit(default_runs["l1norm"].path, bad, change)
+    assert main(["validate", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert field in out
+
+
+def test_validate_json_output(default_runs, capsys) -> None:
+    assert main(["validate", "--json", str(default_runs["l1norm"].path)]) == 0
+    assert json.loads(capsys.readouterr().out)["valid"] is True
+
+
+def test_report_shows_l1norm_and_random_side_by_side(default_runs, capsys) -> None:
+    assert main(["report", str(default_runs["out"])]) == 0
+    out = capsys.readouterr().out
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert any("l1norm" in line for line in table) and any("random" in line for line in table)
+    assert "digits-convnet" in out and "uniform-50" in out
+    l1 = default_runs["l1norm"].submission
+    assert f"{l1.final.test_top1:.2f}" in out
+
+
+@pytest.mark.parametrize("fmt", ["latex", "html", "csv"])
+def test_report_formats(default_runs, capsys, fmt) -> None:
+    assert main(["report", str(default_runs["out"]), "--format", fmt]) == 0
+    assert "l1norm" in capsys.readouterr().out
+
+
+def test_unknown_plugin_is_a_short_error_without_traceback(tmp_path, capsys) -> None:
+    assert main(["run", "--plugin", "l1nrom", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "error: unknown plugin 'l1nrom'" in err
+    assert "did you mean 'l1norm'" in err
+    assert "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(tmp_path) -> None:
+    from pruning_suite.errors import PluginError
+
+    with pytest.raises(PluginError):
+        main(["--debug", "run", "--plugin", "nope", "--out", str(tmp_path)])
+
+
+def test_bad_config_json(tmp_path, capsys) -> None:
+    assert main(["run", "--plugin", "l1norm", "--config", "{bad", "--out", str(tmp_path)]) == 2
+    assert "--config is not valid JSON" in capsys.readouterr().err
+
+
+def test_protocols_list_and_show(capsys) -> None:
+    assert main(["protocols"]) == 0
+    out = capsys.readouterr().out
+    assert "digits-convnet (default)" in out and "fashion-mnist-mlp7-linear" in out
+    assert main(["protocols", "show", "fashion-mnist-mlp7-linear"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["retraining"]["lr_schedule"] == "0:0.01,30:0.001,60:0.0001"
+    assert len(shown["content_hash"]) == 64
+    assert main(["protocols", "show", "nope"]) == 2
+
+
+def test_plugins_lists_name_version_distribution(capsys) -> None:
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "l1norm" in out and "random" in out and "pruning-suite" in out
+
+
+def test_console_script_help_does_not_import_torch() -> None:
+    """`pruning-suite --help`, `validate` and `report` start without importing torch."""
+    code = "import sys; from pruning_suite.cli import main; main(['protocols']); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"
+
+
+def test_console_script_is_installed() -> None:
+    exe = shutil.which("pruning-suite") or shutil.which("pruning-suite", path=str(__import__("pathlib").Path(sys.executable).parent))
+    assert exe, "the pruning-suite console script is not on PATH"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("pruning-suite ")
