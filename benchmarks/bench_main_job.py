@@ -22,7 +22,9 @@ def _time_run(cli: str, protocol: str, env: dict[str, str], out: Path) -> float:
     started = time.perf_counter()
     subprocess.run(
         [cli, "run", "--plugin", "l1norm", "--protocol", protocol, "--out", str(out), "--quiet"],
-        env=env, check=True, stdout=subprocess.DEVNULL,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - started
 
@@ -39,9 +41,15 @@ def main() -> None:
             env = {**os.environ, "PRUNING_SUITE_CACHE": str(Path(tmp) / "cache")}
             cold.append(_time_run(cli, args.protocol, env, Path(tmp) / "subs"))
             warm.append(_time_run(cli, args.protocol, env, Path(tmp) / "subs"))
-    print(f"pruning-suite run --plugin l1norm --protocol {args.protocol}  ({os.cpu_count()} CPUs, {args.repeats} repeats)")
-    print(f"  first run (trains the base model): median {statistics.median(cold):.1f} s  (all: {', '.join(f'{t:.1f}' for t in cold)})")
-    print(f"  second run (base model cached):    median {statistics.median(warm):.1f} s  (all: {', '.join(f'{t:.1f}' for t in warm)})")
+    print(
+        f"pruning-suite run --plugin l1norm --protocol {args.protocol}  ({os.cpu_count()} CPUs, {args.repeats} repeats)"
+    )
+    print(
+        f"  first run (trains the base model): median {statistics.median(cold):.1f} s  (all: {', '.join(f'{t:.1f}' for t in cold)})"
+    )
+    print(
+        f"  second run (base model cached):    median {statistics.median(warm):.1f} s  (all: {', '.join(f'{t:.1f}' for t in warm)})"
+    )
 
 
 if __name__ == "__main__":

@@ -40,19 +40,26 @@ from pruning_suite.pruning import (
 
 def removals_for(model: nn.Module) -> dict[str, list[int]]:
     """50% of conv1/conv2 of every Bottleneck, lowest mean |w| first."""
-    patterns = [f"{name}.conv{i}" for name, m in model.named_modules()
-                if isinstance(m, Bottleneck) for i in (1, 2)]
+    patterns = [
+        f"{name}.conv{i}"
+        for name, m in model.named_modules()
+        if isinstance(m, Bottleneck)
+        for i in (1, 2)
+    ]
     layers = find_prunable_layers(model, patterns)
     scores = {layer.name: layer.module.weight.detach().abs().flatten(1).mean(1) for layer in layers}
     return select_removals(scores, {layer.name: 0.5 for layer in layers}, layers)
 
 
-def prune_with_torch_pruning(model: nn.Module, removals: dict[str, list[int]],
-                             x: torch.Tensor) -> None:
+def prune_with_torch_pruning(
+    model: nn.Module, removals: dict[str, list[int]], x: torch.Tensor
+) -> None:
     """The same surgery with torch-pruning alone (no verification)."""
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=x, verbose=False)
-    groups = [graph.get_pruning_group(model.get_submodule(name), tp.prune_conv_out_channels, idxs)
-              for name, idxs in removals.items()]
+    groups = [
+        graph.get_pruning_group(model.get_submodule(name), tp.prune_conv_out_channels, idxs)
+        for name, idxs in removals.items()
+    ]
     for group in groups:
         assert graph.check_pruning_group(group)
         group.prune()
@@ -91,26 +98,39 @@ def main() -> None:
     by_tp = box["model"]
     suite = timed(lambda: apply_structured_pruning(box["model"], removals, x), args.repeats, fresh)
     by_suite = box["model"]
-    counting = timed(lambda: measure(by_suite, (3, args.size, args.size)), args.repeats,
-                     lambda: None)
+    counting = timed(
+        lambda: measure(by_suite, (3, args.size, args.size)), args.repeats, lambda: None
+    )
 
-    same = all(torch.equal(a, b) for a, b in zip(by_tp.state_dict().values(),
-                                                 by_suite.state_dict().values(), strict=True))
+    same = all(
+        torch.equal(a, b)
+        for a, b in zip(by_tp.state_dict().values(), by_suite.state_dict().values(), strict=True)
+    )
     counts = measure(by_suite, (3, args.size, args.size))
     dense_counts = measure(dense, (3, args.size, args.size))
-    print(f"torch {torch.__version__}, torch-pruning {tp.__version__}, "
-          f"{torch.get_num_threads()} threads, input 1x3x{args.size}x{args.size}, "
-          f"{len(removals)} layers pruned by 50%, {args.repeats} repeats (median, min)")
-    print(f"params {count_params(dense):,} -> {counts.params:,}; "
-          f"MACs {dense_counts.macs:,} -> {counts.macs:,}; identical results: {same}")
-    for label, seconds in [("torch-pruning directly", direct),
-                           ("apply_structured_pruning", suite),
-                           ("measure() on pruned", counting)]:
-        print(f"{label:<26} {statistics.median(seconds):7.3f} s  (min {min(seconds):.3f} s; "
-              f"all {' '.join(f'{s:.3f}' for s in seconds)})")
+    print(
+        f"torch {torch.__version__}, torch-pruning {tp.__version__}, "
+        f"{torch.get_num_threads()} threads, input 1x3x{args.size}x{args.size}, "
+        f"{len(removals)} layers pruned by 50%, {args.repeats} repeats (median, min)"
+    )
+    print(
+        f"params {count_params(dense):,} -> {counts.params:,}; "
+        f"MACs {dense_counts.macs:,} -> {counts.macs:,}; identical results: {same}"
+    )
+    for label, seconds in [
+        ("torch-pruning directly", direct),
+        ("apply_structured_pruning", suite),
+        ("measure() on pruned", counting),
+    ]:
+        print(
+            f"{label:<26} {statistics.median(seconds):7.3f} s  (min {min(seconds):.3f} s; "
+            f"all {' '.join(f'{s:.3f}' for s in seconds)})"
+        )
     overhead = statistics.median(suite) - statistics.median(direct)
-    print(f"verification overhead    {overhead:7.3f} s  "
-          f"({statistics.median(suite) / statistics.median(direct):.2f}x)")
+    print(
+        f"verification overhead    {overhead:7.3f} s  "
+        f"({statistics.median(suite) / statistics.median(direct):.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PRUNING_SUITE_CACHE") or Path.home() / ".cache" / "pruning-suite")
 
 
-def base_model_key(protocol: ComparisonProtocol, recipe: TrainRecipe, dataset_sha256: str, smoke: bool) -> str:
+def base_model_key(
+    protocol: ComparisonProtocol, recipe: TrainRecipe, dataset_sha256: str, smoke: bool
+) -> str:
     """Content hash (16 hex digits) of everything that determines the base model's weights."""
     content = {
         "architecture": protocol.architecture.model_dump(mode="json"),
@@ -141,14 +143,21 @@ def _load_cached(model: nn.Module, checkpoint: Path, meta_path: Path) -> BaseMod
     return BaseModel(checkpoint, sha, "cached", 0.0, ())
 
 
-def _save(model: nn.Module, checkpoint: Path, meta_path: Path, protocol: ComparisonProtocol, key: str) -> str:
+def _save(
+    model: nn.Module, checkpoint: Path, meta_path: Path, protocol: ComparisonProtocol, key: str
+) -> str:
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     with tempfile.NamedTemporaryFile(dir=checkpoint.parent, suffix=".tmp", delete=False) as handle:
         torch.save(state, handle)
     os.replace(handle.name, checkpoint)
     sha = file_sha256(checkpoint)
-    meta = {"key": key, "protocol": protocol.id, "protocol_version": protocol.version, "checkpoint_sha256": sha}
+    meta = {
+        "key": key,
+        "protocol": protocol.id,
+        "protocol_version": protocol.version,
+        "checkpoint_sha256": sha,
+    }
     meta_tmp = meta_path.with_suffix(".json.tmp")
     meta_tmp.write_text(json.dumps(meta, indent=2))
     os.replace(meta_tmp, meta_path)

@@ -45,42 +45,75 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="prune, retrain and measure one method; write a submission")
+    run = commands.add_parser(
+        "run", help="prune, retrain and measure one method; write a submission"
+    )
     run.add_argument("--plugin", required=True, help="pruning method (see 'pruning-suite plugins')")
     run.add_argument("--protocol", help="protocol id or .toml file (default: digits-convnet)")
     run.add_argument("--target", help="pruning target id of the protocol (default: the protocol's)")
-    run.add_argument("--seed", type=int, default=0, help="seed of pruning and retraining (default 0)")
-    run.add_argument("--config", default="{}", help="method options as JSON, e.g. '{\"batches\": 4}'")
+    run.add_argument(
+        "--seed", type=int, default=0, help="seed of pruning and retraining (default 0)"
+    )
+    run.add_argument(
+        "--config", default="{}", help="method options as JSON, e.g. '{\"batches\": 4}'"
+    )
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
-    run.add_argument("--data-dir", type=Path, help="dataset root (torchvision layout); also $PRUNING_SUITE_DATA")
-    run.add_argument("--out", type=Path, default=Path("submissions"), help="results database root (default ./submissions)")
-    run.add_argument("--smoke", action="store_true", help="tiny budget to check a setup end to end; never ranked")
+    run.add_argument(
+        "--data-dir", type=Path, help="dataset root (torchvision layout); also $PRUNING_SUITE_DATA"
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("submissions"),
+        help="results database root (default ./submissions)",
+    )
+    run.add_argument(
+        "--smoke", action="store_true", help="tiny budget to check a setup end to end; never ranked"
+    )
     run.add_argument("--quiet", action="store_true", help="no progress display")
-    run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    run.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     run.set_defaults(handler=_cmd_run)
 
-    protocols = commands.add_parser("protocols", help="list comparison protocols, or show one in full")
+    protocols = commands.add_parser(
+        "protocols", help="list comparison protocols, or show one in full"
+    )
     protocols.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     protocols.add_argument("protocol_id", nargs="?", help="protocol id (for 'show')")
     protocols.add_argument("--json", action="store_true", help="machine-readable output")
-    protocols.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    protocols.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     protocols.set_defaults(handler=_cmd_protocols)
 
     plugins = commands.add_parser("plugins", help="list installed pruning methods")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
-    plugins.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    plugins.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     plugins.set_defaults(handler=_cmd_plugins)
 
     validate = commands.add_parser("validate", help="check submission files or folders")
     validate.add_argument("paths", nargs="+", type=Path, help="submission files or folders")
     validate.add_argument("--json", action="store_true", help="machine-readable output")
-    validate.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    validate.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     validate.set_defaults(handler=_cmd_validate)
 
     report = commands.add_parser("report", help="rank submissions per protocol and target")
-    report.add_argument("root", nargs="?", type=Path, default=Path("submissions"), help="results folder (default ./submissions)")
+    report.add_argument(
+        "root",
+        nargs="?",
+        type=Path,
+        default=Path("submissions"),
+        help="results folder (default ./submissions)",
+    )
     report.add_argument("--format", choices=["github", "latex", "html", "csv"], default="github")
-    report.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    report.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     report.set_defaults(handler=_cmd_report)
     return parser
 
@@ -110,9 +143,13 @@ def _json_option(text: str, flag: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise PruningSuiteError(f"{flag} is not valid JSON: {err}", f"write e.g. {flag} '{{\"key\": 1}}'") from err
+        raise PruningSuiteError(
+            f"{flag} is not valid JSON: {err}", f"write e.g. {flag} '{{\"key\": 1}}'"
+        ) from err
     if not isinstance(value, dict):
-        raise PruningSuiteError(f"{flag} must be a JSON object", f"write e.g. {flag} '{{\"key\": 1}}'")
+        raise PruningSuiteError(
+            f"{flag} must be a JSON object", f"write e.g. {flag} '{{\"key\": 1}}'"
+        )
     return value
 
 
@@ -123,7 +160,9 @@ def _cmd_protocols(args: argparse.Namespace) -> int:
 
     if args.action == "show" or args.protocol_id:
         if not args.protocol_id:
-            raise PruningSuiteError("'protocols show' needs a protocol id", "see 'pruning-suite protocols'")
+            raise PruningSuiteError(
+                "'protocols show' needs a protocol id", "see 'pruning-suite protocols'"
+            )
         protocol = load_protocol(args.protocol_id)
         data = protocol.model_dump(mode="json")
         data["content_hash"] = protocol.content_hash
@@ -131,14 +170,38 @@ def _cmd_protocols(args: argparse.Namespace) -> int:
         return 0
     protocols = list_protocols()
     if args.json:
-        print(json.dumps([{"id": p.id, "version": p.version, "title": p.title} for p in protocols], indent=2))
+        print(
+            json.dumps(
+                [{"id": p.id, "version": p.version, "title": p.title} for p in protocols], indent=2
+            )
+        )
         return 0
     rows = [
-        [p.id + (" (default)" if p.id == DEFAULT_PROTOCOL else ""), p.version, p.dataset.name,
-         p.architecture.name, ", ".join(t.id for t in p.targets), p.retraining.epochs, p.seeds]
+        [
+            p.id + (" (default)" if p.id == DEFAULT_PROTOCOL else ""),
+            p.version,
+            p.dataset.name,
+            p.architecture.name,
+            ", ".join(t.id for t in p.targets),
+            p.retraining.epochs,
+            p.seeds,
+        ]
         for p in protocols
     ]
-    print(tabulate(rows, headers=["protocol", "version", "dataset", "architecture", "targets", "retrain epochs", "seeds"]))
+    print(
+        tabulate(
+            rows,
+            headers=[
+                "protocol",
+                "version",
+                "dataset",
+                "architecture",
+                "targets",
+                "retrain epochs",
+                "seeds",
+            ],
+        )
+    )
     return 0
 
 
@@ -149,16 +212,32 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
     registry = load_registry()
     if args.json:
-        print(json.dumps({
-            "methods": [{"name": m.name, "version": m.version, "distribution": m.distribution,
-                         "granularity": m.granularity, "description": m.description}
-                        for m in registry.methods.values()],
-            "broken": registry.broken,
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "methods": [
+                        {
+                            "name": m.name,
+                            "version": m.version,
+                            "distribution": m.distribution,
+                            "granularity": m.granularity,
+                            "description": m.description,
+                        }
+                        for m in registry.methods.values()
+                    ],
+                    "broken": registry.broken,
+                },
+                indent=2,
+            )
+        )
         return 0
-    rows = [[m.name, m.version, m.granularity, m.distribution, m.description]
-            for m in sorted(registry.methods.values(), key=lambda m: m.name)]
-    print(tabulate(rows, headers=["method", "version", "granularity", "distribution", "description"]))
+    rows = [
+        [m.name, m.version, m.granularity, m.distribution, m.description]
+        for m in sorted(registry.methods.values(), key=lambda m: m.name)
+    ]
+    print(
+        tabulate(rows, headers=["method", "version", "granularity", "distribution", "description"])
+    )
     for name, why in sorted(registry.broken.items()):
         print(f"broken plugin {name!r}: {why}", file=sys.stderr)
     return 0
@@ -179,7 +258,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .report import build_tables, load_submissions, render
 
     if not args.root.is_dir():
-        raise PruningSuiteError(f"no results folder {args.root}", "run 'pruning-suite run --plugin l1norm' first, or name the folder")
+        raise PruningSuiteError(
+            f"no results folder {args.root}",
+            "run 'pruning-suite run --plugin l1norm' first, or name the folder",
+        )
     submissions, problems = load_submissions(args.root)
     print(render(build_tables(submissions), args.format), end="")
     for problem in problems:

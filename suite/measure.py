@@ -94,13 +94,15 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
         if from_shapes != from_counter:
             raise VerificationError(
                 f"MAC counters disagree on layer {name!r}: output shapes give {from_shapes:,}, "
-                f"FlopCounterMode {from_counter:,}", "report a bug with the model definition",
+                f"FlopCounterMode {from_counter:,}",
+                "report a bug with the model definition",
             )
     layers_total = sum(from_shapes for from_shapes, _ in per_module.values())
     if total_flops // 2 < layers_total:
         raise VerificationError(
             f"FlopCounterMode counts {total_flops // 2:,} MACs in all, fewer than the Conv/Linear "
-            f"layers' {layers_total:,}", "report a bug with the model definition",
+            f"layers' {layers_total:,}",
+            "report a bug with the model definition",
         )
     return total_flops // 2
 
@@ -116,15 +118,20 @@ def _count(model: nn.Module, input_shape: Sequence[int]) -> tuple[dict[str, list
     per_module: dict[str, list[int]] = {}
     handles = []
     for name, module in model.named_modules():
-        if isinstance(module, nn.Linear) or (isinstance(module, nn.modules.conv._ConvNd)
-                                             and not module.transposed):
+        if isinstance(module, nn.Linear) or (
+            isinstance(module, nn.modules.conv._ConvNd) and not module.transposed
+        ):
             pre, post = _hooks(name, counter, per_module)
             handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
     modes = {module: module.training for module in model.modules()}
     param = next(model.parameters(), None)
     floating = param is not None and param.is_floating_point()
-    example = torch.zeros(1, *input_shape, device=param.device if param is not None else None,
-                          dtype=param.dtype if floating else None)
+    example = torch.zeros(
+        1,
+        *input_shape,
+        device=param.device if param is not None else None,
+        dtype=param.dtype if floating else None,
+    )
     try:
         model.eval()
         with torch.no_grad(), counter:

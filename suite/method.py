@@ -77,7 +77,9 @@ class PruningContext:
     seed: int
     generator: torch.Generator
     device: torch.device
-    calibration_batches: Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]] = field(repr=False)
+    calibration_batches: Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]] = field(
+        repr=False
+    )
 
 
 class PruningMethod(ABC):

@@ -68,9 +68,7 @@ def register_model(name: str) -> Callable[[_B], _B]:
     return decorator
 
 
-def build_model(
-    arch: ArchitectureSpec, input_shape: Sequence[int], num_classes: int
-) -> nn.Module:
+def build_model(arch: ArchitectureSpec, input_shape: Sequence[int], num_classes: int) -> nn.Module:
     """Build the protocol's architecture with fresh weights from the global torch RNG.
 
     Args:

@@ -72,7 +72,9 @@ class PluginRegistry:
         try:
             parsed: MethodConfig = cls.Config.model_validate(config or {})
         except ValidationError as err:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()
+            )
             raise PluginError(
                 f"invalid config for plugin {name!r}: {problems}",
                 f"known options: {', '.join(cls.Config.model_fields) or 'none'}",
@@ -128,7 +130,9 @@ def load_registry(extra_plugins: tuple[Any, ...] = ()) -> PluginRegistry:
             if problem:
                 broken[plugin_name] = problem
                 continue
-            methods[cls.name] = MethodInfo(cls.name, cls.version, cls.granularity, cls.description, dist, cls)
+            methods[cls.name] = MethodInfo(
+                cls.name, cls.version, cls.granularity, cls.description, dist, cls
+            )
     return PluginRegistry(manager, methods, broken)
 
 

@@ -64,7 +64,8 @@ def print_summary(submission: Submission, path: Path) -> None:
         f"delta {s.final.delta_top1:+.2f} pp",
         f"  params {p.params_dense:,} -> {p.params_pruned:,} (sparsity {100 * p.sparsity:.2f}%), "
         f"MACs {p.macs_dense:,} -> {p.macs_pruned:,}, speedup {p.speedup:.2f}x",
-        f"  widths         " + ", ".join(f"{layer.name} {layer.before}->{layer.after}" for layer in p.layers),
+        "  widths         "
+        + ", ".join(f"{layer.name} {layer.before}->{layer.after}" for layer in p.layers),
         f"  time           {s.timings.total:.1f} s (base {s.timings.base_model:.1f}, retraining {s.timings.retraining:.1f})",
         f"  written to     {path}",
     ]

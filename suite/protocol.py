@@ -55,8 +55,14 @@ class _Frozen(BaseModel):
 class Augmentation(_Frozen):
     """Training-time augmentation, applied on the device in batches."""
 
-    random_crop_padding: int = Field(0, ge=0, description="zero padding (pixels) before a random crop back to the input size; 0 = off")
-    horizontal_flip: bool = Field(False, description="flip each image left-right with probability 0.5")
+    random_crop_padding: int = Field(
+        0,
+        ge=0,
+        description="zero padding (pixels) before a random crop back to the input size; 0 = off",
+    )
+    horizontal_flip: bool = Field(
+        False, description="flip each image left-right with probability 0.5"
+    )
 
 
 class TrainRecipe(_Frozen):
@@ -65,7 +71,9 @@ class TrainRecipe(_Frozen):
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     optimizer: Literal["sgd"] = "sgd"
-    lr_schedule: str = Field(description="piecewise-constant, 'epoch:lr,...', epochs counted from the phase start")
+    lr_schedule: str = Field(
+        description="piecewise-constant, 'epoch:lr,...', epochs counted from the phase start"
+    )
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.0, ge=0.0)
     nesterov: bool = False
@@ -95,14 +103,29 @@ class DatasetSpec(_Frozen):
     """Which data, how it is split and normalized, and the checksum that pins it."""
 
     name: Literal["digits", "fashion-mnist", "mnist"]
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the decoded arrays; see pruning_suite.data")
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the decoded arrays; see pruning_suite.data",
+    )
     num_classes: int = Field(ge=2)
-    input_shape: tuple[int, int, int] = Field(description="(channels, height, width) fed to the model")
-    mean: tuple[float, ...] = Field(description="per-channel normalization mean, on pixel values scaled to [0, 1]")
-    std: tuple[float, ...] = Field(description="per-channel normalization std, on pixel values scaled to [0, 1]")
+    input_shape: tuple[int, int, int] = Field(
+        description="(channels, height, width) fed to the model"
+    )
+    mean: tuple[float, ...] = Field(
+        description="per-channel normalization mean, on pixel values scaled to [0, 1]"
+    )
+    std: tuple[float, ...] = Field(
+        description="per-channel normalization std, on pixel values scaled to [0, 1]"
+    )
     val_size: int = Field(ge=1, description="validation examples carved from the training set")
-    test_size: int | None = Field(None, ge=1, description="held-out test examples, only for data without an official test split")
-    split_seed: int = Field(0, description="seed of the train/validation(/test) split; fixed per protocol")
+    test_size: int | None = Field(
+        None,
+        ge=1,
+        description="held-out test examples, only for data without an official test split",
+    )
+    split_seed: int = Field(
+        0, description="seed of the train/validation(/test) split; fixed per protocol"
+    )
 
 
 class ArchitectureSpec(_Frozen):
@@ -138,7 +161,9 @@ class PruningTarget(_Frozen):
             raise ValueError("a target needs at least one 'pattern = ratio' entry")
         for pattern, ratio in value.items():
             if not 0.0 <= ratio < 1.0:
-                raise ValueError(f"ratio {ratio} for {pattern!r} must be in [0, 1): a layer keeps at least one unit")
+                raise ValueError(
+                    f"ratio {ratio} for {pattern!r} must be in [0, 1): a layer keeps at least one unit"
+                )
         return value
 
     def ratio_for(self, layer_name: str) -> float:
@@ -178,7 +203,10 @@ class ComparisonProtocol(_Frozen):
     dataset: DatasetSpec
     architecture: ArchitectureSpec
     granularity: Literal["filter"] = "filter"
-    prunable_layers: tuple[str, ...] = Field(min_length=1, description="fnmatch patterns over module names; the output layer is never pruned")
+    prunable_layers: tuple[str, ...] = Field(
+        min_length=1,
+        description="fnmatch patterns over module names; the output layer is never pruned",
+    )
     targets: tuple[PruningTarget, ...] = Field(min_length=1)
     default_target: str
     base_model: BaseModelSpec
@@ -200,7 +228,9 @@ class ComparisonProtocol(_Frozen):
         if len(set(ids)) != len(ids):
             raise ValueError(f"target ids must be unique, got {ids}")
         if self.default_target not in ids:
-            raise ValueError(f"default_target {self.default_target!r} is not one of the targets {ids}")
+            raise ValueError(
+                f"default_target {self.default_target!r} is not one of the targets {ids}"
+            )
         return self
 
     @property
@@ -240,9 +270,13 @@ def load_protocol_file(path: Path) -> ComparisonProtocol:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as err:
-        raise ProtocolError(f"cannot read protocol file {path}: {err.strerror}", "check the path") from err
+        raise ProtocolError(
+            f"cannot read protocol file {path}: {err.strerror}", "check the path"
+        ) from err
     except tomllib.TOMLDecodeError as err:
-        raise ProtocolError(f"protocol file {path} is not valid TOML: {err}", "fix the TOML syntax") from err
+        raise ProtocolError(
+            f"protocol file {path} is not valid TOML: {err}", "fix the TOML syntax"
+        ) from err
     try:
         return ComparisonProtocol.model_validate(data)
     except ValidationError as err:
@@ -290,5 +324,7 @@ def load_protocol(protocol_id: str | None) -> ComparisonProtocol:
     with resources.as_file(files[protocol_id]) as path:
         protocol = load_protocol_file(path)
     if protocol.id != protocol_id:
-        raise ProtocolError(f"protocol file {protocol_id}.toml declares id {protocol.id!r}", "make them equal")
+        raise ProtocolError(
+            f"protocol file {protocol_id}.toml declares id {protocol.id!r}", "make them equal"
+        )
     return protocol

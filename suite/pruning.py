@@ -53,12 +53,21 @@ PRUNABLE_TYPES = (nn.Conv2d, nn.Linear)
 
 # torch-pruning bookkeeping nodes (adds, concats, reshapes, the model output): no parameters.
 _BOOKKEEPING = {
-    tp.ops.OPTYPE.CONCAT, tp.ops.OPTYPE.SPLIT, tp.ops.OPTYPE.ELEMENTWISE, tp.ops.OPTYPE.RESHAPE,
-    tp.ops.OPTYPE.UNBIND, tp.ops.OPTYPE.EXPAND, tp.ops.OPTYPE.SLICE, tp.ops.OPTYPE.OUTPUT,
+    tp.ops.OPTYPE.CONCAT,
+    tp.ops.OPTYPE.SPLIT,
+    tp.ops.OPTYPE.ELEMENTWISE,
+    tp.ops.OPTYPE.RESHAPE,
+    tp.ops.OPTYPE.UNBIND,
+    tp.ops.OPTYPE.EXPAND,
+    tp.ops.OPTYPE.SLICE,
+    tp.ops.OPTYPE.OUTPUT,
 }
 # Parameterised nodes whose pruning equals zeroing (weight rows / gamma, beta): verifiable.
 _VERIFIABLE = {
-    tp.ops.OPTYPE.CONV, tp.ops.OPTYPE.DEPTHWISE_CONV, tp.ops.OPTYPE.LINEAR, tp.ops.OPTYPE.BN,
+    tp.ops.OPTYPE.CONV,
+    tp.ops.OPTYPE.DEPTHWISE_CONV,
+    tp.ops.OPTYPE.LINEAR,
+    tp.ops.OPTYPE.BN,
 }
 
 
@@ -202,8 +211,10 @@ def _checked_scores(scores: Mapping[str, torch.Tensor], layer: PrunableLayer) ->
     """``scores[layer.name]`` as a CPU float64 tensor of shape ``[num_units]``, or PluginError."""
     expected = f"a finite 1-D float tensor of shape [{layer.num_units}]"
     if layer.name not in scores:
-        raise PluginError(f"scores lack layer {layer.name!r}; expected {expected}",
-                          "score() must return a tensor for every layer in ctx.layers")
+        raise PluginError(
+            f"scores lack layer {layer.name!r}; expected {expected}",
+            "score() must return a tensor for every layer in ctx.layers",
+        )
     value = scores[layer.name]
     if not isinstance(value, torch.Tensor) or value.is_complex():
         raise PluginError(
@@ -347,15 +358,20 @@ def _check_indices(name: str, idxs: list[int], num_units: int) -> None:
     if len(set(idxs)) != len(idxs):
         raise PruningError(f"cannot prune {name!r}: repeated indices in {_short(idxs)}")
     if len(idxs) >= num_units:
-        raise PruningError(f"removing {len(idxs)} of {num_units} units would empty layer {name!r}",
-                           "at least one unit must be kept; see units_to_remove")
+        raise PruningError(
+            f"removing {len(idxs)} of {num_units} units would empty layer {name!r}",
+            "at least one unit must be kept; see units_to_remove",
+        )
 
 
 def _check_device(model: nn.Module, example_input: torch.Tensor) -> None:
     devices = {p.device for p in model.parameters()}
     if devices and devices != {example_input.device}:
-        raise PruningError(f"the model is on {sorted(map(str, devices))} but example_input on "
-                           f"{example_input.device}", "move both to the same device")
+        raise PruningError(
+            f"the model is on {sorted(map(str, devices))} but example_input on "
+            f"{example_input.device}",
+            "move both to the same device",
+        )
 
 
 def _dependency_graph(model: nn.Module, example_input: torch.Tensor) -> tp.DependencyGraph:
@@ -365,8 +381,10 @@ def _dependency_graph(model: nn.Module, example_input: torch.Tensor) -> tp.Depen
                 model, example_inputs=example_input, verbose=False
             )
         except Exception as err:  # torch-pruning fails in many ways on models it cannot trace
-            raise PruningError(f"torch-pruning could not trace the model: {err}",
-                               "check that model(example_input) runs") from err
+            raise PruningError(
+                f"torch-pruning could not trace the model: {err}",
+                "check that model(example_input) runs",
+            ) from err
 
 
 def _group(graph: tp.DependencyGraph, model: nn.Module, name: str, idxs: list[int]) -> Group:
@@ -382,8 +400,10 @@ def _group(graph: tp.DependencyGraph, model: nn.Module, name: str, idxs: list[in
     except Exception as err:  # index mapping through unusual ops can fail inside torch-pruning
         raise PruningError(f"torch-pruning could not build the group of {name!r}: {err}") from err
     if not graph.check_pruning_group(group):
-        raise PruningError(f"removing units {_short(idxs)} of {name!r} would leave "
-                           f"{_emptied(graph, group)} with zero channels")
+        raise PruningError(
+            f"removing units {_short(idxs)} of {name!r} would leave "
+            f"{_emptied(graph, group)} with zero channels"
+        )
     return group
 
 
@@ -398,8 +418,12 @@ def _pruned_outputs(
             yield module, sorted(idxs)
 
 
-def _check_coupling(graph: tp.DependencyGraph, model: nn.Module, requests: Mapping[str, list[int]],
-                    groups: Mapping[str, Group]) -> None:
+def _check_coupling(
+    graph: tp.DependencyGraph,
+    model: nn.Module,
+    requests: Mapping[str, list[int]],
+    groups: Mapping[str, Group],
+) -> None:
     """Refuse groups that touch the output layer, and coupled requests that disagree."""
     names = {module: name for name, module in model.named_modules()}
     output = output_layer_name(model)
@@ -435,8 +459,10 @@ def _merge(graph: tp.DependencyGraph, groups: Mapping[str, Group]) -> Group:
     for dep, idxs in united.values():
         merged.add_dep(dep, sorted(idxs))
     if not graph.check_pruning_group(merged):
-        raise PruningError(f"the requested removals together would leave "
-                           f"{_emptied(graph, merged)} with zero channels")
+        raise PruningError(
+            f"the requested removals together would leave "
+            f"{_emptied(graph, merged)} with zero channels"
+        )
     return merged
 
 
@@ -449,8 +475,11 @@ def _masked_reference(model: nn.Module, graph: tp.DependencyGraph, group: Group)
             node = dep.target
             if node.type in _BOOKKEEPING:
                 continue
-            if node.type not in _VERIFIABLE or getattr(node.module, "transposed", False) or (
-                    node.type == tp.ops.OPTYPE.BN and not node.module.affine):
+            if (
+                node.type not in _VERIFIABLE
+                or getattr(node.module, "transposed", False)
+                or (node.type == tp.ops.OPTYPE.BN and not node.module.affine)
+            ):
                 raise PruningError(
                     f"the dependency group reaches {names.get(node.module, node.name)!r} "
                     f"({type(node.module).__name__}), whose pruning the suite cannot verify yet",
@@ -483,8 +512,9 @@ def _verify(
             f"pruned output shapes {shapes[0]} differ from the masked reference's {shapes[1]}"
         )
     pairs = zip(actual, expected, strict=True)
-    diff = max((float((a.double() - e.double()).abs().max()) for a, e in pairs if a.numel()),
-               default=0.0)
+    diff = max(
+        (float((a.double() - e.double()).abs().max()) for a, e in pairs if a.numel()), default=0.0
+    )
     if not diff <= atol:  # also catches NaN
         raise VerificationError(
             f"pruned model's output differs from the masked reference by {diff:.3g} (max abs; "
@@ -504,13 +534,15 @@ def _tensors(output: Any) -> list[torch.Tensor]:
     raise VerificationError(f"cannot compare a model output of type {type(output).__name__}")
 
 
-def _changes(model: nn.Module, graph: tp.DependencyGraph, group: Group,
-             widths: Mapping[str, int]) -> list[LayerChange]:
+def _changes(
+    model: nn.Module, graph: tp.DependencyGraph, group: Group, widths: Mapping[str, int]
+) -> list[LayerChange]:
     names = {module: name for name, module in model.named_modules()}
     removed = {names[m]: idxs for m, idxs in _pruned_outputs(graph, group) if m in names}
     return [
         LayerChange(name, widths[name], _num_units(module), removed[name])
-        for name, module in model.named_modules() if name in removed and name in widths
+        for name, module in model.named_modules()
+        if name in removed and name in widths
     ]
 
 

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,13 @@ class RunObserver:
         """An epoch of ``phase`` ended."""
 
 
-def compute_run_id(protocol: ComparisonProtocol, method: PruningMethod, target: PruningTarget, seed: int, smoke: bool) -> str:
+def compute_run_id(
+    protocol: ComparisonProtocol,
+    method: PruningMethod,
+    target: PruningTarget,
+    seed: int,
+    smoke: bool,
+) -> str:
     """Short hash (12 hex digits) of protocol id+version, method name+version+config, target, seed, smoke.
 
     Re-running the same configuration lands on the same file.
@@ -115,9 +121,13 @@ def resolve_device(requested: str | None) -> torch.device:
     try:
         device = torch.device(requested)
     except RuntimeError as err:
-        raise PruningSuiteError(f"unknown device {requested!r}", "use 'cpu', 'cuda' or 'cuda:N'") from err
+        raise PruningSuiteError(
+            f"unknown device {requested!r}", "use 'cpu', 'cuda' or 'cuda:N'"
+        ) from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise PruningSuiteError(f"device {requested!r} asked for, but CUDA is not available here", "use --device cpu")
+        raise PruningSuiteError(
+            f"device {requested!r} asked for, but CUDA is not available here", "use --device cpu"
+        )
     return device
 
 
@@ -142,19 +152,37 @@ def run(
     out_path = _prepare_output(config.out, protocol, method, run_id)
     device = resolve_device(config.device)
     hooks = registry.manager.hook
-    hooks.on_run_start(run={"run_id": run_id, "protocol": protocol.id, "protocol_version": protocol.version,
-                            "method": method.name, "target": target.id, "seed": config.seed, "device": str(device)})
+    hooks.on_run_start(
+        run={
+            "run_id": run_id,
+            "protocol": protocol.id,
+            "protocol_version": protocol.version,
+            "method": method.name,
+            "target": target.id,
+            "seed": config.seed,
+            "device": str(device),
+        }
+    )
 
     observer.stage("data")
     data = _load_data(protocol, config, device)
     max_batches = SMOKE_MAX_BATCHES if config.smoke else None
 
     observer.stage("base model")
-    model = build_model(protocol.architecture, protocol.dataset.input_shape, protocol.dataset.num_classes).to(device)
+    model = build_model(
+        protocol.architecture, protocol.dataset.input_shape, protocol.dataset.num_classes
+    ).to(device)
     base_recipe = _budget(protocol.base_model.recipe, config.smoke)
     observer.phase_start("base", base_recipe.epochs)
-    base = obtain_base_model(model, protocol, data, base_recipe, config.smoke,
-                             _epoch_relay("base", observer, hooks), max_batches)
+    base = obtain_base_model(
+        model,
+        protocol,
+        data,
+        base_recipe,
+        config.smoke,
+        _epoch_relay("base", observer, hooks),
+        max_batches,
+    )
     base_info = _base_info(model, base, protocol, data)
 
     observer.stage("pruning")
@@ -169,23 +197,47 @@ def run(
     observer.phase_start("retraining", retrain_recipe.epochs)
     t_retrain = time.perf_counter()
     torch.manual_seed(config.seed)
-    log = train(model, data, retrain_recipe, config.seed, _epoch_relay("retraining", observer, hooks), max_batches,
-                (protocol.dataset.mean, protocol.dataset.std))
+    log = train(
+        model,
+        data,
+        retrain_recipe,
+        config.seed,
+        _epoch_relay("retraining", observer, hooks),
+        max_batches,
+        (protocol.dataset.mean, protocol.dataset.std),
+    )
     retrain_seconds = time.perf_counter() - t_retrain
 
     submission = _build_submission(
-        run_id=run_id, protocol=protocol, target=target, method=method, registry=registry, config=config,
-        device=device, data=data, base_info=base_info, dense=dense, pruned=pruned, changes=changes,
-        pruned_top1=pruned_top1, log=log,
-        timings={"base_model": base.seconds, "pruning": pruning_seconds, "retraining": retrain_seconds,
-                 "total": time.perf_counter() - started},
+        run_id=run_id,
+        protocol=protocol,
+        target=target,
+        method=method,
+        registry=registry,
+        config=config,
+        device=device,
+        data=data,
+        base_info=base_info,
+        dense=dense,
+        pruned=pruned,
+        changes=changes,
+        pruned_top1=pruned_top1,
+        log=log,
+        timings={
+            "base_model": base.seconds,
+            "pruning": pruning_seconds,
+            "retraining": retrain_seconds,
+            "total": time.perf_counter() - started,
+        },
     )
     write_json_atomic(out_path, submission.model_dump(mode="json"))
     hooks.on_run_end(submission=submission.model_dump(mode="json"), path=str(out_path))
     return RunResult(submission, out_path)
 
 
-def _prepare_output(out: Path, protocol: ComparisonProtocol, method: PruningMethod, run_id: str) -> Path:
+def _prepare_output(
+    out: Path, protocol: ComparisonProtocol, method: PruningMethod, run_id: str
+) -> Path:
     """Create the output folder and prove it writable before any training is spent."""
     folder = Path(out) / protocol.id / method.name
     try:
@@ -220,7 +272,9 @@ def _epoch_relay(phase: str, observer: RunObserver, hooks: Any) -> Callable[[Epo
     return relay
 
 
-def _base_info(model: nn.Module, base: Any, protocol: ComparisonProtocol, data: DataSplits) -> dict[str, Any]:
+def _base_info(
+    model: nn.Module, base: Any, protocol: ComparisonProtocol, data: DataSplits
+) -> dict[str, Any]:
     return {
         "checkpoint_sha256": base.checkpoint_sha256,
         "source": base.source,
@@ -267,7 +321,9 @@ def _prune(
         )
     removals = select_removals(scores, ratios, layers)
     apply_structured_pruning(model, removals, data.train.inputs[:2])
-    return [(layer.name, layer.num_units, _width(model.get_submodule(layer.name))) for layer in layers]
+    return [
+        (layer.name, layer.num_units, _width(model.get_submodule(layer.name))) for layer in layers
+    ]
 
 
 def _width(module: nn.Module) -> int:
@@ -296,7 +352,9 @@ def _state_fingerprint(model: nn.Module) -> str:
 
 def _calibration(split: Split, seed: int, batch_size: int = 100) -> Callable[[int], Any]:
     def batches(n: int):
-        order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed)).to(split.inputs.device)
+        order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed)).to(
+            split.inputs.device
+        )
         for i in range(min(n, (len(split) + batch_size - 1) // batch_size)):
             idx = order[i * batch_size : (i + 1) * batch_size]
             yield split.inputs[idx], split.labels[idx]
@@ -323,15 +381,30 @@ def _environment(device: torch.device) -> dict[str, Any]:
 
 
 def _git_commit() -> str | None:
-    """The commit of the suite's source tree when it runs from a git checkout, else None."""
+    """The commit of the suite's own source checkout, ``+dirty`` when it has uncommitted changes.
+
+    None when the suite is not running from its git checkout (an installed wheel).
+    """
     import subprocess
 
     source = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(source), *args], capture_output=True, text=True, timeout=5
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if not top or (Path(top) / "suite").resolve() != source:
         return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    commit = git("rev-parse", "HEAD")
+    if commit and git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
+    return commit
 
 
 def _build_submission(**kw: Any) -> Submission:
@@ -342,19 +415,32 @@ def _build_submission(**kw: Any) -> Submission:
     base = {k: v for k, v in kw["base_info"].items() if k != "seconds"}
     final = log[-1]
     layers = [
-        {"name": name, "before": before, "after": after, "target_ratio": target.ratio_for(name),
-         "achieved_ratio": (before - after) / before}
+        {
+            "name": name,
+            "before": before,
+            "after": after,
+            "target_ratio": target.ratio_for(name),
+            "achieved_ratio": (before - after) / before,
+        }
         for name, before, after in kw["changes"]
     ]
     data = {
         "run_id": kw["run_id"],
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "suite": {"version": __version__, "git_commit": _git_commit()},
-        "protocol": {"id": protocol.id, "version": protocol.version, "content_hash": protocol.content_hash,
-                     "dataset_sha256": kw["data"].sha256},
-        "method": {"name": method.name, "version": method.version,
-                   "distribution": kw["registry"].methods[method.name].distribution,
-                   "granularity": method.granularity, "config": method.config.model_dump(mode="json")},
+        "protocol": {
+            "id": protocol.id,
+            "version": protocol.version,
+            "content_hash": protocol.content_hash,
+            "dataset_sha256": kw["data"].sha256,
+        },
+        "method": {
+            "name": method.name,
+            "version": method.version,
+            "distribution": kw["registry"].methods[method.name].distribution,
+            "granularity": method.granularity,
+            "config": method.config.model_dump(mode="json"),
+        },
         "target": {"id": target.id, "layer_ratios": dict(target.layer_ratios)},
         "seed": kw["config"].seed,
         "smoke": kw["config"].smoke,
@@ -363,17 +449,23 @@ def _build_submission(**kw: Any) -> Submission:
         "base_model": base,
         "pruning": {
             "input_shape": list(protocol.dataset.input_shape),
-            "params_dense": dense.params, "params_pruned": pruned.params,
+            "params_dense": dense.params,
+            "params_pruned": pruned.params,
             "sparsity": 1 - pruned.params / dense.params,
-            "macs_dense": dense.macs, "macs_pruned": pruned.macs,
-            "flops_dense": dense.flops, "flops_pruned": pruned.flops,
+            "macs_dense": dense.macs,
+            "macs_pruned": pruned.macs,
+            "flops_dense": dense.flops,
+            "flops_pruned": pruned.flops,
             "speedup": dense.macs / pruned.macs,
             "layers": layers,
         },
         "retraining": [row.as_dict() for row in log],
-        "final": {"test_top1": final.test_top1, "val_top1": final.val_top1,
-                  "pruned_test_top1_before_retraining": kw["pruned_top1"],
-                  "delta_top1": final.test_top1 - base["dense_test_top1"]},
+        "final": {
+            "test_top1": final.test_top1,
+            "val_top1": final.val_top1,
+            "pruned_test_top1_before_retraining": kw["pruned_top1"],
+            "delta_top1": final.test_top1 - base["dense_test_top1"],
+        },
         "timings": kw["timings"],
     }
     return Submission.model_validate(data)

@@ -28,11 +28,15 @@ def parse_schedule(text: str) -> tuple[tuple[int, float], ...]:
     for part in text.replace(" ", "").split(","):
         epoch_text, sep, lr_text = part.partition(":")
         if not sep:
-            raise ValueError(f"LR stage {part!r} is not of the form 'epoch:lr' (e.g. '0:0.01,30:0.001')")
+            raise ValueError(
+                f"LR stage {part!r} is not of the form 'epoch:lr' (e.g. '0:0.01,30:0.001')"
+            )
         try:
             epoch, lr = int(epoch_text), float(lr_text)
         except ValueError as err:
-            raise ValueError(f"LR stage {part!r}: epoch must be an integer and lr a number") from err
+            raise ValueError(
+                f"LR stage {part!r}: epoch must be an integer and lr a number"
+            ) from err
         if not math.isfinite(lr) or lr <= 0:
             raise ValueError(f"LR stage {part!r}: the learning rate must be a finite number > 0")
         if stages and epoch <= stages[-1][0]:
@@ -63,4 +67,4 @@ def stage_ranges(stages: tuple[tuple[int, float], ...], epochs: int) -> list[ran
     The first range is the "first LR stage" over which the paper averages trainability accuracy.
     """
     bounds = [start for start, _ in stages if start < epochs] + [epochs]
-    return [range(a, b) for a, b in zip(bounds, bounds[1:])]
+    return [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]

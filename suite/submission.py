@@ -46,7 +46,9 @@ class SuiteInfo(_Strict):
     """The suite that produced the file."""
 
     version: str
-    git_commit: str | None = Field(None, description="commit of the suite's source tree, when known")
+    git_commit: str | None = Field(
+        None, description="commit of the suite's source tree, when known"
+    )
 
 
 class ProtocolRef(_Strict):
@@ -143,7 +145,9 @@ class FinalMetrics(_Strict):
     pruned_test_top1_before_retraining: Percent = Field(
         ge=0, le=100, description="test top-1 right after pruning, before any retraining, percent"
     )
-    delta_top1: float = Field(description="test_top1 - base_model.dense_test_top1, percentage points")
+    delta_top1: float = Field(
+        description="test_top1 - base_model.dense_test_top1, percentage points"
+    )
 
 
 class Timings(_Strict):
@@ -166,7 +170,10 @@ class Submission(_Strict):
     schema_version: Literal[1] = Field(
         SCHEMA_VERSION, description="version of this file format; readers refuse unknown versions"
     )
-    run_id: str = Field(pattern=r"^[0-9a-f]{12}$", description="short hash of protocol, method, config, target, seed, smoke")
+    run_id: str = Field(
+        pattern=r"^[0-9a-f]{12}$",
+        description="short hash of protocol, method, config, target, seed, smoke",
+    )
     created: str = Field(description="UTC time the run finished, ISO 8601")
     suite: SuiteInfo
     protocol: ProtocolRef
@@ -174,7 +181,9 @@ class Submission(_Strict):
     target: TargetInfo
     seed: int = Field(description="seed of this run; reports average over seeds")
     smoke: bool = Field(description="reduced budget for checking a setup end to end; never ranked")
-    rankable: bool = Field(description="false for smoke runs; report leaves such runs out of rankings")
+    rankable: bool = Field(
+        description="false for smoke runs; report leaves such runs out of rankings"
+    )
     environment: Environment
     base_model: BaseModelInfo
     pruning: Measurements

@@ -31,7 +31,9 @@ def test_validate_accepts_what_run_wrote(default_runs, capsys) -> None:
         (lambda d: d.pop("seed"), "seed"),
     ],
 )
-def test_validate_rejects_edited_files_naming_the_field(default_runs, tmp_path, capsys, change, field) -> None:
+def test_validate_rejects_edited_files_naming_the_field(
+    default_runs, tmp_path, capsys, change, field
+) -> None:
     bad = tmp_path / "edited.json"
     _edit(default_runs["l1norm"].path, bad, change)
     assert main(["validate", str(bad)]) == 1
@@ -100,12 +102,16 @@ def test_plugins_lists_name_version_distribution(capsys) -> None:
 def test_console_script_help_does_not_import_torch() -> None:
     """`pruning-suite --help`, `validate` and `report` start without importing torch."""
     code = "import sys; from pruning_suite.cli import main; main(['protocols']); print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip().splitlines()[-1] == "False"
 
 
 def test_console_script_is_installed() -> None:
-    exe = shutil.which("pruning-suite") or shutil.which("pruning-suite", path=str(__import__("pathlib").Path(sys.executable).parent))
+    exe = shutil.which("pruning-suite") or shutil.which(
+        "pruning-suite", path=str(__import__("pathlib").Path(sys.executable).parent)
+    )
     assert exe, "the pruning-suite console script is not on PATH"
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("pruning-suite ")

@@ -346,8 +346,11 @@ def test_crop_offsets_are_uniform_and_border_is_normalized_black() -> None:
     n, pad = 18000, 4
     x = _normalize(_position_image()).expand(n, 3, 32, 32)
     out = augment(
-        x, Augmentation(random_crop_padding=pad), torch.Generator().manual_seed(0),
-        mean=MEAN, std=STD,
+        x,
+        Augmentation(random_crop_padding=pad),
+        torch.Generator().manual_seed(0),
+        mean=MEAN,
+        std=STD,
     )
     assert out.shape == x.shape
     # Output pixel (pad, pad) shows raw pixel (oy, ox), always inside the image.

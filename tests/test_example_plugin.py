@@ -13,9 +13,10 @@ from types import ModuleType
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from pruning_suite import PrunableLayer, PruningContext
 from pruning_suite.errors import PluginError
-from torch import nn
 
 DISTRIBUTION = "pruning-suite-example-taylor"
 PACKAGE_INIT = Path(__file__).parents[1] / "plugins/example_taylor/pruning_suite_taylor/__init__.py"

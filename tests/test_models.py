@@ -91,7 +91,8 @@ def test_mlp_without_activation_is_affine_and_with_relu_is_not() -> None:
     torch.manual_seed(0)
     relu = build_model(
         ArchitectureSpec(name="mlp", kwargs={"widths": [100] * 6, "activation": "relu"}),
-        (1, 32, 32), 10,
+        (1, 32, 32),
+        10,
     )
     gap = relu(a) + relu(b) - relu(torch.zeros_like(a)) - relu(a + b)
     assert gap.abs().max() > 1e-4

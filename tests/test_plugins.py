@@ -21,7 +21,9 @@ def test_builtin_methods_register_through_entry_points(registry) -> None:
 def test_no_manager_is_built_at_import_time() -> None:
     import pruning_suite.plugins as plugins
 
-    assert not any(isinstance(v, __import__("pluggy").PluginManager) for v in vars(plugins).values())
+    assert not any(
+        isinstance(v, __import__("pluggy").PluginManager) for v in vars(plugins).values()
+    )
     assert get_plugin_manager() is not get_plugin_manager()
 
 
@@ -76,7 +78,11 @@ def test_every_hookspec_has_a_test() -> None:
     """datasette's meta-test: a hook without a test_hook_<name> test fails the suite."""
     import inspect
 
-    names = [n for n, f in vars(hookspecs).items() if inspect.isfunction(f) and hasattr(f, "pruning_suite_spec")]
+    names = [
+        n
+        for n, f in vars(hookspecs).items()
+        if inspect.isfunction(f) and hasattr(f, "pruning_suite_spec")
+    ]
     assert names, "no hookspecs found"
     tested = {n for n in globals() if n.startswith("test_hook_")}
     import tests.test_runner as runner_tests

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from pruning_suite.errors import ProtocolError
-from pruning_suite.protocol import DEFAULT_PROTOCOL, list_protocols, load_protocol, load_protocol_file
+from pruning_suite.protocol import (
+    DEFAULT_PROTOCOL,
+    list_protocols,
+    load_protocol,
+    load_protocol_file,
+)
 from pruning_suite.schedule import format_schedule, lr_at, parse_schedule, stage_ranges
 
 
@@ -24,7 +29,9 @@ def test_default_protocol_is_digits() -> None:
 
 def test_protocol_is_frozen() -> None:
     protocol = load_protocol(None)
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="frozen"):
         protocol.version = 2  # type: ignore[misc]
 
 
@@ -99,7 +106,14 @@ def test_protocol_file_that_is_not_toml(tmp_path) -> None:
 def test_lr_schedule_notation() -> None:
     stages = parse_schedule("0:0.01,30:0.001,60:0.0001")
     assert stages == ((0, 0.01), (30, 0.001), (60, 0.0001))
-    assert [lr_at(stages, e) for e in (0, 29, 30, 59, 60, 89)] == [0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001]
+    assert [lr_at(stages, e) for e in (0, 29, 30, 59, 60, 89)] == [
+        0.01,
+        0.01,
+        0.001,
+        0.001,
+        0.0001,
+        0.0001,
+    ]
     assert format_schedule(stages) == "0:0.01,30:0.001,60:0.0001"
     assert stage_ranges(stages, 90) == [range(0, 30), range(30, 60), range(60, 90)]
     assert stage_ranges(stages, 40) == [range(0, 30), range(30, 40)]

@@ -42,8 +42,12 @@ def _eval_out(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def _conv_bn_net() -> nn.Sequential:
     """Conv(3->16) -> BN(16) -> ReLU -> Conv(16->8), BN with non-trivial running statistics."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 16, 3, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-                        nn.Conv2d(16, 8, 3, bias=False))
+    net = nn.Sequential(
+        nn.Conv2d(3, 16, 3, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 8, 3, bias=False),
+    )
     with torch.no_grad():
         bn = net[1]
         bn.running_mean.copy_(torch.randn(16))
@@ -82,7 +86,11 @@ def test_find_prunable_layers_excludes_output_layer_and_keeps_module_order() -> 
     model = _three_conv()
     layers = find_prunable_layers(model, ["*"])
     assert [(layer.name, layer.num_units) for layer in layers] == [
-        ("features.0", 16), ("features.3", 32), ("features.6", 64), ("fc1", 64)]
+        ("features.0", 16),
+        ("features.3", 32),
+        ("features.6", 64),
+        ("fc1", 64),
+    ]
     assert output_layer_name(model) == "fc2"
     assert layers[0].module is model.features[0]
 
@@ -90,7 +98,9 @@ def test_find_prunable_layers_excludes_output_layer_and_keeps_module_order() -> 
 def test_find_prunable_layers_matches_fnmatch_case_sensitively() -> None:
     model = _three_conv()
     assert [layer.name for layer in find_prunable_layers(model, ["features.[36]"])] == [
-        "features.3", "features.6"]
+        "features.3",
+        "features.6",
+    ]
     with pytest.raises(PruningError, match=r"FC\*.*'fc2'"):
         find_prunable_layers(model, ["FC*", "fc2"])
 
@@ -99,9 +109,17 @@ def test_find_prunable_layers_matches_fnmatch_case_sensitively() -> None:
 # units_to_remove
 
 
-@pytest.mark.parametrize(("ratio", "num_units", "expected"), [
-    (0.3, 10, 3), (0.5, 16, 8), (0.9, 10, 9), (0.99, 10, 9), (0.0, 10, 0), (0.7, 16, 12),
-])
+@pytest.mark.parametrize(
+    ("ratio", "num_units", "expected"),
+    [
+        (0.3, 10, 3),
+        (0.5, 16, 8),
+        (0.9, 10, 9),
+        (0.99, 10, 9),
+        (0.0, 10, 0),
+        (0.7, 16, 12),
+    ],
+)
 def test_units_to_remove_table(ratio: float, num_units: int, expected: int) -> None:
     assert units_to_remove(ratio, num_units, "layer") == expected
 
@@ -149,13 +167,16 @@ def test_select_removals_takes_lowest_scores_and_sorts_indices() -> None:
     assert select_removals(scores, {}, [layer]) == {}  # missing ratio means 0
 
 
-@pytest.mark.parametrize(("bad", "pattern"), [
-    (torch.zeros(7), r"'conv'.*shape \[7\].*shape \[8\]"),
-    (torch.zeros(8, 1), r"'conv'.*shape \[8, 1\].*shape \[8\]"),
-    (torch.tensor([0.0] * 7 + [float("nan")]), r"'conv' contain NaN.*shape \[8\]"),
-    (torch.tensor([0.0] * 7 + [float("inf")]), r"'conv' contain NaN or inf"),
-    ([0.0] * 8, r"'conv' are a list"),
-])
+@pytest.mark.parametrize(
+    ("bad", "pattern"),
+    [
+        (torch.zeros(7), r"'conv'.*shape \[7\].*shape \[8\]"),
+        (torch.zeros(8, 1), r"'conv'.*shape \[8, 1\].*shape \[8\]"),
+        (torch.tensor([0.0] * 7 + [float("nan")]), r"'conv' contain NaN.*shape \[8\]"),
+        (torch.tensor([0.0] * 7 + [float("inf")]), r"'conv' contain NaN or inf"),
+        ([0.0] * 8, r"'conv' are a list"),
+    ],
+)
 def test_select_removals_rejects_bad_scores(bad: object, pattern: str) -> None:
     layer = _identical_filters_layer()
     with pytest.raises(PluginError, match=pattern):
@@ -191,8 +212,10 @@ def test_resnet18_conv1_group_prunes_coupled_residual_layers() -> None:
     changes = apply_structured_pruning(model, {"conv1": [2, 6, 9]}, x)
 
     assert count_params(model) == 11_678_301
-    assert changes == [LayerChange(name, 64, 61, [2, 6, 9])
-                       for name in ["conv1", "layer1.0.conv2", "layer1.1.conv2"]]
+    assert changes == [
+        LayerChange(name, 64, 61, [2, 6, 9])
+        for name in ["conv1", "layer1.0.conv2", "layer1.1.conv2"]
+    ]
     out = _eval_out(model, x)
     assert out.shape == (1, 1000)
     torch.testing.assert_close(out, _eval_out(reference, x), rtol=0, atol=1e-5)
@@ -242,14 +265,17 @@ def test_three_conv_net_flatten_linear_columns_follow() -> None:
 # apply_structured_pruning: refusals (nothing is modified)
 
 
-@pytest.mark.parametrize(("removals", "pattern"), [
-    ({"fc2": [0]}, "'fc2': it is the output layer"),
-    ({"fc1": list(range(64))}, "would empty layer 'fc1'"),
-    ({"fc1": [64]}, r"'fc1': indices \[64\] are outside \[0, 64\)"),
-    ({"fc1": [1, 1]}, "'fc1': repeated indices"),
-    ({"features.1": [0]}, "'features.1': it is a ReLU"),
-    ({"nope": [0]}, "'nope': it is no module"),
-])
+@pytest.mark.parametrize(
+    ("removals", "pattern"),
+    [
+        ({"fc2": [0]}, "'fc2': it is the output layer"),
+        ({"fc1": list(range(64))}, "would empty layer 'fc1'"),
+        ({"fc1": [64]}, r"'fc1': indices \[64\] are outside \[0, 64\)"),
+        ({"fc1": [1, 1]}, "'fc1': repeated indices"),
+        ({"features.1": [0]}, "'features.1': it is a ReLU"),
+        ({"nope": [0]}, "'nope': it is no module"),
+    ],
+)
 def test_apply_refuses_bad_requests_without_modifying(removals: dict, pattern: str) -> None:
     model = _three_conv()
     state = copy.deepcopy(model.state_dict())
@@ -267,7 +293,10 @@ def test_coupled_layers_must_agree() -> None:
     assert model.conv1.out_channels == 64
     changes = apply_structured_pruning(model, {"conv1": [2, 6], "layer1.1.conv2": [2, 6]}, x)
     assert [(c.name, c.after) for c in changes] == [
-        ("conv1", 62), ("layer1.0.conv2", 62), ("layer1.1.conv2", 62)]
+        ("conv1", 62),
+        ("layer1.0.conv2", 62),
+        ("layer1.1.conv2", 62),
+    ]
 
 
 def test_empty_request_is_a_no_op() -> None:

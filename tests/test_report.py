@@ -8,6 +8,7 @@ import json
 import math
 
 import pytest
+
 from pruning_suite.report import (
     FORMATS,
     build_tables,
@@ -16,7 +17,6 @@ from pruning_suite.report import (
     render,
 )
 from pruning_suite.submission import Submission
-
 from tests.conftest_submissions import make_submission, write_submission
 
 L1_TOP1 = (90.0, 91.0, 92.0)  # mean 91, sample std sqrt((1 + 0 + 1) / 2) = 1

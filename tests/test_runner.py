@@ -39,7 +39,10 @@ def test_run_measures_the_default_target(default_runs) -> None:
     """uniform-50 on conv1 16, conv2 32, fc1 64: ceil(0.5 n) removed, params and MACs by hand."""
     p = default_runs["l1norm"].submission.pruning
     assert [(layer.name, layer.before, layer.after) for layer in p.layers] == [
-        ("conv1", 16, 8), ("conv2", 32, 16), ("fc1", 64, 32)]
+        ("conv1", 16, 8),
+        ("conv2", 32, 16),
+        ("fc1", 64, 32),
+    ]
     # conv1 1->16 3x3 + bn, conv2 16->32 3x3 + bn, fc1 512->64, fc 64->10 (all with bias)
     dense = (16 * 9 + 16) + 2 * 16 + (32 * 16 * 9 + 32) + 2 * 32 + (512 * 64 + 64) + (64 * 10 + 10)
     pruned = (8 * 9 + 8) + 2 * 8 + (16 * 8 * 9 + 16) + 2 * 16 + (256 * 32 + 32) + (32 * 10 + 10)
@@ -56,7 +59,9 @@ def test_reported_accuracy_is_the_final_epoch(default_runs) -> None:
     sub = default_runs["l1norm"].submission
     assert len(sub.retraining) == 20
     assert sub.final.test_top1 == sub.retraining[-1].test_top1
-    assert sub.final.delta_top1 == pytest.approx(sub.final.test_top1 - sub.base_model.dense_test_top1)
+    assert sub.final.delta_top1 == pytest.approx(
+        sub.final.test_top1 - sub.base_model.dense_test_top1
+    )
     assert [row.lr for row in sub.retraining] == [0.01] * 10 + [0.001] * 10
     assert sub.final.test_top1 > 90.0, "a retrained 50% digits ConvNet should classify digits"
 
@@ -65,7 +70,9 @@ def test_methods_share_the_base_model(default_runs) -> None:
     l1, rnd = default_runs["l1norm"].submission, default_runs["random"].submission
     assert l1.base_model.checkpoint_sha256 == rnd.base_model.checkpoint_sha256
     assert rnd.base_model.source == "cached"
-    assert [layer.after for layer in l1.pruning.layers] == [layer.after for layer in rnd.pruning.layers]
+    assert [layer.after for layer in l1.pruning.layers] == [
+        layer.after for layer in rnd.pruning.layers
+    ]
 
 
 def test_same_seed_gives_identical_numbers(default_runs, tmp_path) -> None:
@@ -101,7 +108,10 @@ class _Recorder:
 def recorded(tmp_path_factory) -> tuple[_Recorder, object]:
     recorder = _Recorder()
     registry = load_registry(extra_plugins=(recorder,))
-    result = run(RunConfig(plugin="l1norm", seed=3, smoke=True, out=tmp_path_factory.mktemp("hooks")), registry)
+    result = run(
+        RunConfig(plugin="l1norm", seed=3, smoke=True, out=tmp_path_factory.mktemp("hooks")),
+        registry,
+    )
     return recorder, result
 
 
@@ -146,7 +156,9 @@ class _Mutating(PruningMethod):
 
         with torch.no_grad():
             ctx.layers[0].module.weight.zero_()
-        return {layer.name: torch.arange(layer.num_units, dtype=torch.float32) for layer in ctx.layers}
+        return {
+            layer.name: torch.arange(layer.num_units, dtype=torch.float32) for layer in ctx.layers
+        }
 
 
 class _BadScores(PruningMethod):
@@ -204,7 +216,11 @@ def test_missing_dataset_says_how_to_get_it(tmp_path, monkeypatch) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DatasetError) as info:
-        run(RunConfig(plugin="l1norm", protocol="fashion-mnist-lenet5", data_dir=empty, out=tmp_path))
+        run(
+            RunConfig(
+                plugin="l1norm", protocol="fashion-mnist-lenet5", data_dir=empty, out=tmp_path
+            )
+        )
     assert "apt-get install dataset-fashion-mnist" in str(info.value)
     assert not list(tmp_path.rglob("*.json"))
 
@@ -222,7 +238,10 @@ def test_fashion_mnist_protocols_run_on_the_real_60k_10k_data(tmp_path, protocol
     _require_fmnist()
     result = run(RunConfig(plugin="l1norm", protocol=protocol, smoke=True, out=tmp_path))
     sub = result.submission
-    assert sub.protocol.dataset_sha256 == "028c7a574bf9c7f86776f147157a9889d4db6d8b20ecdd074f497c8156f73515"
+    assert (
+        sub.protocol.dataset_sha256
+        == "028c7a574bf9c7f86776f147157a9889d4db6d8b20ecdd074f497c8156f73515"
+    )
     assert not sub.rankable
     assert validate_file(result.path) == []
     # 40 batches of SGD per phase: well above chance (10%), far below a full run.

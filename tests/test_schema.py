@@ -6,6 +6,7 @@ import json
 
 import pytest
 from jsonschema import Draft202012Validator
+
 from pruning_suite.schema import (
     SCHEMA_DIALECT,
     SCHEMA_FILES,
@@ -17,7 +18,6 @@ from pruning_suite.schema import (
     submission_schema,
     write_schemas,
 )
-
 from tests.conftest_submissions import make_submission
 
 

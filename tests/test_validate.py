@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+
 from pruning_suite.errors import OutputError, SubmissionError
 from pruning_suite.jsonio import read_json, write_json_atomic
 from pruning_suite.validate import (
@@ -22,7 +23,6 @@ from pruning_suite.validate import (
     validate_file,
     validate_paths,
 )
-
 from tests.conftest_submissions import make_submission, write_submission
 
 
