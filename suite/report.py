@@ -264,7 +264,7 @@ def _cells(row: MethodRow, pm: str = "±") -> list[str]:
         row.label,
         str(len(row.seeds)),
         _top1_cell(row, pm),
-        f"{row.delta_top1:+.2f}",
+        f"{round(row.delta_top1, 2) + 0.0:+.2f}",  # + 0.0 turns -0.00 into +0.00
         f"{row.sparsity:.2f}",
         format_macs(row.macs_pruned),
         f"{row.speedup:.2f}x",
