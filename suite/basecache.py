@@ -89,6 +89,7 @@ def obtain_base_model(
     smoke: bool = False,
     on_epoch: Callable[[EpochStats], None] | None = None,
     max_batches: int | None = None,
+    on_train_start: Callable[[], None] | None = None,
 ) -> BaseModel:
     """Load the cached base model into ``model``, or train it and cache it.
 
@@ -101,6 +102,7 @@ def obtain_base_model(
         smoke: A smoke-budget base model is cached separately and never used for real runs.
         on_epoch: Called after each base-training epoch.
         max_batches: Smoke runs cap each epoch at this many batches.
+        on_train_start: Called once when no cached model fits and training begins.
 
     Returns:
         Where the checkpoint is and how it was obtained. A cache entry whose file no longer
@@ -112,6 +114,8 @@ def obtain_base_model(
     cached = _load_cached(model, checkpoint, meta_path)
     if cached is not None:
         return cached
+    if on_train_start is not None:
+        on_train_start()
     torch.manual_seed(protocol.base_model.seed)
     _reset_parameters(model)
     started = time.perf_counter()

@@ -8,6 +8,7 @@ without a traceback unless ``--debug`` is given.
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointError",
     "DatasetError",
     "OutputError",
     "PluginError",
@@ -56,6 +57,10 @@ class PruningError(PruningSuiteError):
 
 class VerificationError(PruningError):
     """The physically pruned model does not equal the masked reference, or counters disagree."""
+
+
+class CheckpointError(PruningSuiteError):
+    """A pruned checkpoint cannot be read, is not in the suite's format, or does not fit."""
 
 
 class SubmissionError(PruningSuiteError):

@@ -173,7 +173,6 @@ def run(
         protocol.architecture, protocol.dataset.input_shape, protocol.dataset.num_classes
     ).to(device)
     base_recipe = _budget(protocol.base_model.recipe, config.smoke)
-    observer.phase_start("base", base_recipe.epochs)
     base = obtain_base_model(
         model,
         protocol,
@@ -182,6 +181,7 @@ def run(
         config.smoke,
         _epoch_relay("base", observer, hooks),
         max_batches,
+        on_train_start=lambda: observer.phase_start("base", base_recipe.epochs),
     )
     base_info = _base_info(model, base, protocol, data)
 
