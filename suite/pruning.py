@@ -487,6 +487,13 @@ def _masked_reference(model: nn.Module, graph: tp.DependencyGraph, group: Group)
                 )
             if graph.is_out_channel_pruning_fn(dep.handler):
                 copied = reference.get_submodule(names[node.module])
+                if idxs and max(idxs) >= copied.weight.shape[0]:
+                    raise PruningError(
+                        f"the dependency group asks to remove unit {max(idxs)} of "
+                        f"{names[node.module]!r}, which has only {copied.weight.shape[0]}; "
+                        "torch-pruning cannot follow this coupling (e.g. a zero-padding shortcut)",
+                        "prune only layers whose outputs are not coupled through such a shortcut",
+                    )
                 index = torch.tensor(sorted(idxs), dtype=torch.long, device=copied.weight.device)
                 copied.weight[index] = 0
                 if copied.bias is not None:

@@ -18,6 +18,11 @@ EXAMPLES = {
     "digits_convnet": ((1, 8, 8), {}, "fc"),
     "lenet5": ((1, 28, 28), {}, "fc3"),
     "mlp": ((1, 32, 32), {"widths": [100] * 6, "activation": "none"}, "layers.6"),
+    "resnet20": ((3, 32, 32), {"shortcut": "A"}, "fc"),
+    "resnet56": ((3, 32, 32), {"shortcut": "B"}, "fc"),
+    "resnet110": ((3, 32, 32), {}, "fc"),
+    "vgg16_bn": ((3, 32, 32), {}, "classifier"),
+    "vgg19_bn": ((3, 32, 32), {}, "classifier"),
 }
 
 
