@@ -8,6 +8,7 @@ Importing it does not import torch.
 from __future__ import annotations
 
 from .errors import (
+    CheckpointError,
     DatasetError,
     OutputError,
     PluginError,
@@ -15,6 +16,7 @@ from .errors import (
     PruningError,
     PruningSuiteError,
     SubmissionError,
+    TrainingError,
     VerificationError,
 )
 from .hookspecs import hookimpl
@@ -23,6 +25,7 @@ from .method import MethodConfig, PrunableLayer, PruningContext, PruningMethod
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "DatasetError",
     "MethodConfig",
     "OutputError",
@@ -34,6 +37,7 @@ __all__ = [
     "PruningMethod",
     "PruningSuiteError",
     "SubmissionError",
+    "TrainingError",
     "VerificationError",
     "__version__",
     "hookimpl",

@@ -26,7 +26,13 @@ from .data import DataSplits
 from .protocol import ComparisonProtocol, TrainRecipe, canonical_json
 from .train import EpochStats, train
 
-__all__ = ["BaseModel", "base_model_key", "cache_dir", "obtain_base_model"]
+__all__ = [
+    "BaseModel",
+    "base_model_key",
+    "cache_dir",
+    "load_cached_base_model",
+    "obtain_base_model",
+]
 
 TRAINING_CODE_VERSION = 1
 """Bump when the training loop changes in a way that can move a base model's weights."""
@@ -126,6 +132,19 @@ def obtain_base_model(
     return BaseModel(checkpoint, sha, "trained", seconds, tuple(log))
 
 
+def load_cached_base_model(
+    model: nn.Module, protocol: ComparisonProtocol, dataset_sha256: str
+) -> BaseModel | None:
+    """Load the protocol's cached (full-budget) base model into ``model`` if there is one.
+
+    Returns:
+        The cache entry, or None when the base model has not been trained here yet.
+    """
+    key = base_model_key(protocol, protocol.base_model.recipe, dataset_sha256, smoke=False)
+    folder = cache_dir() / "base"
+    return _load_cached(model, folder / f"{key}.pt", folder / f"{key}.json")
+
+
 def _reset_parameters(model: nn.Module) -> None:
     for module in model.modules():
         if hasattr(module, "reset_parameters"):
@@ -138,11 +157,11 @@ def _load_cached(model: nn.Module, checkpoint: Path, meta_path: Path) -> BaseMod
     try:
         meta = json.loads(meta_path.read_text())
         sha = file_sha256(checkpoint)
-        if sha != meta.get("checkpoint_sha256"):
+        if not isinstance(meta, dict) or sha != meta.get("checkpoint_sha256"):
             return None
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=True)
-    except (OSError, ValueError, RuntimeError):
+    except Exception:  # any unreadable or foreign cache entry is retrained, never trusted
         return None
     return BaseModel(checkpoint, sha, "cached", 0.0, ())
 
@@ -162,7 +181,9 @@ def _save(
         "protocol_version": protocol.version,
         "checkpoint_sha256": sha,
     }
-    meta_tmp = meta_path.with_suffix(".json.tmp")
-    meta_tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(meta_tmp, meta_path)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=meta_path.parent, suffix=".tmp", delete=False
+    ) as handle:
+        handle.write(json.dumps(meta, indent=2))
+    os.replace(handle.name, meta_path)
     return sha

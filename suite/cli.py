@@ -31,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if err.hint:
             print(f"hint: {err.hint}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # e.g. `pruning-suite validate --json DIR | head`
+        sys.stderr.close()
+        return 1
     except KeyboardInterrupt:
         print("interrupted: nothing was written for the unfinished run", file=sys.stderr)
         return 130
@@ -52,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--protocol", help="protocol id or .toml file (default: digits-convnet)")
     run.add_argument("--target", help="pruning target id of the protocol (default: the protocol's)")
     run.add_argument(
-        "--seed", type=int, default=0, help="seed of pruning and retraining (default 0)"
+        "--seed", type=_seed, default=0, help="seed of pruning and retraining (default 0)"
     )
     run.add_argument(
         "--config", default="{}", help="method options as JSON, e.g. '{\"batches\": 4}'"
@@ -75,6 +78,26 @@ def _parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     run.set_defaults(handler=_cmd_run)
+
+    prune = commands.add_parser(
+        "prune",
+        help="prune a protocol's model with a method and print what it achieves; no training",
+    )
+    prune.add_argument(
+        "--plugin", required=True, help="pruning method (see 'pruning-suite plugins')"
+    )
+    prune.add_argument("--protocol", help="protocol id or .toml file (default: digits-convnet)")
+    prune.add_argument(
+        "--target", help="pruning target id of the protocol (default: the protocol's)"
+    )
+    prune.add_argument("--seed", type=_seed, default=0, help="seed (default 0)")
+    prune.add_argument("--config", default="{}", help="method options as JSON")
+    prune.add_argument("--data-dir", type=Path, help="dataset root, for data-driven criteria")
+    prune.add_argument("--json", action="store_true", help="machine-readable output")
+    prune.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    prune.set_defaults(handler=_cmd_prune)
 
     protocols = commands.add_parser(
         "protocols", help="list comparison protocols, or show one in full"
@@ -139,9 +162,53 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from .preview import preview_pruning
+
+    result = preview_pruning(
+        args.protocol,
+        args.plugin,
+        args.target,
+        args.seed,
+        _json_option(args.config, "--config"),
+        args.data_dir,
+    )
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return 0
+    p = result.protocol
+    print(
+        f"{result.method} on {p.id}@{p.version}, target {result.target}: {result.weights}; scored on {result.calibration}"
+    )
+    rows = [[n, b, a, f"{r:.2f}", f"{(b - a) / b:.4f}"] for n, b, a, r in result.layers]
+    print(tabulate(rows, headers=["layer", "before", "after", "target ratio", "achieved ratio"]))
+    d, q = result.dense, result.pruned
+    print(f"params {d.params:,} -> {q.params:,} (sparsity {100 * result.sparsity:.2f}%)")
+    print(
+        f"MACs   {d.macs:,} -> {q.macs:,}; FLOPs (= 2 x MACs) {d.flops:,} -> {q.flops:,}; speedup {result.speedup:.2f}x"
+    )
+    return 0
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"seed must be in [0, 2**63), got {text}")
+    return value
+
+
 def _json_option(text: str, flag: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise PruningSuiteError(
+            f"{flag} is nested too deeply", f"write e.g. {flag} '{{\"key\": 1}}'"
+        ) from None
     except json.JSONDecodeError as err:
         raise PruningSuiteError(
             f"{flag} is not valid JSON: {err}", f"write e.g. {flag} '{{\"key\": 1}}'"

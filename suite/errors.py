@@ -16,6 +16,7 @@ __all__ = [
     "PruningError",
     "PruningSuiteError",
     "SubmissionError",
+    "TrainingError",
     "VerificationError",
 ]
 
@@ -61,6 +62,10 @@ class VerificationError(PruningError):
 
 class CheckpointError(PruningSuiteError):
     """A pruned checkpoint cannot be read, is not in the suite's format, or does not fit."""
+
+
+class TrainingError(PruningSuiteError):
+    """Training diverged (a non-finite loss); nothing is cached or written."""
 
 
 class SubmissionError(PruningSuiteError):

@@ -125,6 +125,11 @@ def load_registry(extra_plugins: tuple[Any, ...] = ()) -> PluginRegistry:
         except Exception as err:
             broken[plugin_name] = f"register_methods raised {type(err).__name__}: {err}"
             continue
+        if classes is not None and not isinstance(classes, list | tuple):
+            broken[plugin_name] = (
+                f"register_methods returned {type(classes).__name__}, not a list of classes"
+            )
+            continue
         for cls in classes or []:
             problem = _contract_problem(cls, plugin_name, from_entry_point=dist != "(direct)")
             if problem:

@@ -47,7 +47,7 @@ class ConsoleObserver(RunObserver):
         self._tasks[phase] = self.progress.add_task(f"{phase:>10} epochs", total=epochs, info="")
 
     def epoch_end(self, phase: str, row: EpochStats) -> None:
-        info = f"lr {row.lr:g}  loss {row.train_loss:.3f}  val {row.val_top1:.2f}%  test {row.test_top1:.2f}%"
+        info = f"lr {row.lr:g}  loss {row.train_loss:.3f}  val {row.val_top1:.2f}%"
         self.progress.update(self._tasks[phase], advance=1, info=info)
 
 

@@ -48,8 +48,12 @@ DEFAULT_PROTOCOL = "digits-convnet"
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
+SEED_RANGE = (0, 2**63)
+"""Seeds are integers in [0, 2**63): torch generators take them without aliasing."""
+
+
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Augmentation(_Frozen):
@@ -127,6 +131,17 @@ class DatasetSpec(_Frozen):
         0, description="seed of the train/validation(/test) split; fixed per protocol"
     )
 
+    @model_validator(mode="after")
+    def _shapes_consistent(self) -> DatasetSpec:
+        if any(dim < 1 for dim in self.input_shape):
+            raise ValueError(f"input_shape {list(self.input_shape)} must be positive (C, H, W)")
+        channels = self.input_shape[0]
+        if not len(self.mean) == len(self.std) == channels:
+            raise ValueError(f"mean and std need one value per input channel ({channels})")
+        if any(value <= 0 for value in self.std):
+            raise ValueError("every std must be > 0")
+        return self
+
 
 class ArchitectureSpec(_Frozen):
     """A model from the suite's registry (``pruning_suite.models``) and its keyword arguments."""
@@ -139,7 +154,12 @@ class BaseModelSpec(_Frozen):
     """How the suite trains the dense base model every compared method starts from (setup S2)."""
 
     recipe: TrainRecipe
-    seed: int = Field(0, description="one base model per protocol, shared by every run and method")
+    seed: int = Field(
+        0,
+        ge=SEED_RANGE[0],
+        lt=SEED_RANGE[1],
+        description="one base model per protocol, shared by every run and method",
+    )
 
 
 class PruningTarget(_Frozen):
@@ -269,6 +289,10 @@ def load_protocol_file(path: Path) -> ComparisonProtocol:
     """
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ProtocolError(
+            f"protocol file {path} is not UTF-8 text", "save it as UTF-8 TOML"
+        ) from err
     except OSError as err:
         raise ProtocolError(
             f"cannot read protocol file {path}: {err.strerror}", "check the path"
@@ -294,6 +318,25 @@ def _protocol_files() -> dict[str, Any]:
     return {p.name[: -len(".toml")]: p for p in root.iterdir() if p.name.endswith(".toml")}
 
 
+def _no_shadowing(protocol: ComparisonProtocol, path: str) -> ComparisonProtocol:
+    """Refuse a protocol file that reuses a shipped protocol's id and version with other content.
+
+    Results are filed and ranked by protocol id and version, so such a file would mix runs under
+    another recipe into the shipped protocol's tables (and overwrite its run files).
+    """
+    if protocol.id not in _protocol_files():
+        return protocol
+    shipped = load_protocol(protocol.id)
+    if shipped.version == protocol.version and shipped.content_hash != protocol.content_hash:
+        raise ProtocolError(
+            f"protocol file {path} reuses the id and version of the shipped protocol "
+            f"{protocol.id}@{protocol.version} but differs from it",
+            "give your protocol a new id (or bump its version) so its results are not ranked "
+            "with the shipped protocol's",
+        )
+    return protocol
+
+
 def list_protocols() -> list[ComparisonProtocol]:
     """Every protocol shipped with the suite, sorted by id."""
     return [load_protocol(pid) for pid in sorted(_protocol_files())]
@@ -310,7 +353,7 @@ def load_protocol(protocol_id: str | None) -> ComparisonProtocol:
     """
     protocol_id = protocol_id or DEFAULT_PROTOCOL
     if protocol_id.endswith(".toml"):
-        return load_protocol_file(Path(protocol_id))
+        return _no_shadowing(load_protocol_file(Path(protocol_id)), protocol_id)
     files = _protocol_files()
     if protocol_id not in files:
         from difflib import get_close_matches

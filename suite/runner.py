@@ -7,10 +7,13 @@ evaluates and writes the submission (DESIGN.md, "The pipeline of one run").
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import numbers
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,12 +32,26 @@ from .measure import measure
 from .method import PruningContext, PruningMethod
 from .models import build_model
 from .plugins import PluginRegistry, load_registry
-from .protocol import ComparisonProtocol, PruningTarget, canonical_json, load_protocol
+from .protocol import (
+    SEED_RANGE,
+    ComparisonProtocol,
+    PruningTarget,
+    canonical_json,
+    load_protocol,
+)
 from .pruning import apply_structured_pruning, find_prunable_layers, select_removals
 from .submission import Submission
 from .train import EpochStats, evaluate, train
 
-__all__ = ["RunConfig", "RunResult", "compute_run_id", "resolve_device", "run"]
+__all__ = [
+    "RunConfig",
+    "RunObserver",
+    "RunResult",
+    "compute_run_id",
+    "prune_model",
+    "resolve_device",
+    "run",
+]
 
 SMOKE_MAX_BATCHES = 20
 """Batches per epoch in ``--smoke`` runs (which are never rankable)."""
@@ -124,6 +141,10 @@ def resolve_device(requested: str | None) -> torch.device:
         raise PruningSuiteError(
             f"unknown device {requested!r}", "use 'cpu', 'cuda' or 'cuda:N'"
         ) from err
+    if device.type not in ("cpu", "cuda"):
+        raise PruningSuiteError(
+            f"device type {device.type!r} is not supported", "use 'cpu', 'cuda' or 'cuda:N'"
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise PruningSuiteError(
             f"device {requested!r} asked for, but CUDA is not available here", "use --device cpu"
@@ -148,10 +169,11 @@ def run(
     target = protocol.target(config.target)
     registry = registry or load_registry()
     method = registry.method(config.plugin, dict(config.method_config))
+    _check_seed(config.seed)
     run_id = compute_run_id(protocol, method, target, config.seed, config.smoke)
-    out_path = _prepare_output(config.out, protocol, method, run_id)
     device = resolve_device(config.device)
-    hooks = registry.manager.hook
+    out_path = _prepare_output(config.out, protocol, method, run_id)
+    hooks = _Observers(registry)
     hooks.on_run_start(
         run={
             "run_id": run_id,
@@ -188,7 +210,7 @@ def run(
     observer.stage("pruning")
     t_prune = time.perf_counter()
     dense = measure(model, protocol.dataset.input_shape)
-    changes = _prune(model, method, protocol, target, config.seed, data, device)
+    changes = prune_model(model, method, protocol, target, config.seed, data.train)
     pruned = measure(model, protocol.dataset.input_shape)
     pruning_seconds = time.perf_counter() - t_prune
     pruned_top1 = evaluate(model, data.test)
@@ -235,11 +257,50 @@ def run(
     return RunResult(submission, out_path)
 
 
+def _check_seed(seed: int) -> None:
+    low, high = SEED_RANGE
+    if isinstance(seed, bool) or not isinstance(seed, int) or not low <= seed < high:
+        raise PruningSuiteError(
+            f"seed {seed!r} is not an integer in [0, 2**63)", "use e.g. --seed 0"
+        )
+
+
+class _Observers:
+    """Calls the observer hooks of every plugin; one that raises is reported and skipped.
+
+    An observer is someone else's plugin: it must not be able to abort a run of another method.
+    """
+
+    def __init__(self, registry: PluginRegistry) -> None:
+        self._manager = registry.manager
+
+    def __getattr__(self, hook_name: str) -> Callable[..., None]:
+        def call(**kwargs: Any) -> None:
+            for impl in getattr(self._manager.hook, hook_name).get_hookimpls():
+                try:
+                    impl.function(**{k: kwargs[k] for k in impl.argnames})
+                except Exception as err:
+                    warnings.warn(
+                        f"observer plugin {impl.plugin_name!r} raised {type(err).__name__} in "
+                        f"{hook_name}: {err}; the run goes on",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+
+        return call
+
+
 def _prepare_output(
     out: Path, protocol: ComparisonProtocol, method: PruningMethod, run_id: str
 ) -> Path:
     """Create the output folder and prove it writable before any training is spent."""
     folder = Path(out) / protocol.id / method.name
+    target = folder / f"{run_id}.json"
+    if target.exists() and not target.is_file():
+        raise OutputError(
+            f"{target} exists and is not a file; the submission cannot be written there",
+            "remove it or pass another --out",
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write-test-{run_id}"
@@ -250,7 +311,7 @@ def _prepare_output(
             f"cannot write to output folder {folder}: {err.strerror}",
             "pass a writable folder with --out DIR",
         ) from err
-    return folder / f"{run_id}.json"
+    return target
 
 
 def _load_data(protocol: ComparisonProtocol, config: RunConfig, device: torch.device) -> DataSplits:
@@ -286,44 +347,93 @@ def _base_info(
     }
 
 
-def _prune(
+def prune_model(
     model: nn.Module,
     method: PruningMethod,
     protocol: ComparisonProtocol,
     target: PruningTarget,
     seed: int,
-    data: DataSplits,
-    device: torch.device,
+    calibration: Split,
 ) -> list[tuple[str, int, int]]:
     """Ask the method what to prune, then remove it physically (the core mutates, never the plugin).
 
+    Args:
+        model: The dense model, on ``calibration``'s device; pruned in place.
+        method: The plugin's method instance.
+        protocol: Supplies the prunable-layer patterns.
+        target: Supplies the layer-wise pruning ratios (unless the method allocates its own).
+        seed: Seeds the method's generator and the calibration batches' order.
+        calibration: Training examples the method may look at (``[N, C, H, W]`` inputs).
+
     Returns:
         ``(layer name, width before, width after)`` for every prunable layer, in module order.
+
+    Raises:
+        PluginError: The method raised, returned malformed scores, or modified the model.
+        PruningError: The request cannot be applied (empties a layer, touches the output layer).
     """
+    device = calibration.inputs.device
     model.eval()
     layers = find_prunable_layers(model, protocol.prunable_layers)
+    scored = copy.deepcopy(model)  # the method sees a copy: nothing it does can reach the run
     ctx = PruningContext(
-        model=model,
-        layers=layers,
+        model=scored,
+        layers=find_prunable_layers(scored, protocol.prunable_layers),
         ratios={layer.name: target.ratio_for(layer.name) for layer in layers},
         seed=seed,
         generator=torch.Generator().manual_seed(seed),
         device=device,
-        calibration_batches=_calibration(data.train, seed),
+        calibration_batches=_calibration(calibration, seed),
     )
-    before = _state_fingerprint(model)
-    scores = _call_plugin(method, "score", ctx)
-    ratios = _call_plugin(method, "layer_ratios", ctx)
-    if _state_fingerprint(model) != before:
+    before = _model_fingerprint(scored)
+    scores = _checked_scores(method, _call_plugin(method, "score", ctx))
+    ratios = _checked_ratios(method, _call_plugin(method, "layer_ratios", ctx))
+    if _model_fingerprint(scored) != before:
         raise PluginError(
-            f"plugin {method.name!r} modified the model while scoring",
+            f"plugin {method.name!r} modified the model while scoring (weights, buffers, modules or hooks)",
             "a method returns scores; the core applies pruning. Work on a copy (copy.deepcopy) if you must",
         )
     removals = select_removals(scores, ratios, layers)
-    apply_structured_pruning(model, removals, data.train.inputs[:2])
+    apply_structured_pruning(model, removals, calibration.inputs[:2])
     return [
         (layer.name, layer.num_units, _width(model.get_submodule(layer.name))) for layer in layers
     ]
+
+
+def _checked_scores(method: PruningMethod, scores: Any) -> dict[str, torch.Tensor]:
+    """The method's scores as float64 CPU tensors, or a PluginError naming what is wrong."""
+    if not isinstance(scores, Mapping):
+        raise PluginError(
+            f"plugin {method.name!r}: score() returned {type(scores).__name__}",
+            "return a dict mapping each prunable layer's name to a 1-D tensor of scores",
+        )
+    checked = {}
+    for name, value in scores.items():
+        try:
+            checked[name] = torch.as_tensor(value).detach().to("cpu", torch.float64)
+        except (TypeError, ValueError, RuntimeError, NotImplementedError) as err:
+            raise PluginError(
+                f"plugin {method.name!r}: scores for layer {name!r} are not a real-valued tensor "
+                f"on a device the CPU can read ({type(value).__name__}): {err}",
+                "return a 1-D float tensor per layer",
+            ) from err
+    return checked
+
+
+def _checked_ratios(method: PruningMethod, ratios: Any) -> dict[str, float]:
+    """The method's layer-wise ratios as floats, or a PluginError naming what is wrong."""
+    if not isinstance(ratios, Mapping):
+        raise PluginError(
+            f"plugin {method.name!r}: layer_ratios() returned {type(ratios).__name__}",
+            "return a dict mapping layer names to pruning ratios in [0, 1)",
+        )
+    for name, value in ratios.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise PluginError(
+                f"plugin {method.name!r}: ratio for layer {name!r} is {value!r}, not a number",
+                "return a dict mapping layer names to pruning ratios in [0, 1)",
+            )
+    return {name: float(value) for name, value in ratios.items()}
 
 
 def _width(module: nn.Module) -> int:
@@ -335,15 +445,22 @@ def _call_plugin(method: PruningMethod, step: str, ctx: PruningContext) -> Any:
         return getattr(method, step)(ctx)
     except PruningSuiteError:
         raise
-    except Exception as err:
+    except (Exception, SystemExit) as err:
         raise PluginError(
             f"plugin {method.name!r} raised {type(err).__name__} in {step}(): {err}",
             f"this is a bug in the plugin {method.name!r}; rerun with --debug for its traceback",
         ) from err
 
 
-def _state_fingerprint(model: nn.Module) -> str:
-    digest = hashlib.sha256()
+def _model_fingerprint(model: nn.Module) -> str:
+    """Hash of the weights, buffers, module structure, hyper-parameters and hooks of ``model``."""
+    digest = hashlib.sha256(repr(model).encode())
+    for module in model.modules():
+        hooks = (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks)
+        extra = (module.training, getattr(module, "momentum", None), tuple(len(h) for h in hooks))
+        digest.update(repr(extra).encode())
+    for param in model.parameters():
+        digest.update(repr(param.requires_grad).encode())
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())

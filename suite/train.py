@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data import DataSplits, Split, augment
+from .errors import TrainingError
 from .protocol import TrainRecipe
 
 __all__ = ["EpochStats", "evaluate", "train"]
@@ -76,6 +77,13 @@ def _train_epoch(
         idx = order[start : start + recipe.batch_size]
         inputs = augment(split.inputs[idx], recipe.augmentation, generator, mean=mean, std=std)
         loss = F.cross_entropy(model(inputs), split.labels[idx])
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"training diverged: the loss is {float(loss.detach())} at batch {batch_index} "
+                f"(LR {optimizer.param_groups[0]['lr']:g})",
+                "the recipe's learning rate is too large for this model, or the inputs are broken; "
+                "nothing was cached or written",
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -115,3 +115,32 @@ def test_console_script_is_installed() -> None:
     assert exe, "the pruning-suite console script is not on PATH"
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("pruning-suite ")
+
+
+def test_prune_prints_widths_and_counts_without_training(capsys) -> None:
+    assert main(["prune", "--plugin", "l1norm", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [(layer["name"], layer["before"], layer["after"]) for layer in result["layers"]] == [
+        ("conv1", 16, 8),
+        ("conv2", 32, 16),
+        ("fc1", 64, 32),
+    ]
+    assert result["flops_pruned"] == 2 * result["macs_pruned"]
+    assert result["speedup"] == pytest.approx(result["macs_dense"] / result["macs_pruned"])
+    assert result["sparsity"] == pytest.approx(1 - result["params_pruned"] / result["params_dense"])
+
+
+def test_prune_mlp7_linear_at_the_papers_80_percent(capsys) -> None:
+    """Layers 0..5 keep 20 of 100 neurons; the output layer keeps its 10."""
+    assert main(["prune", "--plugin", "random", "--protocol", "fashion-mnist-mlp7-linear", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [layer["after"] for layer in result["layers"]] == [20] * 6
+    # 1024*20+20 + 5*(20*20+20) + 20*10+10
+    assert result["params_pruned"] == 1024 * 20 + 20 + 5 * (20 * 20 + 20) + 20 * 10 + 10
+    assert result["macs_pruned"] == 1024 * 20 + 5 * 20 * 20 + 20 * 10
+
+
+def test_prune_table_output(capsys) -> None:
+    assert main(["prune", "--plugin", "l1norm", "--target", "uniform-30"]) == 0
+    out = capsys.readouterr().out
+    assert "conv1" in out and "speedup" in out and "FLOPs (= 2 x MACs)" in out

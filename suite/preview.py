@@ -1,0 +1,148 @@
+"""``pruning-suite prune``: what a method would remove, measured, without any training.
+
+Lets a user check a configuration (achieved widths, params, MACs, FLOPs, sparsity, speedup)
+before spending GPU hours. The method scores the protocol's cached base model when there is one,
+else a seeded random initialization (scores of an untrained model, so widths are exact but which
+units go is not what a real run would pick).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .basecache import load_cached_base_model
+from .data import Split, load_dataset
+from .errors import DatasetError
+from .measure import Counts, measure
+from .models import build_model
+from .plugins import PluginRegistry, load_registry
+from .protocol import ComparisonProtocol, load_protocol
+from .runner import prune_model
+
+__all__ = ["PrunePreview", "preview_pruning"]
+
+SYNTHETIC_EXAMPLES = 256
+
+
+@dataclass(frozen=True)
+class PrunePreview:
+    """The outcome of pruning without retraining.
+
+    Attributes:
+        protocol: The protocol.
+        target: Target id used.
+        method: Method name.
+        weights: ``"cached base model <sha256 prefix>"`` or ``"random init (seed N)"``.
+        calibration: ``"training split"`` or ``"synthetic N(0, 1) inputs"`` (data unavailable).
+        layers: ``(name, width before, width after, target ratio)`` per prunable layer.
+        dense: Params / MACs / FLOPs of the dense model (per example at the protocol's input size).
+        pruned: The same after pruning.
+    """
+
+    protocol: ComparisonProtocol
+    target: str
+    method: str
+    weights: str
+    calibration: str
+    layers: list[tuple[str, int, int, float]]
+    dense: Counts
+    pruned: Counts
+
+    @property
+    def sparsity(self) -> float:
+        """Removed fraction of parameters, 1 - pruned / dense."""
+        return 1 - self.pruned.params / self.dense.params
+
+    @property
+    def speedup(self) -> float:
+        """Dense MACs / pruned MACs."""
+        return self.dense.macs / self.pruned.macs
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``--json``)."""
+        return {
+            "protocol": {"id": self.protocol.id, "version": self.protocol.version},
+            "target": self.target,
+            "method": self.method,
+            "weights": self.weights,
+            "calibration": self.calibration,
+            "layers": [
+                {
+                    "name": n,
+                    "before": b,
+                    "after": a,
+                    "target_ratio": r,
+                    "achieved_ratio": (b - a) / b,
+                }
+                for n, b, a, r in self.layers
+            ],
+            "params_dense": self.dense.params,
+            "params_pruned": self.pruned.params,
+            "macs_dense": self.dense.macs,
+            "macs_pruned": self.pruned.macs,
+            "flops_dense": self.dense.flops,
+            "flops_pruned": self.pruned.flops,
+            "sparsity": self.sparsity,
+            "speedup": self.speedup,
+        }
+
+
+def preview_pruning(
+    protocol_id: str | None,
+    plugin: str,
+    target_id: str | None = None,
+    seed: int = 0,
+    method_config: dict[str, Any] | None = None,
+    data_dir: Any = None,
+    registry: PluginRegistry | None = None,
+) -> PrunePreview:
+    """Prune the protocol's architecture with ``plugin`` on the CPU and measure it; no training.
+
+    Raises:
+        PruningSuiteError: Unknown protocol, target or plugin; a misbehaving plugin; a request
+            that cannot be applied.
+    """
+    protocol = load_protocol(protocol_id)
+    target = protocol.target(target_id)
+    method = (registry or load_registry()).method(plugin, method_config or {})
+    torch.manual_seed(seed)
+    model = build_model(
+        protocol.architecture, protocol.dataset.input_shape, protocol.dataset.num_classes
+    )
+    cached = load_cached_base_model(model, protocol, protocol.dataset.sha256)
+    weights = (
+        f"cached base model {cached.checkpoint_sha256[:12]}"
+        if cached
+        else f"random init (seed {seed})"
+    )
+    calibration, source = _calibration_split(protocol, data_dir, seed)
+    dense = measure(model, protocol.dataset.input_shape)
+    widths = prune_model(model, method, protocol, target, seed, calibration)
+    layers = [(name, before, after, target.ratio_for(name)) for name, before, after in widths]
+    return PrunePreview(
+        protocol,
+        target.id,
+        method.name,
+        weights,
+        source,
+        layers,
+        dense,
+        measure(model, protocol.dataset.input_shape),
+    )
+
+
+def _calibration_split(protocol: ComparisonProtocol, data_dir: Any, seed: int) -> tuple[Split, str]:
+    try:
+        return load_dataset(protocol.dataset, data_dir).train, "training split"
+    except DatasetError:
+        gen = torch.Generator().manual_seed(seed)
+        inputs = torch.randn(SYNTHETIC_EXAMPLES, *protocol.dataset.input_shape, generator=gen)
+        labels = torch.randint(
+            0, protocol.dataset.num_classes, (SYNTHETIC_EXAMPLES,), generator=gen
+        )
+        return Split(
+            inputs, labels
+        ), f"synthetic N(0, 1) inputs (the {protocol.dataset.name} data is not here)"
