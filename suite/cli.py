@@ -62,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
     run.add_argument(
-        "--data-dir", type=Path, help="dataset root (torchvision layout); also $PRUNING_SUITE_DATA"
+        "--data-dir",
+        type=Path,
+        help="dataset root in torchvision layout; when given, the only place searched (default: $PRUNING_SUITE_DATA, then system folders)",
     )
     run.add_argument(
         "--out",

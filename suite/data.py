@@ -8,11 +8,13 @@ compared runs must share everything but the pruning stage, the data included).
 Where the data comes from (no download on these machines):
 
 - ``digits``: scikit-learn's embedded ``load_digits()`` (1797 8x8 images, values 0..16).
-- ``fashion-mnist``, ``mnist``: IDX files, gzipped or not, looked for in (1) the ``data_dir``
-  argument (the CLI's ``--data-dir``), (2) the environment variable ``PRUNING_SUITE_DATA``, (3) for
-  Fashion-MNIST the folder of the Debian package ``dataset-fashion-mnist``
-  (``/usr/share/datasets/fashion-mnist``). Within each of those roots the files may sit in
-  torchvision's layout ``ROOT/FashionMNIST/raw/`` (``ROOT/MNIST/raw/``) or directly in ``ROOT``.
+- ``fashion-mnist``, ``mnist``: IDX files, gzipped or not. A ``data_dir`` argument (the CLI's
+  ``--data-dir``) is authoritative: the files must be there, or loading fails naming it; nothing
+  else is searched. Without it they are looked for in (1) the environment variable
+  ``PRUNING_SUITE_DATA``, (2) for Fashion-MNIST the folder of the Debian package
+  ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``). Within each of those roots
+  the files may sit in torchvision's layout ``ROOT/FashionMNIST/raw/`` (``ROOT/MNIST/raw/``) or
+  directly in ``ROOT``.
 
 Splits are drawn with a seeded permutation (:func:`split_indices`); pixels are scaled to [0, 1],
 optionally resized, and normalized with the protocol's mean and std. The returned tensors are
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import zlib
 from collections.abc import Sequence
@@ -53,7 +56,7 @@ __all__ = [
 ]
 
 DATA_ENV = "PRUNING_SUITE_DATA"
-"""Environment variable naming a data root, searched after ``data_dir``."""
+"""Environment variable naming a data root, searched when no ``data_dir`` is given."""
 
 IDX_FILES = (
     "train-images-idx3-ubyte",
@@ -176,7 +179,9 @@ def load_dataset(
 
     Args:
         spec: The protocol's dataset section.
-        data_dir: Folder searched first for file-based datasets (ignored for ``digits``).
+        data_dir: The folder holding a file-based dataset (ignored for ``digits``, which is
+            embedded). When given, only it is searched; None searches ``$PRUNING_SUITE_DATA``,
+            then the system folders.
         device: Where the returned tensors live.
         verify: Refuse data whose checksum differs from ``spec.sha256``. Turn off only to pin a new
             protocol or on purpose-built test data: results are then not comparable.
@@ -187,8 +192,8 @@ def load_dataset(
     Raises:
         ProtocolError: The spec is inconsistent (channels vs mean/std, a ``test_size`` for data
             with an official test set or none for data without, more held-out than available).
-        DatasetError: The data is missing, incomplete, corrupt, has labels outside
-            ``[0, num_classes)``, or (``verify``) does not match ``spec.sha256``.
+        DatasetError: The data is missing (from ``data_dir`` when given), incomplete, corrupt, has
+            labels outside ``[0, num_classes)``, or (``verify``) does not match ``spec.sha256``.
     """
     _check_spec(spec)
     raw = _read_raw(spec.name, data_dir)
@@ -228,7 +233,7 @@ def compute_checksum(spec_name: str, data_dir: Path | str | None = None) -> str:
 
     Args:
         spec_name: ``"digits"``, ``"fashion-mnist"`` or ``"mnist"``.
-        data_dir: Folder searched first, as in :func:`load_dataset`.
+        data_dir: The folder holding the data, as in :func:`load_dataset`.
 
     Returns:
         64 lower-case hex digits, the value for a protocol's ``dataset.sha256``.
@@ -335,25 +340,20 @@ def read_idx(path: Path | str) -> np.ndarray:
         ``uint8`` for MNIST-style images ``[N, H, W]`` and labels ``[N]``).
 
     Raises:
-        DatasetError: The file cannot be read, is not gzip/IDX, or is truncated or over-long; the
-            message names the file.
+        DatasetError: The file cannot be read, is not gzip/IDX, its header declares a shape its
+            payload does not hold (truncated, over-long, absurd dimensions), or it fails to decode
+            in any other way; the message names the file and how to replace it.
     """
     path = Path(path)
-    hint = (
-        f"replace {path} with an intact copy (Debian's Fashion-MNIST: "
-        "'apt-get install --reinstall dataset-fashion-mnist')"
-    )
+    hint = _corrupt_hint(path)
     try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DatasetError(f"cannot read dataset file {path}: {err.strerror}", hint) from err
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as err:
-            message = f"dataset file {path} is a truncated or corrupt gzip file: {err}"
-            raise DatasetError(message, hint) from err
-    return _parse_idx(raw, path, hint)
+        return _parse_idx(_read_idx_bytes(path, hint), path, hint)
+    except DatasetError:
+        raise
+    except (OSError, EOFError, zlib.error, ValueError, OverflowError) as err:
+        # Safety net: whatever a damaged file makes the decoders raise names the file.
+        detail = f"{type(err).__name__}: {err}"
+        raise DatasetError(f"dataset file {path} cannot be decoded ({detail})", hint) from err
 
 
 def augment(
@@ -443,11 +443,13 @@ def _read_idx_dataset(name: str, data_dir: Path | str | None) -> _RawData:
     train_images, train_labels, test_images, test_labels = arrays
     pairs = (("train", train_images, train_labels), ("t10k", test_images, test_labels))
     for which, images, labels in pairs:
-        if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1:
+        integer_labels = labels.ndim == 1 and labels.dtype.kind in "iu"
+        if images.ndim != 3 or images.dtype != np.uint8 or not integer_labels:
             raise DatasetError(
-                f"{name} files in {folder}: {which} images must be uint8 [N, H, W] and labels [N], "
-                f"got {images.dtype} {images.shape} and {labels.dtype} {labels.shape}",
-                "these are not MNIST-style IDX files; get the original files",
+                f"{name} files in {folder}: {which} images must be uint8 [N, H, W] and labels "
+                f"[N] integers, got {images.dtype} {images.shape} and {labels.dtype} "
+                f"{labels.shape}",
+                "these are not MNIST-style IDX files: reinstall or re-download the original files",
             )
         if len(images) != len(labels):
             raise DatasetError(
@@ -458,57 +460,130 @@ def _read_idx_dataset(name: str, data_dir: Path | str | None) -> _RawData:
 
 
 def _find_idx_folder(name: str, data_dir: Path | str | None) -> tuple[Path, dict[str, Path]]:
-    """The first folder holding all four IDX files, searched in the documented order."""
-    searched = []
-    for root, origin in _search_roots(name, data_dir):
-        for folder in (root / _TORCHVISION_FOLDER[name] / "raw", root):
-            found = {stem: p for stem in IDX_FILES if (p := _idx_file(folder, stem)) is not None}
-            if len(found) == len(IDX_FILES):
-                return folder, found
-            if found:
-                missing = [stem for stem in IDX_FILES if stem not in found]
-                raise DatasetError(
-                    f"{name} folder {folder} is incomplete: it lacks {', '.join(missing)} "
-                    "(.gz or not)",
-                    _missing_hint(name),
-                )
-            note = "" if folder.is_dir() else ", does not exist"
-            searched.append(f"{folder} ({origin}{note})")
-    places = "; ".join(searched) or "nowhere: no data_dir given and $" + DATA_ENV + " is not set"
-    raise DatasetError(f"{name} not found; searched: {places}", _missing_hint(name))
-
-
-def _search_roots(name: str, data_dir: Path | str | None) -> list[tuple[Path, str]]:
-    roots = []
+    """The folder holding all four IDX files: only in ``data_dir`` when given, else searched."""
     if data_dir is not None:
-        roots.append((Path(data_dir).expanduser(), "--data-dir"))
+        root = Path(data_dir).expanduser()
+        found = _idx_folder_in(name, root)
+        if found is None:
+            raise DatasetError(
+                f"{name} not found in --data-dir {root}{_not_a_folder(root)}: looked for "
+                f"{_expected_files()} in {root / _TORCHVISION_FOLDER[name] / 'raw'} and {root}; "
+                f"with --data-dir given, ${DATA_ENV} and the system folders are not searched",
+                _missing_hint(name, given=True),
+            )
+        return found
+    searched = []
+    for root, origin in _search_roots(name):
+        found = _idx_folder_in(name, root)
+        if found is not None:
+            return found
+        searched += [
+            f"{folder} ({origin}{_not_a_folder(folder)})" for folder in _folders(name, root)
+        ]
+    places = "; ".join(searched) or "nowhere: no data_dir given and $" + DATA_ENV + " is not set"
+    raise DatasetError(
+        f"{name} not found; searched: {places}; expected files: {_expected_files()}",
+        _missing_hint(name),
+    )
+
+
+def _idx_folder_in(name: str, root: Path) -> tuple[Path, dict[str, Path]] | None:
+    """The folder under ``root`` (torchvision's layout first) holding all four IDX files, if any.
+
+    Raises:
+        DatasetError: A folder holds some of the four files but not all.
+    """
+    for folder in _folders(name, root):
+        found = {stem: p for stem in IDX_FILES if (p := _idx_file(folder, stem)) is not None}
+        if len(found) == len(IDX_FILES):
+            return folder, found
+        if found:
+            missing = [stem for stem in IDX_FILES if stem not in found]
+            raise DatasetError(
+                f"{name} folder {folder} is incomplete: it lacks {', '.join(missing)} (.gz or not)",
+                _missing_hint(name),
+            )
+    return None
+
+
+def _folders(name: str, root: Path) -> tuple[Path, Path]:
+    return root / _TORCHVISION_FOLDER[name] / "raw", root
+
+
+def _not_a_folder(path: Path) -> str:
+    """``""`` for a folder, else why it is not one (as a note to append to the path)."""
+    if os.path.isdir(path):
+        return ""
+    return ", is not a folder" if os.path.lexists(path) else ", does not exist"
+
+
+def _search_roots(name: str) -> list[tuple[Path, str]]:
+    """The roots searched when no ``data_dir`` is given: ``$PRUNING_SUITE_DATA``, system folders."""
+    roots = []
     if os.environ.get(DATA_ENV):
         roots.append((Path(os.environ[DATA_ENV]).expanduser(), f"${DATA_ENV}"))
     return roots + list(SYSTEM_DATA_DIRS.get(name, ()))
 
 
 def _idx_file(folder: Path, stem: str) -> Path | None:
-    """``folder/stem`` or else ``folder/stem.gz``, whichever is a file (plain reads faster)."""
+    """``folder/stem`` or else ``folder/stem.gz``, whichever is a file (plain reads faster).
+
+    ``os.path.isfile`` rather than ``Path.is_file``: an unreadable folder counts as not holding
+    the file instead of raising ``PermissionError``.
+    """
     for candidate in (folder / stem, folder / f"{stem}.gz"):
-        if candidate.is_file():
+        if os.path.isfile(candidate):
             return candidate
     return None
 
 
-def _missing_hint(name: str) -> str:
-    sub = _TORCHVISION_FOLDER[name]
+def _expected_files() -> str:
+    return ", ".join(f"{stem}[.gz]" for stem in IDX_FILES)
+
+
+def _missing_hint(name: str, given: bool = False) -> str:
+    """How to get the data; ``given``: an explicit ``--data-dir`` lacked it."""
     files = ", ".join(f"{stem}.gz" for stem in IDX_FILES)
-    layout = (
-        f"pass --data-dir DIR with the four IDX files in DIR/{sub}/raw/ (torchvision's layout) "
-        f"or directly in DIR: {files} (the .gz suffix is optional); "
-        f"setting {DATA_ENV}=DIR works too"
+    where = (
+        f"the four IDX files in DIR/{_TORCHVISION_FOLDER[name]}/raw/ (torchvision's layout) or "
+        f"directly in DIR: {files} (the .gz suffix is optional)"
     )
+    if given:
+        system = " and the system folders" if SYSTEM_DATA_DIRS.get(name) else ""
+        layout = (
+            f"point --data-dir at a folder DIR with {where}, or leave --data-dir out to search "
+            f"${DATA_ENV}{system}"
+        )
+    else:
+        layout = f"pass --data-dir DIR with {where}; setting {DATA_ENV}=DIR works too"
     if name == "fashion-mnist":
         return (
             "install the Debian package: 'apt-get install dataset-fashion-mnist' (puts the files "
             f"in /usr/share/datasets/fashion-mnist), or {layout}"
         )
     return f"{layout}; nothing is downloaded on these machines"
+
+
+def _corrupt_hint(path: Path) -> str:
+    return (
+        f"replace {path} with an intact copy: reinstall or re-download the data (Debian's "
+        "Fashion-MNIST: 'apt-get install --reinstall dataset-fashion-mnist')"
+    )
+
+
+def _read_idx_bytes(path: Path, hint: str) -> bytes:
+    """The file's bytes, gunzipped when they start with the gzip magic number."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DatasetError(f"cannot read dataset file {path}: {err.strerror or err}", hint) from err
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as err:
+        message = f"dataset file {path} is a truncated or corrupt gzip file: {err}"
+        raise DatasetError(message, hint) from err
 
 
 def _parse_idx(raw: bytes, path: Path, hint: str) -> np.ndarray:
@@ -523,12 +598,16 @@ def _parse_idx(raw: bytes, path: Path, hint: str) -> np.ndarray:
     if len(raw) < header:
         raise DatasetError(f"dataset file {path} is truncated: its header is cut off", hint)
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize  # Python ints: no overflow
     if len(raw) != expected:
-        state = "truncated" if len(raw) < expected else "longer than its header says"
+        state = (
+            "truncated or its header is corrupt"
+            if len(raw) < expected
+            else "longer than its header says"
+        )
         raise DatasetError(
-            f"dataset file {path} is {state}: {len(raw)} bytes (decompressed), expected {expected} "
-            f"for an IDX array of shape {dims}",
+            f"dataset file {path} is {state}: {len(raw)} bytes (decompressed), but its header "
+            f"declares an IDX array of shape {dims} ({expected} bytes)",
             hint,
         )
     array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -116,12 +119,19 @@ def test_digits_checksum_mismatch_is_refused() -> None:
         ({"test_size": None}, "no official test set"),
         ({"val_size": 1500}, "leaving none for training"),
         ({"input_shape": (3, 8, 8), "mean": (0.5,) * 3, "std": (0.25,) * 3}, "grayscale"),
-        ({"mean": (0.5, 0.5)}, "one value per channel"),
     ],
 )
 def test_inconsistent_digits_spec_is_a_protocol_error(update: dict, words: str) -> None:
     with pytest.raises(ProtocolError, match=words):
         load_dataset(_spec("digits", **update))
+
+
+def test_mean_std_per_channel_is_checked_even_for_an_unvalidated_spec() -> None:
+    fields = _spec("digits").model_dump() | {"mean": (0.5, 0.5)}
+    with pytest.raises(ValueError, match="one value per input channel"):
+        DatasetSpec.model_validate(fields)
+    with pytest.raises(ProtocolError, match="one value per channel"):
+        load_dataset(DatasetSpec.model_construct(**fields))
 
 
 # ------------------------------------------------------------------------------------------
@@ -253,6 +263,83 @@ def test_not_an_idx_file_is_named(tmp_path: Path) -> None:
         read_idx(long)
 
 
+def _write_header(path: Path, dims: tuple[int, ...], payload: bytes = b"", code: int = 8) -> Path:
+    header = bytes([0, 0, code, len(dims)]) + np.asarray(dims, dtype=">u4").tobytes()
+    path.write_bytes(header + payload)
+    return path
+
+
+@pytest.mark.parametrize(
+    "dims",
+    [
+        (2**31, 2**31, 4),  # 2**64 elements: wraps to 0 in int64
+        (2**32 - 1, 2**32 - 1, 2**32 - 1),
+        (2**31, 2**31, 2),  # 2**63: wraps negative in int64
+        (3, 2**32 - 1),
+    ],
+)
+def test_header_dims_beyond_the_payload_are_named(tmp_path: Path, dims: tuple[int, ...]) -> None:
+    bad = _write_header(tmp_path / "huge", dims, payload=bytes(6))
+    with pytest.raises(DatasetError, match="truncated or its header is corrupt") as info:
+        read_idx(bad)
+    assert str(bad) in str(info.value) and str(dims) in str(info.value)
+    assert str(math.prod(dims) + 4 + 4 * len(dims)) in str(info.value)
+
+
+def test_float_labels_are_refused_not_a_value_error(tmp_path: Path, no_system_data: None) -> None:
+    arrays = _tiny_arrays()
+    _write_dataset(tmp_path, arrays, gz=False)
+    labels = np.full(20, np.nan, dtype=">f4").tobytes()
+    _write_header(tmp_path / IDX_FILES[1], (20,), labels, code=0x0D)
+    with pytest.raises(DatasetError, match=r"labels \[N\] integers, got .* and float32") as info:
+        load_dataset(_spec(), tmp_path, verify=False)
+    assert str(tmp_path) in str(info.value) and "re-download" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        zlib.error("invalid distance too far back"),
+        EOFError("Compressed file ended before the end-of-stream marker was reached"),
+        OSError("Input/output error"),
+        ValueError("cannot reshape array"),
+    ],
+)
+def test_any_decoding_failure_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_system_data: None, error: Exception
+) -> None:
+    _write_dataset(tmp_path, _tiny_arrays(), gz=True)
+
+    def broken(raw: bytes, path: Path, hint: str) -> np.ndarray:
+        raise error
+
+    monkeypatch.setattr(data, "_parse_idx", broken)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(_spec(), tmp_path, verify=False)
+    message = str(info.value)
+    assert str(tmp_path / f"{IDX_FILES[0]}.gz") in message and type(error).__name__ in message
+    assert "reinstall or re-download" in message
+    assert info.value.__cause__ is error
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda gz: gz[:10] + bytes(b ^ 0x5A for b in gz[10:]),  # corrupt deflate stream
+        lambda gz: gz[: len(gz) // 3],  # cut off mid-stream
+        lambda gz: gz[:-4],  # cut off in the trailer
+        lambda gz: gz + b"\x1f\x8bgarbage",  # a second, broken member
+        lambda gz: gz[:-8] + bytes(8),  # wrong CRC and size
+    ],
+)
+def test_damaged_gzip_is_a_dataset_error(tmp_path: Path, damage: Callable[[bytes], bytes]) -> None:
+    victim = _write_idx(tmp_path / "images", np.arange(600, dtype=np.uint8), gz=True)
+    victim.write_bytes(damage(victim.read_bytes()))
+    with pytest.raises(DatasetError) as info:
+        read_idx(victim)
+    assert str(victim) in str(info.value) and "reinstall or re-download" in str(info.value)
+
+
 def test_incomplete_folder_names_the_missing_file(tmp_path: Path, no_system_data: None) -> None:
     _write_dataset(tmp_path, _tiny_arrays(), gz=True)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
@@ -273,7 +360,7 @@ def test_missing_fashion_mnist_says_how_to_get_it(tmp_path: Path, no_system_data
     assert "apt-get install dataset-fashion-mnist" in message and "--data-dir" in message
     assert all(stem in message for stem in IDX_FILES)
     assert str(tmp_path / "nowhere" / "FashionMNIST" / "raw") in message
-    assert str(tmp_path / "nowhere") + " (--data-dir, does not exist)" in message
+    assert f"--data-dir {tmp_path / 'nowhere'}, does not exist" in message
 
 
 def test_missing_mnist_names_every_searched_place(
@@ -281,11 +368,45 @@ def test_missing_mnist_names_every_searched_place(
 ) -> None:
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "env"))
     with pytest.raises(DatasetError) as info:
-        compute_checksum("mnist", tmp_path / "given")
+        compute_checksum("mnist")
     message = str(info.value)
-    for folder in (tmp_path / "given", tmp_path / "env"):
-        assert str(folder / "MNIST" / "raw") in message and f"{folder} (" in message
+    folder = tmp_path / "env"
+    assert str(folder / "MNIST" / "raw") in message and f"{folder} ($" in message
+    assert all(stem in message for stem in IDX_FILES)
     assert "DIR/MNIST/raw/" in message and "nothing is downloaded" in message
+
+
+@pytest.mark.parametrize("problem", ["missing", "file", "empty", "wrong-dataset"])
+def test_explicit_data_dir_is_authoritative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str
+) -> None:
+    fallback = tmp_path / "env"
+    _write_dataset(fallback / "FashionMNIST" / "raw", _tiny_arrays(), gz=True)
+    _write_dataset(fallback / "MNIST" / "raw", _tiny_arrays(), gz=True)
+    monkeypatch.setenv(data.DATA_ENV, str(fallback))
+    monkeypatch.setitem(data.SYSTEM_DATA_DIRS, "fashion-mnist", ((fallback, "system folder"),))
+    given = tmp_path / "given"
+    if problem == "file":
+        given.write_bytes(b"not a folder")
+    elif problem == "empty":
+        (given / "FashionMNIST" / "raw").mkdir(parents=True)
+    elif problem == "wrong-dataset":  # MNIST files where Fashion-MNIST is asked for
+        _write_dataset(given / "MNIST" / "raw", _tiny_arrays(), gz=False)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(_spec(), given, verify=False)
+    message = str(info.value)
+    assert f"--data-dir {given}" in message and str(fallback) not in message.split("hint:")[0]
+    assert str(given / "FashionMNIST" / "raw") in message
+    assert all(stem in message for stem in IDX_FILES)
+    assert {"missing": "does not exist", "file": "is not a folder"}.get(problem, "") in message
+    assert "leave --data-dir out" in message
+    # Without data_dir the fallback still serves, in the documented order.
+    assert load_dataset(_spec(), verify=False).source == str(fallback / "FashionMNIST" / "raw")
+
+
+def test_data_dir_is_ignored_for_the_embedded_digits(tmp_path: Path) -> None:
+    splits = load_dataset(_spec("digits"), tmp_path / "nowhere")
+    assert splits.sha256 == DIGITS_SHA256 == compute_checksum("digits", tmp_path / "nowhere")
 
 
 def test_official_test_set_refuses_test_size() -> None:
