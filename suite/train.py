@@ -20,7 +20,7 @@ from .data import DataSplits, Split, augment
 from .errors import TrainingError
 from .protocol import TrainRecipe
 
-__all__ = ["EpochStats", "evaluate", "train"]
+__all__ = ["EpochStats", "evaluate", "train", "training_step"]
 
 EVAL_BATCH_SIZE = 1000
 
@@ -58,6 +58,49 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = EVAL_BATCH_SIZE) 
     return 100.0 * correct / max(len(split), 1)
 
 
+def training_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+    after_step: Callable[[], None] | None = None,
+) -> float:
+    """One optimizer step: forward, loss, backward, ``optimizer.step()``, then ``after_step``.
+
+    ``after_step`` is where constraints that must survive every update are re-imposed (e.g.
+    unstructured pruning masks re-applied, momentum of pruned weights zeroed).
+
+    Args:
+        model: The model in train mode.
+        optimizer: Its optimizer, LR already set.
+        inputs: A batch, e.g. ``[B, C, H, W]``.
+        labels: ``[B]`` class indices (or whatever ``loss_fn`` takes).
+        loss_fn: ``loss_fn(outputs, labels)`` -> scalar; cross-entropy by default.
+        after_step: Called right after ``optimizer.step()``.
+
+    Returns:
+        The batch loss.
+
+    Raises:
+        TrainingError: The loss is not finite (training diverged).
+    """
+    loss = loss_fn(model(inputs), labels)
+    if not torch.isfinite(loss):
+        raise TrainingError(
+            f"training diverged: the loss is {float(loss.detach())} "
+            f"(LR {optimizer.param_groups[0]['lr']:g})",
+            "the recipe's learning rate is too large for this model, or the inputs are broken; "
+            "nothing was cached or written",
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if after_step is not None:
+        after_step()
+    return float(loss.detach())
+
+
 def _train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -65,10 +108,10 @@ def _train_epoch(
     recipe: TrainRecipe,
     generator: torch.Generator,
     max_batches: int | None,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
+    normalization: tuple[tuple[float, ...], tuple[float, ...]],
 ) -> float:
     model.train()
+    mean, std = normalization
     order = torch.randperm(len(split), generator=generator).to(split.inputs.device)
     total_loss, seen = 0.0, 0
     for batch_index, start in enumerate(range(0, len(split), recipe.batch_size)):
@@ -76,18 +119,7 @@ def _train_epoch(
             break
         idx = order[start : start + recipe.batch_size]
         inputs = augment(split.inputs[idx], recipe.augmentation, generator, mean=mean, std=std)
-        loss = F.cross_entropy(model(inputs), split.labels[idx])
-        if not torch.isfinite(loss):
-            raise TrainingError(
-                f"training diverged: the loss is {float(loss.detach())} at batch {batch_index} "
-                f"(LR {optimizer.param_groups[0]['lr']:g})",
-                "the recipe's learning rate is too large for this model, or the inputs are broken; "
-                "nothing was cached or written",
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total_loss += float(loss.detach()) * len(idx)
+        total_loss += training_step(model, optimizer, inputs, split.labels[idx]) * len(idx)
         seen += len(idx)
     return total_loss / max(seen, 1)
 
@@ -117,7 +149,6 @@ def train(
         One :class:`EpochStats` per epoch; the last one is the reported result.
     """
     generator = torch.Generator().manual_seed(seed)
-    mean, std = normalization
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=recipe.lr_at(0),
@@ -130,7 +161,9 @@ def train(
         lr = recipe.lr_at(epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = _train_epoch(model, optimizer, data.train, recipe, generator, max_batches, mean, std)
+        loss = _train_epoch(
+            model, optimizer, data.train, recipe, generator, max_batches, normalization
+        )
         row = EpochStats(epoch, lr, loss, evaluate(model, data.val), evaluate(model, data.test))
         log.append(row)
         if on_epoch is not None:
