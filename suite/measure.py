@@ -32,7 +32,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from .errors import VerificationError
 from .pruning import count_params
 
-__all__ = ["Counts", "count_macs", "measure"]
+__all__ = [
+    "Counts",
+    "count_macs",
+    "count_nonzero_params",
+    "effective_macs",
+    "measure",
+    "measure_effective",
+]
 
 
 @dataclass(frozen=True)
@@ -165,3 +172,98 @@ def _hooks(name: str, counter: FlopCounterMode, per_module: dict[str, list[int]]
         counts[1] += (counter.get_total_flops() - started.pop()) // 2
 
     return pre, post
+
+
+# ----------------------------------------------------------------------------------------------
+# Effective (non-zero) figures, for weight-masked (unstructured) models
+
+
+def measure_effective(model: nn.Module, input_shape: Sequence[int]) -> Counts:
+    """EFFECTIVE parameters, MACs and FLOPs: only non-zero weights count.
+
+    The companion of :func:`measure` for unstructured (weight-masked) models, whose tensors keep
+    their dense shapes: :func:`measure` gives the dense figures, this the effective ones, and a
+    submission records both. For a model without zero weights the two are equal.
+
+    Args:
+        model: The model; its train/eval mode is restored afterwards.
+        input_shape: One example's shape without the batch dimension, e.g. ``(C, H, W)``.
+
+    Returns:
+        :class:`Counts` of :func:`count_nonzero_params` and :func:`effective_macs`, with
+        ``flops == 2 * macs`` (effective FLOPs).
+
+    Raises:
+        VerificationError: The two dense MAC counters disagree (see :func:`count_macs`).
+    """
+    macs = effective_macs(model, input_shape)
+    return Counts(params=count_nonzero_params(model), macs=macs, flops=2 * macs)
+
+
+def count_nonzero_params(model: nn.Module) -> int:
+    """EFFECTIVE parameter count: entries of the parameters that are not exactly zero.
+
+    Distinct from the dense count (:func:`~pruning_suite.pruning.count_params`, every entry of
+    every parameter). Every parameter counts, biases and BatchNorm included; shared tensors once;
+    buffers never. NaN and inf count as non-zero. Any exact zero is left out, pruned or not (e.g.
+    an untrained BatchNorm's ``beta``, initialised to 0).
+
+    Args:
+        model: Any model.
+
+    Returns:
+        ``sum(count_nonzero(p) for p in model.parameters())``.
+    """
+    return sum(int(torch.count_nonzero(p.detach())) for p in model.parameters())
+
+
+def effective_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """EFFECTIVE multiply-accumulates per example: only MACs with a non-zero weight count.
+
+    Distinct from the dense MACs of :func:`count_macs` (every weight, zero or not); effective
+    FLOPs are ``2 * effective MACs``. Each Conv (not transposed) and Linear layer's dense MACs are
+    replaced by the MACs of its non-zero weights; everything else :func:`count_macs` counts
+    (matrix products outside those layers) is unchanged.
+
+    Derivation (batch of 1). Each weight entry takes part in exactly one multiply-accumulate per
+    output position it is applied at, so a layer's MACs are ``weight entries x positions`` and
+    its effective MACs ``non-zero weight entries x positions``:
+
+    - Linear, ``y[r, o] = sum_i W[o, i] * x[r, i]``: ``W[o, i]`` is used once per output row
+      ``r``, so effective MACs ``= nnz(W) * rows`` with ``rows = output.numel() / out_features``
+      (1 for a ``[1, in]`` input). Dense: ``out * in * rows``, as in :func:`count_macs`.
+    - Conv2d, ``y[o, p, q] = sum_{c, i, j} W[o, c, i, j] * x[g(o) + c, s*p + i, s*q + j]``:
+      ``W[o, c, i, j]`` is used once per output pixel ``(p, q)``, so effective MACs
+      ``= nnz(W) * out_h * out_w``. Dense: ``out * (in / groups) * kh * kw * out_h * out_w``, as
+      in :func:`count_macs` (products with zero padding count in both). The same holds for
+      Conv1d/3d with the output's spatial size.
+
+    Positions are read from :func:`count_macs`'s per-layer counts (dense layer MACs divided by
+    the weight's entries), so layers called several times are handled. The dense total is
+    verified by :func:`count_macs` first; this runs two forward passes on one example.
+
+    Args:
+        model: The model (dense, masked, or structurally pruned); its train/eval mode (per
+            module) is restored afterwards.
+        input_shape: One example's shape without the batch dimension, e.g. ``(C, H, W)``.
+
+    Returns:
+        Effective MACs per example; equal to :func:`count_macs` when no weight is zero.
+
+    Raises:
+        VerificationError: The two dense MAC counters disagree (see :func:`count_macs`).
+    """
+    dense = count_macs(model, input_shape)
+    per_module, _ = _count(model, input_shape)
+    saved = 0
+    for name, (layer_macs, _) in per_module.items():
+        weight = model.get_submodule(name).weight
+        positions, rest = divmod(layer_macs, weight.numel())
+        if rest:  # cannot happen for Conv/Linear: their MACs are weight entries x positions
+            raise VerificationError(
+                f"layer {name!r}: {layer_macs:,} MACs are not a multiple of its "
+                f"{weight.numel():,} weights",
+                "report a bug with the model definition",
+            )
+        saved += (weight.numel() - int(torch.count_nonzero(weight.detach()))) * positions
+    return dense - saved
