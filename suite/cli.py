@@ -120,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     plugins.set_defaults(handler=_cmd_plugins)
 
     validate = commands.add_parser("validate", help="check submission files or folders")
-    validate.add_argument("paths", nargs="+", type=Path, help="submission files or folders")
+    validate.add_argument("paths", nargs="+", type=str, help="submission files or folders")
     validate.add_argument("--json", action="store_true", help="machine-readable output")
     validate.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
@@ -131,8 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "root",
         nargs="?",
-        type=Path,
-        default=Path("submissions"),
+        type=str,
+        default="submissions",
         help="results folder (default ./submissions)",
     )
     report.add_argument("--format", choices=["github", "latex", "html", "csv"], default="github")
@@ -326,15 +326,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import build_tables, load_submissions, render
 
-    if not args.root.is_dir():
+    if not args.root.strip() or not Path(args.root).is_dir():
         raise PruningSuiteError(
-            f"no results folder {args.root}",
+            f"no results folder {args.root!r}",
             "run 'pruning-suite run --plugin l1norm' first, or name the folder",
         )
-    submissions, problems = load_submissions(args.root)
+    submissions, problems = load_submissions(Path(args.root))
     print(render(build_tables(submissions), args.format), end="")
     for problem in problems:
-        print(f"skipped {problem.path}: {problem.where}: {problem.message}", file=sys.stderr)
+        print(problem.report_line(), file=sys.stderr)
     return 0
 
 

@@ -5,7 +5,8 @@ everything Python's ``json`` module would otherwise accept or choke on: files ov
 (checked with ``stat`` before a byte is read), ``NaN`` / ``Infinity`` (not JSON, RFC 8259 Sec. 6)
 and numbers that overflow to infinity, duplicate keys (RFC 8259 Sec. 4 leaves them undefined),
 nesting deeper than a limit (checked by a scan before parsing, so 10,000 nested brackets cannot
-raise ``RecursionError``), invalid UTF-8 and invalid syntax.
+raise ``RecursionError``), invalid UTF-8, invalid syntax, and strings (keys included) that are not
+valid Unicode: a ``\\ud800`` escape parses to a lone surrogate, which no UTF-8 writer can encode.
 
 :func:`write_json_atomic` writes a temporary file in the target folder, fsyncs it and renames it
 over the target, so a reader never sees half a file.
@@ -19,6 +20,7 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from .errors import OutputError, SubmissionError
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_DEPTH",
+    "json_path",
     "read_json",
     "write_json_atomic",
     "write_text_atomic",
@@ -42,6 +45,8 @@ DEFAULT_MAX_DEPTH = 64
 _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _BRACKETS = re.compile(_STRING + r"|[\[\]{}]")
 _CONSTANTS = re.compile(_STRING + r"|(-?Infinity|NaN)")
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _FIX_JSON = "fix the file so that it is plain JSON (RFC 8259), e.g. rewrite it with json.dump"
 
@@ -66,14 +71,37 @@ def read_json(
     Raises:
         SubmissionError: The file cannot be read, is too large, not a regular file, not UTF-8,
             nested too deep, not valid JSON, or contains ``NaN``/``Infinity``, a number that
-            overflows to infinity, or a duplicate key. The message is one line (with line and
-            column where the position is known); the hint says how to fix it.
+            overflows to infinity, a duplicate key, or a string with a lone surrogate (e.g.
+            ``"\\ud800"``). The message is one line (with line and column, or the JSON path of
+            the string, where known); the hint says how to fix it.
     """
     path = Path(path)
     raw = _read_capped(path, max_bytes)
     text = _decode(path, raw)
     _check_depth(path, text, max_depth)
-    return _parse(path, text)
+    data = _parse(path, text)
+    _check_strings(path, data)
+    return data
+
+
+def json_path(parts: Iterable[str | int]) -> str:
+    """Format path components as a JSON path: ``("retraining", 3, "lr")`` -> ``$.retraining[3].lr``.
+
+    Args:
+        parts: Object keys and array indices from the root down.
+
+    Returns:
+        The path; keys that are not identifiers are quoted, ``$.target.layer_ratios["conv*"]``.
+    """
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
 
 
 def _read_capped(path: Path, max_bytes: int) -> bytes:
@@ -150,6 +178,37 @@ def _parse(path: Path, text: str) -> Any:
     except (ValueError, RecursionError) as err:  # e.g. an integer with more than 4300 digits
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SubmissionError(f"{path}: cannot parse JSON: {reason}", _FIX_JSON) from err
+
+
+def _check_strings(path: Path, data: Any) -> None:
+    """Refuse the first string or key, in file order, that is not valid Unicode."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            _check_string(path, value, where)
+        elif isinstance(value, dict):
+            for key in value:
+                _check_string(path, key, where, is_key=True)
+            stack.extend((item, (*where, key)) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((value[i], (*where, i)) for i in reversed(range(len(value))))
+
+
+def _check_string(
+    path: Path, text: str, where: tuple[str | int, ...], is_key: bool = False
+) -> None:
+    """Raise when ``text`` holds a lone surrogate (from a ``\\uD800``-``\\uDFFF`` escape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        what = "a key of the object" if is_key else "the string"
+        code = f"\\u{ord(text[err.start]):04x}"
+        raise SubmissionError(
+            f"{path}: {what} at {json_path(where)} contains the lone surrogate {code}, which is"
+            " not valid Unicode (a \\uD800-\\uDFFF escape must be one half of a surrogate pair)",
+            "write the character itself in UTF-8, or escape it as a complete surrogate pair",
+        ) from err
 
 
 def _refuse_constant(name: str) -> Any:

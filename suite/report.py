@@ -6,6 +6,14 @@ config), ranked by the mean final-epoch test top-1 over seeds. Only valid files 
 invalid file is reported with its problems. Wang et al. (arXiv 2301.05219) ask for the final
 epoch's accuracy (never the best epoch's), several seeds, and the spread across them; so a cell
 is ``mean ± sample std`` (``ddof=1``), with ``n/a`` for the std of a single run.
+
+A seed counts once per row: of several runs of one method and seed, the newest (``created``) is
+kept and a note says how many were dropped. Under a protocol shipped with the suite, a row with
+fewer seeds than the protocol asks for shows e.g. ``2 of 3``.
+
+Every string taken from a submission (method names, ids, configs) is shown on one line, with
+line breaks and other control characters escaped, in every format; CSV cells that a spreadsheet
+would run as a formula (starting with ``=``, ``+``, ``-``, ``@``) get a leading ``'``.
 """
 
 from __future__ import annotations
@@ -14,16 +22,18 @@ import csv
 import html
 import io
 import statistics
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from tabulate import tabulate
 
 from .protocol import canonical_json
 from .submission import Submission
-from .validate import Problem, check_paths
+from .validate import Problem, check_paths, shipped_protocol
 
 __all__ = [
     "FORMATS",
@@ -58,6 +68,7 @@ _CSV_HEADERS = (
     "method_version",
     "config",
     "seeds",
+    "seeds_required",
     "top1_mean",
     "top1_sample_std",
     "delta_top1_vs_dense",
@@ -68,6 +79,8 @@ _CSV_HEADERS = (
 )
 _ALIGN = ("left", "right", "right", "right", "right", "right", "right")
 _STATISTIC = "final-epoch test top-1, mean ± sample std over seeds"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 @dataclass(frozen=True)
@@ -78,14 +91,17 @@ class MethodRow:
         method: Method name (the plugin name).
         version: Method version.
         config: Canonical JSON of the method's config.
-        label: What the Method column shows (``name version``, plus the config when needed).
-        seeds: Sorted seeds of the runs.
+        label: What the Method column shows (``name vVERSION``, plus the config when needed),
+            on one line.
+        seeds: Sorted distinct seeds of the runs (one run per seed).
         top1_mean: Mean final-epoch test top-1, percent.
         top1_std: Sample standard deviation (ddof=1) of it, percent; None for a single run.
         delta_top1: ``top1_mean`` minus the table's mean dense test top-1, percentage points.
         sparsity: Mean sparsity (removed fraction of parameters), percent.
         macs_pruned: Mean MACs per example of the pruned model.
         speedup: Mean speedup (dense MACs / pruned MACs).
+        seeds_required: Seeds the shipped protocol asks for (``seeds``); None when the
+            protocol is not shipped with the suite.
     """
 
     method: str
@@ -99,6 +115,7 @@ class MethodRow:
     sparsity: float
     macs_pruned: float
     speedup: float
+    seeds_required: int | None = None
 
 
 @dataclass
@@ -112,6 +129,8 @@ class Table:
         rows: Methods, best mean top-1 first.
         dense_top1: Mean dense test top-1 of the base model over the table's runs, percent.
         smoke_runs: Smoke runs of this protocol version and target (counted, never ranked).
+        duplicates_dropped: Rankable runs left out because a newer run has the same method
+            (name, version, config) and seed.
         notes: Lines printed under the table.
     """
 
@@ -121,12 +140,20 @@ class Table:
     rows: list[MethodRow] = field(default_factory=list)
     dense_top1: float | None = None
     smoke_runs: int = 0
+    duplicates_dropped: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
     def caption(self) -> str:
-        """The caption line: protocol@version, target and the statistic shown."""
-        return f"{self.protocol}@{self.protocol_version}, target {self.target}: {_STATISTIC}"
+        """The caption line: protocol@version, target and the statistic shown (one line)."""
+        return f"{self.title}: {_STATISTIC}"
+
+    @property
+    def title(self) -> str:
+        """``protocol@version, target TARGET``, on one line."""
+        return (
+            f"{_one_line(self.protocol)}@{self.protocol_version}, target {_one_line(self.target)}"
+        )
 
 
 def load_submissions(root: Path | str) -> tuple[list[Submission], list[Problem]]:
@@ -153,7 +180,8 @@ def build_tables(submissions: Sequence[Submission]) -> list[Table]:
 
     Returns:
         One :class:`Table` per group, sorted by protocol, version and target. A group with only
-        smoke runs gives a table without rows.
+        smoke runs gives a table without rows. Of several rankable runs with the same method
+        (name, version, config) and seed, only the newest (``created``) is ranked.
     """
     groups: dict[tuple[str, int, str], list[Submission]] = defaultdict(list)
     for sub in submissions:
@@ -163,33 +191,50 @@ def build_tables(submissions: Sequence[Submission]) -> list[Table]:
 
 def _build_table(key: tuple[str, int, str], subs: list[Submission]) -> Table:
     table = Table(*key)
-    ranked = [s for s in subs if s.rankable and not s.smoke]
-    table.smoke_runs = len(subs) - len(ranked)
+    rankable = [s for s in subs if s.rankable and not s.smoke]
+    table.smoke_runs = len(subs) - len(rankable)
+    ranked = _newest_per_method_and_seed(rankable)
+    table.duplicates_dropped = len(rankable) - len(ranked)
     if ranked:
         table.dense_top1 = statistics.fmean(s.base_model.dense_test_top1 for s in ranked)
-        table.rows = _rank(ranked, table.dense_top1)
+        protocol = shipped_protocol(table.protocol, table.protocol_version)
+        table.rows = _rank(ranked, table.dense_top1, protocol.seeds if protocol else None)
     table.notes = _notes(table, ranked)
     return table
 
 
-def _rank(subs: list[Submission], dense_top1: float) -> list[MethodRow]:
+def _method_key(sub: Submission) -> tuple[str, str, str]:
+    return sub.method.name, sub.method.version, canonical_json(sub.method.config)
+
+
+def _newest_per_method_and_seed(subs: list[Submission]) -> list[Submission]:
+    """One run per (method, seed): the newest by ``created`` (then run id, for a stable pick)."""
+    newest: dict[tuple[tuple[str, str, str], int], Submission] = {}
+    for sub in sorted(subs, key=lambda s: (datetime.fromisoformat(s.created), s.run_id)):
+        newest[(_method_key(sub), sub.seed)] = sub
+    return list(newest.values())
+
+
+def _rank(subs: list[Submission], dense_top1: float, seeds_required: int | None) -> list[MethodRow]:
     by_method: dict[tuple[str, str, str], list[Submission]] = defaultdict(list)
     for sub in subs:
-        by_method[(sub.method.name, sub.method.version, canonical_json(sub.method.config))].append(
-            sub
-        )
-    configs_per_method = defaultdict(int)
+        by_method[_method_key(sub)].append(sub)
+    configs_per_method: dict[tuple[str, str], int] = defaultdict(int)
     for name, version, _ in by_method:
         configs_per_method[(name, version)] += 1
     rows = [
-        _method_row(key, runs, dense_top1, configs_per_method[key[:2]] > 1)
+        _method_row(key, runs, dense_top1, configs_per_method[key[:2]] > 1, seeds_required)
         for key, runs in by_method.items()
     ]
     return sorted(rows, key=lambda r: (-r.top1_mean, r.label))
 
 
 def _method_row(
-    key: tuple[str, str, str], runs: list[Submission], dense_top1: float, show_config: bool
+    key: tuple[str, str, str],
+    runs: list[Submission],
+    dense_top1: float,
+    show_config: bool,
+    seeds_required: int | None,
 ) -> MethodRow:
     name, version, config = key
     top1 = [r.final.test_top1 for r in runs]
@@ -198,21 +243,55 @@ def _method_row(
         method=name,
         version=version,
         config=config,
-        label=f"{name} {version}" + (f" {config}" if show_config else ""),
-        seeds=tuple(sorted(r.seed for r in runs)),
+        label=_label(name, version, config if show_config else None),
+        seeds=tuple(sorted({r.seed for r in runs})),
         top1_mean=mean,
         top1_std=statistics.stdev(top1) if len(top1) > 1 else None,
         delta_top1=mean - dense_top1,
         sparsity=100 * statistics.fmean(r.pruning.sparsity for r in runs),
         macs_pruned=statistics.fmean(r.pruning.macs_pruned for r in runs),
         speedup=statistics.fmean(r.pruning.speedup for r in runs),
+        seeds_required=seeds_required,
     )
+
+
+def _label(name: str, version: str, config: str | None) -> str:
+    """``l1norm v1``, or ``l1norm v1 {"p":2}`` when the config tells rows apart; one line."""
+    shown = version if version[:1] in ("v", "V") else f"v{version}"
+    label = f"{name} {shown}" + (f" {config}" if config is not None else "")
+    return _one_line(label)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``, ``\\u2028``)."""
+    return "".join(_escape_char(char) for char in text)
+
+
+def _escape_char(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+        return f"\\u{ord(char):04x}"
+    return char
 
 
 def _notes(table: Table, ranked: list[Submission]) -> list[str]:
     notes = []
     if not ranked:
         notes.append("no rankable runs")
+    if table.duplicates_dropped:
+        runs = _runs(table.duplicates_dropped)
+        notes.append(
+            f"{table.duplicates_dropped} duplicate {runs} (same method, config and seed) "
+            "dropped; the newest run of each is ranked"
+        )
+    checkpoints = sorted({s.base_model.checkpoint_sha256 for s in ranked})
+    if len(checkpoints) > 1:
+        notes.append(
+            f"warning: the runs start from {len(checkpoints)} different base models "
+            f"(checkpoint_sha256 {', '.join(h[:12] for h in checkpoints)}); methods are only "
+            "comparable on the same base model"
+        )
     dense = sorted({s.base_model.dense_test_top1 for s in ranked})
     if len(dense) > 1:
         shown = ", ".join(f"{d:.2f}" for d in dense)
@@ -227,9 +306,14 @@ def _notes(table: Table, ranked: list[Submission]) -> list[str]:
             f"({', '.join(h[:12] for h in hashes)}); the runs may not be comparable"
         )
     if table.smoke_runs:
-        runs = "run" if table.smoke_runs == 1 else "runs"
-        notes.append(f"{table.smoke_runs} smoke {runs} not rankable (not listed)")
+        notes.append(
+            f"{table.smoke_runs} smoke {_runs(table.smoke_runs)} not rankable (not listed)"
+        )
     return notes
+
+
+def _runs(n: int) -> str:
+    return "run" if n == 1 else "runs"
 
 
 # --------------------------------------------------------------------------- rendering
@@ -259,12 +343,24 @@ def _top1_cell(row: MethodRow, pm: str = "±") -> str:
     return f"{row.top1_mean:.2f} {pm} {std}"
 
 
+def _signed(value: float) -> str:
+    """Two decimals with a sign; ``+ 0.0`` turns a rounded ``-0.00`` into ``+0.00``."""
+    return f"{round(value, 2) + 0.0:+.2f}"
+
+
+def _seeds_cell(row: MethodRow) -> str:
+    """``3``, or ``2 of 3`` when the shipped protocol asks for more seeds than the row has."""
+    n = len(row.seeds)
+    required = row.seeds_required
+    return f"{n} of {required}" if required is not None and n < required else str(n)
+
+
 def _cells(row: MethodRow, pm: str = "±") -> list[str]:
     return [
         row.label,
-        str(len(row.seeds)),
+        _seeds_cell(row),
         _top1_cell(row, pm),
-        f"{round(row.delta_top1, 2) + 0.0:+.2f}",  # + 0.0 turns -0.00 into +0.00
+        _signed(row.delta_top1),
         f"{row.sparsity:.2f}",
         format_macs(row.macs_pruned),
         f"{row.speedup:.2f}x",
@@ -277,9 +373,11 @@ def render(tables: Sequence[Table], fmt: str = "github") -> str:
     Args:
         tables: What :func:`build_tables` returned.
         fmt: One of :data:`FORMATS`: ``github`` (Markdown), ``latex`` (a ``table`` environment
-            with ``\\caption``), ``html`` (``<table>`` with ``<caption>``), or ``csv`` (one
-            machine-readable table for all groups, with protocol, version and target columns and
-            the statistic in the column names instead of a caption line).
+            with ``\\caption``), ``html`` (a ``<section>`` per table: the ``<table>`` with its
+            ``<caption>``, or only the caption when no run is rankable, then the notes as
+            ``<p>``), or ``csv`` (one machine-readable table for all groups, with protocol,
+            version and target columns and the statistic in the column names instead of a
+            caption line; groups without rankable runs have no rows).
 
     Returns:
         The text, ending with a newline.
@@ -303,26 +401,27 @@ def _tabulate(rows: list[list[str]], headers: Sequence[str], tablefmt: str) -> s
 
 
 def _render_github(table: Table) -> str:
-    parts = [
-        f"**{table.protocol}@{table.protocol_version}**, target **{table.target}**: {_STATISTIC}",
-        "",
-    ]
+    protocol, target = _one_line(table.protocol), _one_line(table.target)
+    parts = [f"**{protocol}@{table.protocol_version}**, target **{target}**: {_STATISTIC}", ""]
     if table.rows:
-        parts += [_tabulate([_cells(r) for r in table.rows], HEADERS, "github"), ""]
+        rows = [_cells(r) for r in table.rows]
+        for cells in rows:
+            cells[0] = cells[0].replace("|", "\\|")  # a "|" in a name would end the cell
+        parts += [_tabulate(rows, HEADERS, "github"), ""]
     parts += [f"- {note}" for note in table.notes]
     return "\n".join(parts) + "\n"
 
 
 def _render_html(table: Table) -> str:
-    caption = f"<caption>{html.escape(table.caption)}</caption>"
-    body = _tabulate([_cells(r) for r in table.rows], HEADERS, "html") if table.rows else ""
-    body = (
-        body.replace("<table>", f"<table>\n{caption}", 1)
-        if body
-        else f"<table>\n{caption}\n</table>"
-    )
-    notes = "".join(f"<p>{html.escape(note)}</p>\n" for note in table.notes)
-    return f"{body}\n{notes}"
+    """One ``<section>`` per table: the table (or, without rows, its caption), then the notes."""
+    caption = html.escape(table.caption)
+    if table.rows:
+        body = _tabulate([_cells(r) for r in table.rows], HEADERS, "html")
+        head = body.replace("<table>", f"<table>\n<caption>{caption}</caption>", 1)
+    else:
+        head = f"<p><strong>{caption}</strong></p>"
+    notes = [f"<p>{html.escape(note)}</p>" for note in table.notes]
+    return "\n".join(["<section>", head, *notes, "</section>"]) + "\n"
 
 
 _LATEX_SPECIAL = {
@@ -355,6 +454,12 @@ def _render_latex(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _csv_text(text: str) -> str:
+    """A submission string as a CSV cell: one line, never run as a spreadsheet formula."""
+    text = _one_line(text)
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
 def _render_csv(tables: Sequence[Table]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -363,16 +468,17 @@ def _render_csv(tables: Sequence[Table]) -> str:
         for row in table.rows:
             writer.writerow(
                 [
-                    table.protocol,
+                    _csv_text(table.protocol),
                     table.protocol_version,
-                    table.target,
-                    row.method,
-                    row.version,
-                    row.config,
+                    _csv_text(table.target),
+                    _csv_text(row.method),
+                    _csv_text(row.version),
+                    _csv_text(row.config),
                     len(row.seeds),
+                    "" if row.seeds_required is None else row.seeds_required,
                     f"{row.top1_mean:.2f}",
                     "n/a" if row.top1_std is None else f"{row.top1_std:.2f}",
-                    f"{row.delta_top1:.2f}",
+                    _signed(row.delta_top1),
                     f"{row.sparsity:.2f}",
                     f"{row.macs_pruned:.0f}",
                     f"{row.speedup:.2f}",

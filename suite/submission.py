@@ -11,9 +11,12 @@ protocol's input size; times are seconds.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .protocol import SEED_RANGE
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -36,6 +39,8 @@ SCHEMA_VERSION = 1
 
 Percent = float
 _HEX64 = r"^[0-9a-f]{64}$"
+_ISO_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+"""ISO 8601 date and time with seconds and a UTC offset, e.g. ``2024-05-01T12:00:00+00:00``."""
 
 
 class _Strict(BaseModel):
@@ -87,7 +92,9 @@ class BaseModelInfo(_Strict):
 
     checkpoint_sha256: str = Field(pattern=_HEX64)
     source: Literal["trained", "cached"]
-    seed: int
+    seed: int = Field(
+        ge=SEED_RANGE[0], lt=SEED_RANGE[1], description="the protocol's base-model seed"
+    )
     dense_val_top1: Percent = Field(ge=0, le=100, description="dense model's val top-1, percent")
     dense_test_top1: Percent = Field(ge=0, le=100, description="dense model's test top-1, percent")
     params: int = Field(ge=1, description="parameters of the dense model (= pruning.params_dense)")
@@ -124,7 +131,9 @@ class Measurements(_Strict):
     flops_dense: int = Field(ge=1, description="= 2 x macs_dense")
     flops_pruned: int = Field(ge=1, description="= 2 x macs_pruned")
     speedup: float = Field(gt=0, description="macs_dense / macs_pruned")
-    layers: list[LayerWidth]
+    layers: list[LayerWidth] = Field(
+        min_length=1, description="width of each layer the protocol lets a method prune"
+    )
 
 
 class EpochRow(_Strict):
@@ -174,12 +183,20 @@ class Submission(_Strict):
         pattern=r"^[0-9a-f]{12}$",
         description="short hash of protocol, method, config, target, seed, smoke",
     )
-    created: str = Field(description="UTC time the run finished, ISO 8601")
+    created: str = Field(
+        pattern=_ISO_DATETIME,
+        description="time the run finished, ISO 8601 with seconds and UTC offset "
+        "(e.g. 2024-05-01T12:00:00+00:00)",
+    )
     suite: SuiteInfo
     protocol: ProtocolRef
     method: MethodRef
     target: TargetInfo
-    seed: int = Field(description="seed of this run; reports average over seeds")
+    seed: int = Field(
+        ge=SEED_RANGE[0],
+        lt=SEED_RANGE[1],
+        description="seed of this run, in [0, 2**63); reports average over seeds",
+    )
     smoke: bool = Field(description="reduced budget for checking a setup end to end; never ranked")
     rankable: bool = Field(
         description="false for smoke runs; report leaves such runs out of rankings"
@@ -190,3 +207,13 @@ class Submission(_Strict):
     retraining: list[EpochRow] = Field(min_length=1)
     final: FinalMetrics
     timings: Timings
+
+    @field_validator("created")
+    @classmethod
+    def _real_datetime(cls, value: str) -> str:
+        """The pattern fixes the form; this refuses dates that do not exist (2024-02-30)."""
+        try:
+            datetime.fromisoformat(value)
+        except ValueError as err:
+            raise ValueError(f"not a real date and time: {err}") from err
+        return value

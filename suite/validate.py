@@ -3,18 +3,23 @@
 A file goes through four stages; a stage runs only when the one before found nothing, so each
 problem is reported once, at the stage that can explain it best:
 
-1. :func:`~pruning_suite.jsonio.read_json`: size, UTF-8, depth, syntax, NaN, duplicate keys.
+1. :func:`~pruning_suite.jsonio.read_json`: size, UTF-8, depth, syntax, NaN, duplicate keys,
+   lone surrogates.
 2. ``schema_version``: a version the suite does not know is one problem, not fifty.
 3. The packaged JSON Schema (Draft 2020-12): every violation, sorted by JSON path.
 4. The pydantic model (what the schema cannot say), then the consistency checks in
-   :data:`CONSISTENCY_CHECKS`, which recompute each derived number from the raw fields.
+   :data:`CONSISTENCY_CHECKS`, which recompute each derived number (and the run id) from the raw
+   fields and, for a protocol shipped with the suite, check the run against its recipe. Each
+   check's docstring starts with its rule id (see RULES.md).
 
 Folders are searched recursively for ``*.json``; a symlink that leads out of the folder is skipped
-with a warning, never followed. Across files, duplicate run ids are reported.
+with a warning, never followed; a folder without any ``*.json`` file is an error. Across files,
+duplicate run ids are reported.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -30,7 +35,8 @@ from jsonschema import Draft202012Validator, ValidationError
 from pydantic import ValidationError as PydanticValidationError
 
 from .errors import SubmissionError
-from .jsonio import read_json
+from .jsonio import json_path, read_json
+from .protocol import ComparisonProtocol, canonical_json, list_protocols
 from .schema import load_packaged_schema
 from .submission import SCHEMA_VERSION, Submission
 
@@ -44,10 +50,12 @@ __all__ = [
     "Problem",
     "check_file",
     "check_paths",
+    "expected_run_id",
     "format_problems",
     "has_errors",
     "json_path",
     "results_to_json",
+    "shipped_protocol",
     "validate_file",
     "validate_paths",
 ]
@@ -59,10 +67,13 @@ MAX_PROBLEMS_PER_FILE = 100
 """A broken file reports at most this many problems, then one line saying how many were left out."""
 
 _SKIPPED = "skipped: "
+_NO_FILES = "no submission files found under "
+_NO_FILES_HINT = "submission files end in .json; check the folder"
+_EMPTY_PATH = "the path is empty (an empty argument would otherwise mean the current folder)"
 _RUN_ID = re.compile(r"^[0-9a-f]{12}$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REL_TOL_SPEEDUP = 1e-6
 _ABS_TOL = 1e-9
+_REL_TOL_LR = 1e-9
 
 Severity = Literal["error", "warning"]
 
@@ -91,6 +102,15 @@ class Problem:
         line = f"{self.path}: {self.where}: {self.severity}: {self.message}"
         return f"{line}\n  hint: {self.hint}" if self.hint else line
 
+    def report_line(self) -> str:
+        """The one line ``pruning-suite report`` prints on stderr for this problem.
+
+        An error keeps its file out of the ranking (``not ranked: path: where: message``); a
+        warning does not (``warning: path: where: message``).
+        """
+        prefix = "not ranked" if self.severity == "error" else "warning"
+        return f"{prefix}: {self.path}: {self.where}: {self.message}"
+
 
 @dataclass
 class FileResult:
@@ -114,35 +134,16 @@ class FileResult:
         return not any(p.severity == "error" for p in self.problems)
 
 
-def json_path(parts: Iterable[str | int]) -> str:
-    """Format path components as a JSON path: ``("retraining", 3, "lr")`` -> ``$.retraining[3].lr``.
-
-    Args:
-        parts: Object keys and array indices from the root down.
-
-    Returns:
-        The path; keys that are not identifiers are quoted, ``$.target.layer_ratios["conv*"]``.
-    """
-    out = "$"
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _IDENTIFIER.match(part):
-            out += f".{part}"
-        else:
-            out += f"[{json.dumps(part)}]"
-    return out
-
-
 # --------------------------------------------------------------------------- consistency checks
 
 
 class Finding(NamedTuple):
-    """What a consistency check yields: a JSON path and a one-line message."""
+    """What a consistency check yields: a JSON path, a one-line message and an optional hint."""
 
     where: str
     message: str
     severity: Severity = "error"
+    hint: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def _num(value: float) -> str:
 
 
 def check_flops_are_twice_macs(ctx: CheckContext) -> Iterator[Finding]:
-    """FLOPs = 2 x MACs, dense and pruned (MACs are multiply-accumulates)."""
+    """R-MEAS-1: FLOPs = 2 x MACs, dense and pruned (MACs are multiply-accumulates)."""
     m = ctx.submission.pruning
     for kind, macs, flops in (
         ("dense", m.macs_dense, m.flops_dense),
@@ -180,7 +181,7 @@ def check_flops_are_twice_macs(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_speedup(ctx: CheckContext) -> Iterator[Finding]:
-    """speedup = macs_dense / macs_pruned (relative tolerance 1e-6)."""
+    """R-MEAS-2: speedup = macs_dense / macs_pruned (relative tolerance 1e-6)."""
     m = ctx.submission.pruning
     expected = m.macs_dense / m.macs_pruned
     if not math.isclose(m.speedup, expected, rel_tol=_REL_TOL_SPEEDUP):
@@ -191,7 +192,7 @@ def check_speedup(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_sparsity(ctx: CheckContext) -> Iterator[Finding]:
-    """sparsity = 1 - params_pruned / params_dense (absolute tolerance 1e-9)."""
+    """R-MEAS-3: sparsity = 1 - params_pruned / params_dense (absolute tolerance 1e-9)."""
     m = ctx.submission.pruning
     expected = 1 - m.params_pruned / m.params_dense
     if not math.isclose(m.sparsity, expected, rel_tol=0, abs_tol=_ABS_TOL):
@@ -203,7 +204,7 @@ def check_sparsity(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_base_params(ctx: CheckContext) -> Iterator[Finding]:
-    """The base model's parameter count is the dense count the pruning stage measured."""
+    """R-MEAS-4: the base model's parameter count is the dense count the pruning stage measured."""
     sub = ctx.submission
     if sub.base_model.params != sub.pruning.params_dense:
         yield Finding(
@@ -214,7 +215,7 @@ def check_base_params(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_layer_ratios(ctx: CheckContext) -> Iterator[Finding]:
-    """Each layer's achieved_ratio = (before - after) / before (absolute tolerance 1e-9)."""
+    """R-MEAS-5: each layer's achieved_ratio = (before - after) / before (abs. tolerance 1e-9)."""
     for i, layer in enumerate(ctx.submission.pruning.layers):
         expected = (layer.before - layer.after) / layer.before
         if not math.isclose(layer.achieved_ratio, expected, rel_tol=0, abs_tol=_ABS_TOL):
@@ -227,7 +228,7 @@ def check_layer_ratios(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_final_is_last_epoch(ctx: CheckContext) -> Iterator[Finding]:
-    """final.test_top1 and final.val_top1 are the last retraining epoch's (never a best epoch)."""
+    """R-EVAL-1: final.test_top1 and final.val_top1 are the last epoch's (never a best epoch's)."""
     sub = ctx.submission
     last = sub.retraining[-1]
     n = len(sub.retraining) - 1
@@ -242,7 +243,7 @@ def check_final_is_last_epoch(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_delta_top1(ctx: CheckContext) -> Iterator[Finding]:
-    """final.delta_top1 = final.test_top1 - base_model.dense_test_top1 (absolute tolerance 1e-9)."""
+    """R-EVAL-2: final.delta_top1 = final.test_top1 - base_model.dense_test_top1 (abs. 1e-9)."""
     sub = ctx.submission
     expected = sub.final.test_top1 - sub.base_model.dense_test_top1
     if not math.isclose(sub.final.delta_top1, expected, rel_tol=0, abs_tol=_ABS_TOL):
@@ -254,7 +255,7 @@ def check_delta_top1(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_epoch_numbers(ctx: CheckContext) -> Iterator[Finding]:
-    """Retraining epochs are numbered 0, 1, ..., n-1 in order."""
+    """R-LOG-1: retraining epochs are numbered 0, 1, ..., n-1 in order."""
     for i, row in enumerate(ctx.submission.retraining):
         if row.epoch != i:
             yield Finding(
@@ -264,7 +265,7 @@ def check_epoch_numbers(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_rankable(ctx: CheckContext) -> Iterator[Finding]:
-    """rankable == not smoke: smoke runs are never ranked, every other run is."""
+    """R-RANK-1: rankable == not smoke: smoke runs are never ranked, every other run is."""
     sub = ctx.submission
     if sub.rankable != (not sub.smoke):
         yield Finding(
@@ -275,7 +276,7 @@ def check_rankable(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_run_id_file_name(ctx: CheckContext) -> Iterator[Finding]:
-    """A file named like a run id (``<12 hex digits>.json``) holds that run."""
+    """R-ID-1: a file named like a run id (``<12 hex digits>.json``) holds that run."""
     if ctx.path is None or not _RUN_ID.match(ctx.path.stem):
         return
     if ctx.path.stem != ctx.submission.run_id:
@@ -285,17 +286,182 @@ def check_run_id_file_name(ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
+def check_pruned_not_larger(ctx: CheckContext) -> Iterator[Finding]:
+    """R-MEAS-6: pruning never adds: macs_pruned <= macs_dense, params_pruned <= params_dense."""
+    m = ctx.submission.pruning
+    for kind, dense, pruned in (
+        ("macs", m.macs_dense, m.macs_pruned),
+        ("params", m.params_dense, m.params_pruned),
+    ):
+        if pruned > dense:
+            yield Finding(
+                f"$.pruning.{kind}_pruned",
+                f"{kind}_pruned is {pruned} but {kind}_dense is {dense}; a pruned model is not "
+                "larger than its dense model",
+            )
+
+
+def expected_run_id(submission: Submission) -> str:
+    """The run id the suite gives this run (``pruning_suite.runner.compute_run_id``, torch-free).
+
+    It is the first 12 hex digits of the sha256 of the canonical JSON (sorted keys, no spaces) of
+    ``{"protocol": [id, version], "method": [name, version, config], "target": target id,
+    "seed": seed, "smoke": smoke}``.
+
+    Args:
+        submission: A model-valid submission.
+
+    Returns:
+        12 lower-case hex digits.
+    """
+    key = {
+        "protocol": [submission.protocol.id, submission.protocol.version],
+        "method": [submission.method.name, submission.method.version, submission.method.config],
+        "target": submission.target.id,
+        "seed": submission.seed,
+        "smoke": submission.smoke,
+    }
+    return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:12]
+
+
+def check_run_id(ctx: CheckContext) -> Iterator[Finding]:
+    """R-ID-2: run_id is the hash of the file's own protocol, method, config, target, seed, smoke.
+
+    See :func:`expected_run_id`. Catches a file edited after the run (e.g. a smoke run turned
+    into ``smoke: false, rankable: true``) and a copy of one run filed under a new id.
+    """
+    sub = ctx.submission
+    expected = expected_run_id(sub)
+    if sub.run_id != expected:
+        yield Finding(
+            "$.run_id",
+            f"run_id is {sub.run_id!r} but this file's protocol, method, config, target, seed "
+            f"and smoke give run id {expected!r}",
+            hint="a run id is computed, not chosen: the file was edited or copied after the "
+            "run; rerun it with 'pruning-suite run'",
+        )
+
+
+def shipped_protocol(protocol_id: str, version: int) -> ComparisonProtocol | None:
+    """The protocol shipped with this suite under ``protocol_id`` at ``version``, else None.
+
+    Only the suite's own protocol files are looked up (never a path named by a submission).
+
+    Args:
+        protocol_id: A protocol id, e.g. ``"digits-convnet"``.
+        version: The protocol version.
+
+    Returns:
+        The shipped protocol, or None for an id the suite does not ship or another version.
+    """
+    protocol = _shipped_protocols().get(protocol_id)
+    return protocol if protocol is not None and protocol.version == version else None
+
+
+@cache
+def _shipped_protocols() -> dict[str, ComparisonProtocol]:
+    return {protocol.id: protocol for protocol in list_protocols()}
+
+
+def check_protocol_content_hash(ctx: CheckContext) -> Iterator[Finding]:
+    """R-PROTO-1: a run under a shipped protocol id and version records that protocol's hash.
+
+    A protocol id the suite does not ship, or a shipped id at another version, is a warning: the
+    run cannot be checked against a recipe (R-RETRAIN-2, R-RETRAIN-3 are skipped).
+    """
+    ref = ctx.submission.protocol
+    name = f"{_inline(ref.id)}@{ref.version}"
+    shipped = _shipped_protocols().get(ref.id)
+    if shipped is None:
+        yield Finding(
+            "$.protocol.id",
+            f"protocol {name} is not shipped with this suite; recipe not checked",
+            "warning",
+        )
+    elif shipped.version != ref.version:
+        yield Finding(
+            "$.protocol.version",
+            f"protocol {name} is not shipped with this suite (it ships {ref.id}@"
+            f"{shipped.version}); recipe not checked",
+            "warning",
+        )
+    elif ref.content_hash != shipped.content_hash:
+        yield Finding(
+            "$.protocol.content_hash",
+            f"content_hash is {ref.content_hash[:12]}... but the shipped protocol {name} hashes "
+            f"to {shipped.content_hash[:12]}...; the run did not follow the shipped protocol",
+            hint=f"rerun under the shipped protocol, or give a changed protocol a new id "
+            f"('pruning-suite protocols show {ref.id}')",
+        )
+
+
+def check_retraining_epochs(ctx: CheckContext) -> Iterator[Finding]:
+    """R-RETRAIN-2: a run under a shipped protocol logs every retraining epoch of its recipe.
+
+    A rankable run logs exactly ``retraining.epochs`` rows; a smoke run at most that many.
+    """
+    sub = ctx.submission
+    protocol = shipped_protocol(sub.protocol.id, sub.protocol.version)
+    if protocol is None:
+        return
+    logged, epochs = len(sub.retraining), protocol.retraining.epochs
+    if logged > epochs or (logged != epochs and not sub.smoke):
+        limit = "at most" if sub.smoke else "all"
+        yield Finding(
+            "$.retraining",
+            f"{logged} retraining epochs are logged but protocol {sub.protocol.id}@"
+            f"{sub.protocol.version} retrains for {epochs}; a {_run_kind(sub)} logs {limit} "
+            f"{epochs}",
+        )
+
+
+def check_retraining_lr(ctx: CheckContext) -> Iterator[Finding]:
+    """R-RETRAIN-3: each retraining row's lr is the shipped protocol's schedule at that epoch.
+
+    Row ``i`` (epoch ``i``, see R-LOG-1) must have ``lr == retraining.lr_at(i)`` within a relative
+    tolerance of 1e-9; smoke runs follow the same schedule.
+    """
+    sub = ctx.submission
+    protocol = shipped_protocol(sub.protocol.id, sub.protocol.version)
+    if protocol is None:
+        return
+    recipe = protocol.retraining
+    for i, row in enumerate(sub.retraining):
+        expected = recipe.lr_at(i)
+        if not math.isclose(row.lr, expected, rel_tol=_REL_TOL_LR):
+            yield Finding(
+                f"$.retraining[{i}].lr",
+                f"lr is {_num(row.lr)} but protocol {sub.protocol.id}@{sub.protocol.version} "
+                f"schedules {_num(expected)} for epoch {i} ({recipe.lr_schedule})",
+            )
+
+
+def _run_kind(sub: Submission) -> str:
+    return "smoke run" if sub.smoke else "rankable run"
+
+
+def _inline(text: str, limit: int = 60) -> str:
+    """``text`` on one line: control characters escaped as in JSON, cut to ``limit``."""
+    shown = json.dumps(text, ensure_ascii=False)[1:-1]
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
 CONSISTENCY_CHECKS: tuple[Check, ...] = (
     check_flops_are_twice_macs,
     check_speedup,
     check_sparsity,
     check_base_params,
     check_layer_ratios,
+    check_pruned_not_larger,
     check_final_is_last_epoch,
     check_delta_top1,
     check_epoch_numbers,
     check_rankable,
+    check_run_id,
     check_run_id_file_name,
+    check_protocol_content_hash,
+    check_retraining_epochs,
+    check_retraining_lr,
 )
 """Checks run on every model-valid submission, in order; add one by adding its function here."""
 
@@ -339,8 +505,8 @@ def check_file(path: Path) -> FileResult:
     return result
 
 
-def _problem(path: Path, finding: Finding, hint: str = "") -> Problem:
-    return Problem(str(path), finding.where, finding.message, finding.severity, hint)
+def _problem(path: Path, finding: Finding) -> Problem:
+    return Problem(str(path), finding.where, finding.message, finding.severity, finding.hint)
 
 
 def _cap(path: Path, problems: list[Problem]) -> list[Problem]:
@@ -514,8 +680,15 @@ def check_paths(paths: Sequence[Path | str]) -> list[FileResult]:
     """
     results: list[FileResult] = []
     seen: set[Path] = set()
-    for root in map(Path, paths):
+    for given in paths:
+        if not str(given).strip():  # Path("") would mean the current folder
+            results.append(_not_a_file(Path(given), _EMPTY_PATH, "name a file or a folder"))
+            continue
+        root = Path(given)
         for path, skip_reason in _discover(root):
+            if skip_reason.startswith(_NO_FILES):
+                results.append(_not_a_file(path, skip_reason, _NO_FILES_HINT))
+                continue
             if skip_reason:
                 results.append(FileResult(path, [Problem(str(path), "$", skip_reason, "warning")]))
                 continue
@@ -533,7 +706,8 @@ def _discover(root: Path) -> Iterator[tuple[Path, str]]:
         yield root, ""  # a file, or a missing path that read_json reports
         return
     real_root = root.resolve()
-    files, links = [], []
+    files: list[Path] = []
+    links: list[Path] = []
     for folder, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
         for name in sorted(filenames):
@@ -544,11 +718,11 @@ def _discover(root: Path) -> Iterator[tuple[Path, str]]:
             reason = _outside(Path(folder) / name, real_root)
             if reason:
                 yield Path(folder) / name, reason
-    if not files and not links:
-        yield root, f"{_SKIPPED}no *.json files under {root}"
+    skipped_links = {path: _outside(path, real_root) for path in links}
+    if not files and all(skipped_links.values()):
+        yield root, f"{_NO_FILES}{root}"
     yield from ((path, "") for path in files)  # real files first, so a link to one is a duplicate
-    for path in links:
-        yield path, _outside(path, real_root)
+    yield from skipped_links.items()
 
 
 def _outside(path: Path, real_root: Path) -> str:
@@ -561,6 +735,11 @@ def _outside(path: Path, real_root: Path) -> str:
     if not target.is_relative_to(real_root):
         return f"{_SKIPPED}symlink to {target}, outside {real_root}"
     return ""
+
+
+def _not_a_file(path: Path, message: str, hint: str) -> FileResult:
+    """A given path that names no submission file: an error, but no file counted as checked."""
+    return FileResult(path, [Problem(str(path), "$", message, hint=hint)])
 
 
 def _check_duplicate_run_ids(results: list[FileResult]) -> None:
@@ -635,7 +814,9 @@ def results_to_json(results: Mapping[Path, list[Problem]]) -> dict[str, Any]:
 
 
 def _only_skipped(problems: list[Problem]) -> bool:
-    return bool(problems) and all(p.message.startswith(_SKIPPED) for p in problems)
+    """True for an entry that is not a checked file: a skipped link, an empty folder or path."""
+    not_files = (_SKIPPED, _NO_FILES, _EMPTY_PATH)
+    return bool(problems) and all(p.message.startswith(not_files) for p in problems)
 
 
 def _plural(n: int, word: str) -> str:

@@ -3,9 +3,13 @@
 Import the helpers (``from tests.conftest_submissions import make_submission``); they
 are plain functions, not fixtures, so tests combine them with ``tmp_path`` freely.
 
-The default sample: a 1000-parameter model pruned to 600 (sparsity 0.4), 5000 MACs to 2500
-(speedup 2.0, FLOPs 10000 to 5000), two conv layers halved, 3 retraining epochs ending at 91.0 %
-test top-1 against a dense 92.5 % (delta -1.5 pp). All numbers are exact in binary floating point.
+The default sample is a run under the shipped protocol digits-convnet@1 (its content hash, one
+retraining row per epoch of its recipe, each with the scheduled LR; a smoke run logs 2 rows), with
+the run id the suite computes. A protocol id or version the suite does not ship gets 3 rows and a
+made-up content hash (``validate`` then warns that the recipe is not checked). The numbers: a
+1000-parameter model pruned to 600 (sparsity 0.4), 5000 MACs to 2500 (speedup 2.0, FLOPs 10000 to
+5000), two conv layers halved, retraining ending at 91.0 % test top-1 against a dense 92.5 % (delta
+-1.5 pp). All numbers are exact in binary floating point.
 """
 
 from __future__ import annotations
@@ -16,18 +20,59 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pruning_suite.protocol import canonical_json, list_protocols
+
 __all__ = ["make_submission", "run_id_for", "write_submission"]
 
 _HASH_A = "a" * 64
 _HASH_B = "b" * 64
 _HASH_C = "c" * 64
-_HASH_D = "d" * 64
+_SMOKE_EPOCHS = 2
+_CUSTOM_LRS = (0.1, 0.1, 0.01)
 
 
-def run_id_for(protocol: str, method: str, seed: int, smoke: bool, target: str) -> str:
-    """A 12-hex-digit run id that differs whenever one of its inputs does."""
-    key = json.dumps([protocol, method, seed, smoke, target])
-    return hashlib.sha256(key.encode()).hexdigest()[:12]
+def run_id_for(data: dict[str, Any]) -> str:
+    """The run id of submission ``data``, computed from its fields as the suite does.
+
+    sha256 of the canonical JSON of protocol id+version, method name+version+config, target id,
+    seed and smoke; the first 12 hex digits (``pruning_suite.runner.compute_run_id``).
+    """
+    key = {
+        "protocol": [data["protocol"]["id"], data["protocol"]["version"]],
+        "method": [data["method"]["name"], data["method"]["version"], data["method"]["config"]],
+        "target": data["target"]["id"],
+        "seed": data["seed"],
+        "smoke": data["smoke"],
+    }
+    return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:12]
+
+
+def _recipe(protocol: str, version: int, smoke: bool) -> tuple[str, list[float]]:
+    """The content hash and per-epoch LRs of a run: the shipped protocol's, else made up."""
+    for shipped in list_protocols():
+        if (shipped.id, shipped.version) == (protocol, version):
+            recipe = shipped.retraining
+            epochs = min(recipe.epochs, _SMOKE_EPOCHS) if smoke else recipe.epochs
+            return shipped.content_hash, [recipe.lr_at(i) for i in range(epochs)]
+    return _HASH_A, list(_CUSTOM_LRS)
+
+
+def _rows(lrs: list[float], top1: float) -> list[dict[str, Any]]:
+    """Retraining rows rising by 0.25 pp an epoch to ``top1`` (exactly) in the last one."""
+    last = len(lrs) - 1
+    rows = []
+    for i, lr in enumerate(lrs):
+        test = top1 if i == last else max(0.0, top1 - 0.25 * (last - i))
+        rows.append(
+            {
+                "epoch": i,
+                "lr": lr,
+                "train_loss": 1.0 / (i + 1),
+                "val_top1": max(0.0, test - 0.5),
+                "test_top1": test,
+            }
+        )
+    return rows
 
 
 def make_submission(
@@ -41,7 +86,9 @@ def make_submission(
     smoke: bool = False,
     protocol: str = "digits-convnet",
     protocol_version: int = 1,
-    target: str = "ratio-50",
+    target: str = "uniform-50",
+    created: str = "2024-05-01T12:00:00Z",
+    checkpoint_sha256: str = _HASH_C,
 ) -> dict[str, Any]:
     """A valid submission as JSON data; every derived number agrees with the raw ones.
 
@@ -56,25 +103,25 @@ def make_submission(
         protocol: Protocol id.
         protocol_version: Protocol version.
         target: Target id.
+        created: When the run finished, ISO 8601.
+        checkpoint_sha256: The base model's checkpoint hash.
 
     Returns:
-        A fresh dict; mutate it freely.
+        A fresh dict; mutate it freely (recompute ``run_id`` with :func:`run_id_for` after
+        changing a field it depends on).
     """
-    rows = [
-        {"epoch": 0, "lr": 0.1, "train_loss": 1.25, "val_top1": top1 - 4, "test_top1": top1 - 3},
-        {"epoch": 1, "lr": 0.1, "train_loss": 0.5, "val_top1": top1 - 2, "test_top1": top1 - 1},
-        {"epoch": 2, "lr": 0.01, "train_loss": 0.25, "val_top1": top1 - 0.5, "test_top1": top1},
-    ]
-    return copy.deepcopy(
+    content_hash, lrs = _recipe(protocol, protocol_version, smoke)
+    rows = _rows(lrs, top1)
+    data = copy.deepcopy(
         {
             "schema_version": 1,
-            "run_id": run_id_for(protocol, method, seed, smoke, target),
-            "created": "2024-05-01T12:00:00Z",
+            "run_id": "",
+            "created": created,
             "suite": {"version": "0.1.0", "git_commit": None},
             "protocol": {
                 "id": protocol,
                 "version": protocol_version,
-                "content_hash": _HASH_A,
+                "content_hash": content_hash,
                 "dataset_sha256": _HASH_B,
             },
             "method": {
@@ -84,7 +131,7 @@ def make_submission(
                 "granularity": "filter",
                 "config": config or {},
             },
-            "target": {"id": target, "layer_ratios": {"conv*": 0.5}},
+            "target": {"id": target, "layer_ratios": {"*": 0.5}},
             "seed": seed,
             "smoke": smoke,
             "rankable": not smoke,
@@ -98,7 +145,7 @@ def make_submission(
                 "num_threads": 4,
             },
             "base_model": {
-                "checkpoint_sha256": _HASH_C,
+                "checkpoint_sha256": checkpoint_sha256,
                 "source": "cached",
                 "seed": 0,
                 "dense_val_top1": dense_top1 - 0.5,
@@ -135,13 +182,15 @@ def make_submission(
             "retraining": rows,
             "final": {
                 "test_top1": top1,
-                "val_top1": top1 - 0.5,
+                "val_top1": rows[-1]["val_top1"],
                 "pruned_test_top1_before_retraining": 40.0,
                 "delta_top1": top1 - dense_top1,
             },
             "timings": {"base_model": 0.0, "pruning": 0.5, "retraining": 12.0, "total": 12.5},
         }
     )
+    data["run_id"] = run_id_for(data)
+    return data
 
 
 def write_submission(folder: Path, data: dict[str, Any], name: str | None = None) -> Path:

@@ -39,7 +39,7 @@ def test_two_methods_three_seeds_mean_and_sample_std():
     assert (table.protocol, table.protocol_version, table.target) == (
         "digits-convnet",
         1,
-        "ratio-50",
+        "uniform-50",
     )
     l1, rnd = table.rows  # ranked by mean top-1, best first
     assert (l1.method, l1.seeds, l1.top1_mean, l1.top1_std) == ("l1norm", (0, 1, 2), 91.0, 1.0)
@@ -50,8 +50,8 @@ def test_two_methods_three_seeds_mean_and_sample_std():
     text = render([table], "github")
     rows = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()[4:6]]
     assert rows == [
-        ["l1norm 1.0", "3", "91.00 ± 1.00", "-1.50", "40.00", "2.5k", "2.00x"],
-        ["random 1.0", "3", "87.00 ± 2.65", "-5.50", "40.00", "2.5k", "2.00x"],
+        ["l1norm v1.0", "3", "91.00 ± 1.00", "-1.50", "40.00", "2.5k", "2.00x"],
+        ["random v1.0", "3", "87.00 ± 2.65", "-5.50", "40.00", "2.5k", "2.00x"],
     ]
 
 
@@ -81,17 +81,17 @@ def test_only_smoke_runs_give_an_empty_table_with_a_note():
 
 def test_groups_by_protocol_version_and_target():
     subs = [
-        _sub(target="ratio-50"),
-        _sub(target="ratio-70"),
+        _sub(target="uniform-50"),
+        _sub(target="uniform-70"),
         _sub(protocol_version=2),
         _sub(protocol="fashion-mnist-lenet5"),
     ]
     keys = [(t.protocol, t.protocol_version, t.target) for t in build_tables(subs)]
     assert keys == [
-        ("digits-convnet", 1, "ratio-50"),
-        ("digits-convnet", 1, "ratio-70"),
-        ("digits-convnet", 2, "ratio-50"),
-        ("fashion-mnist-lenet5", 1, "ratio-50"),
+        ("digits-convnet", 1, "uniform-50"),
+        ("digits-convnet", 1, "uniform-70"),
+        ("digits-convnet", 2, "uniform-50"),
+        ("fashion-mnist-lenet5", 1, "uniform-50"),
     ]
 
 
@@ -102,7 +102,7 @@ def test_method_versions_and_configs_are_separate_rows():
         _sub(method_version="2.0", seed=2, top1=93.0, config={"p": 2}),
     ]
     labels = [r.label for r in build_tables(subs)[0].rows]
-    assert labels == ['l1norm 2.0 {"p":2}', "l1norm 2.0 {}", "l1norm 1.0"]
+    assert labels == ['l1norm v2.0 {"p":2}', "l1norm v2.0 {}", "l1norm v1.0"]
 
 
 def test_disagreeing_base_models_are_noted():
@@ -115,7 +115,7 @@ def test_disagreeing_base_models_are_noted():
 
 def test_every_format_renders_caption_and_numbers():
     tables = build_tables(_two_methods())
-    caption_bits = ("digits-convnet@1", "ratio-50", "final-epoch test top-1")
+    caption_bits = ("digits-convnet@1", "uniform-50", "final-epoch test top-1")
     for fmt in ("github", "latex", "html"):
         text = render(tables, fmt)
         assert all(bit in text for bit in caption_bits), fmt
@@ -131,7 +131,7 @@ def test_html_is_one_escaped_table():
     subs = [_sub(method="a<b>", seed=0), _sub(method="a<b>", seed=1)]
     html = render(build_tables(subs), "html")
     assert html.count("<table>") == 1 and html.count("</table>") == 1
-    assert "a&lt;b&gt; 1.0" in html and "a<b>" not in html
+    assert "a&lt;b&gt; v1.0" in html and "a<b>" not in html
 
 
 def test_latex_escapes_special_characters():
@@ -178,3 +178,152 @@ def test_load_submissions_reports_invalid_files_and_ranks_the_rest(tmp_path):
     (table,) = build_tables(subs)
     assert "91.00 ± 1.00" in render([table])
     json.dumps([p.__dict__ for p in problems])
+
+
+# --------------------------------------------------------------------------- seeds and base models
+
+
+def test_a_seed_counts_once_and_the_newest_run_is_kept():
+    subs = [
+        _sub(seed=0, top1=90.0, created="2024-05-01T12:00:00Z"),
+        _sub(seed=0, top1=95.0, created="2024-05-02T12:00:00+02:00"),  # newest
+        _sub(seed=0, top1=80.0, created="2024-05-02T09:00:00Z"),  # earlier, 10:00 UTC vs 09:00
+        _sub(seed=1, top1=93.0),
+    ]
+    (table,) = build_tables(subs)
+    (row,) = table.rows
+    assert row.seeds == (0, 1)
+    assert row.top1_mean == 94.0  # 95 (seed 0, newest) and 93 (seed 1)
+    assert table.duplicates_dropped == 2
+    assert "2 duplicate runs (same method, config and seed) dropped" in render([table])
+    cells = render([table]).splitlines()[4].split("|")
+    assert cells[2].strip() == "2 of 3"  # digits-convnet@1 asks for 3 seeds
+
+
+def test_the_same_seed_of_another_config_is_not_a_duplicate():
+    (table,) = build_tables([_sub(seed=0), _sub(seed=0, config={"p": 2})])
+    assert table.duplicates_dropped == 0 and len(table.rows) == 2
+
+
+def test_seeds_column_shows_what_a_shipped_protocol_requires():
+    subs = [_sub(seed=s) for s in range(2)] + [_sub(method="random", seed=s) for s in range(3)]
+    (table,) = build_tables(subs)
+    seeds = {r.method: r for r in table.rows}
+    assert (seeds["l1norm"].seeds_required, seeds["random"].seeds_required) == (3, 3)
+    text = render([table])
+    assert "| l1norm v1.0 |  2 of 3 |" in text and "| random v1.0 |       3 |" in text
+    rows = list(csv.DictReader(io.StringIO(render([table], "csv"))))
+    assert [(r["method"], r["seeds"], r["seeds_required"]) for r in rows] == [
+        ("l1norm", "2", "3"),  # equal means: ranked by label
+        ("random", "3", "3"),
+    ]
+
+
+def test_unshipped_protocol_has_no_seed_requirement():
+    (table,) = build_tables([_sub(protocol="my-protocol")])
+    assert table.rows[0].seeds_required is None
+    assert "|       1 |" in render([table])
+    assert list(csv.DictReader(io.StringIO(render([table], "csv"))))[0]["seeds_required"] == ""
+
+
+def test_different_base_models_are_noted_even_with_equal_dense_accuracy():
+    subs = [_sub(seed=0), _sub(seed=1, checkpoint_sha256="d" * 64)]
+    (table,) = build_tables(subs)
+    notes = [n for n in table.notes if "base model" in n]
+    assert notes == [
+        "warning: the runs start from 2 different base models (checkpoint_sha256 "
+        "cccccccccccc, dddddddddddd); methods are only comparable on the same base model"
+    ]
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_method_label_has_a_v_before_the_version_once():
+    labels = {
+        r.method: r.label
+        for r in build_tables([_sub(), _sub(method="x", method_version="v2")])[0].rows
+    }
+    assert labels == {"l1norm": "l1norm v1.0", "x": "x v2"}
+
+
+def test_csv_delta_has_a_sign_and_never_minus_zero():
+    (table,) = build_tables([_sub(top1=92.499), _sub(method="b", top1=93.0)])
+    github = [line.split("|")[4].strip() for line in render([table]).splitlines()[4:6]]
+    rows = list(csv.DictReader(io.StringIO(render([table], "csv"))))
+    assert [r["delta_top1_vs_dense"] for r in rows] == github == ["+0.50", "+0.00"]
+
+
+@pytest.mark.parametrize("name", ["=HYPERLINK(1)", "+1", "-1+1", "@SUM(A1)"])
+def test_csv_cells_from_submissions_cannot_be_formulas(name):
+    (table,) = build_tables([_sub(method=name, method_version="=1", config={"=": 1})])
+    (row,) = list(csv.DictReader(io.StringIO(render([table], "csv"))))
+    assert row["method"] == "'" + name
+    assert row["method_version"] == "'=1"
+    assert row["config"] == '{"=":1}'
+    assert row["delta_top1_vs_dense"] == "-1.50"  # the suite's own numbers keep their sign
+
+
+def test_line_breaks_in_names_are_escaped_in_every_format():
+    subs = [_sub(method="evil\nname\r\u2028x", target="t\n1")]
+    tables = build_tables(subs)
+    shown = "evil\\nname\\r\\u2028x v1.0"
+    github = render(tables, "github")
+    assert f"| {shown} |" in github and "**t\\n1**" in github
+    assert f"<td>{shown}</td>" in render(tables, "html")
+    assert r"evil\textbackslash{}nname" in render(tables, "latex")
+    (row,) = list(csv.DictReader(io.StringIO(render(tables, "csv"))))
+    assert (row["method"], row["target"]) == ("evil\\nname\\r\\u2028x", "t\\n1")
+    for fmt in FORMATS:
+        assert "\r" not in render(tables, fmt) and "\u2028" not in render(tables, fmt)
+
+
+def test_pipe_in_a_name_does_not_split_the_markdown_row():
+    text = render(build_tables([_sub(method="a|b")]), "github")
+    row = text.splitlines()[4]
+    assert "a\\|b v1.0" in row and row.count("|") - row.count("\\|") == 8
+
+
+def test_html_puts_notes_after_the_table_and_never_renders_an_empty_table():
+    tables = build_tables([_sub(seed=0), _sub(seed=1, smoke=True), _sub(target="x", smoke=True)])
+    html = render(tables, "html")
+    first, second = html.split("<section>")[1:]  # uniform-50, then x
+    assert first.index("</table>") < first.index("<p>1 smoke run not rankable (not listed)</p>")
+    assert first.rstrip().endswith("</section>")
+    assert "<table>" not in second and "<caption>" not in second
+    assert second.startswith("\n<p><strong>digits-convnet@1, target x: ")
+    assert "<p>no rankable runs</p>" in second and second.rstrip().endswith("</section>")
+
+
+# --------------------------------------------------------------------------- problems on stderr
+
+
+def test_problem_report_line_names_the_file_once_and_says_skipped_once(tmp_path):
+    write_submission(tmp_path, make_submission())
+    (tmp_path / "broken.json").symlink_to(tmp_path / "gone.json")
+    bad = make_submission(seed=1)
+    bad["pruning"]["flops_pruned"] = 2500
+    bad_path = write_submission(tmp_path, bad)
+    _, problems = load_submissions(tmp_path)
+    lines = sorted(p.report_line() for p in problems)
+    assert lines == [
+        f"not ranked: {bad_path}: $.pruning.flops_pruned: flops_pruned is 2500 but 2 x "
+        "macs_pruned is 5000; FLOPs = 2 x MACs",
+        f"warning: {tmp_path / 'broken.json'}: $: skipped: broken symlink to "
+        f"{tmp_path / 'gone.json'}",
+    ]
+
+
+def test_warnings_do_not_keep_a_file_out_of_the_ranking(tmp_path):
+    write_submission(tmp_path, make_submission(protocol="my-protocol"))
+    subs, problems = load_submissions(tmp_path)
+    assert len(subs) == 1
+    assert [p.report_line().split(": ")[0] for p in problems] == ["warning"]
+
+
+def test_empty_results_folder_is_reported(tmp_path):
+    subs, problems = load_submissions(tmp_path)
+    assert subs == []
+    assert [p.report_line() for p in problems] == [
+        f"not ranked: {tmp_path}: $: no submission files found under {tmp_path}"
+    ]

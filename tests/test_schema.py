@@ -103,3 +103,29 @@ def test_schema_rejects_unknown_keys_and_versions():
     data["schema_version"] = 2
     paths = sorted(tuple(e.absolute_path) for e in _schema_errors(data))
     assert paths == [(), ("schema_version",)]
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("created",), "2024-05-01 12:00"),
+        (("created",), "2024-05-01T12:00:00"),
+        (("seed",), -1),
+        (("seed",), 2**63),
+        (("base_model", "seed"), -1),
+        (("pruning", "layers"), []),
+    ],
+)
+def test_schema_states_the_new_field_constraints(path, value):
+    data = make_submission()
+    *parents, last = path
+    target = data
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    assert [tuple(e.absolute_path) for e in _schema_errors(data)] == [path]
+
+
+def test_schema_accepts_the_runners_created_format():
+    data = make_submission(created="2026-11-30T00:50:37+00:00", seed=2**63 - 1)
+    assert _schema_errors(data) == []

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from pruning_suite.errors import OutputError, SubmissionError
 from pruning_suite.jsonio import read_json, write_json_atomic
+from pruning_suite.protocol import load_protocol
+from pruning_suite.submission import Submission
 from pruning_suite.validate import (
     CONSISTENCY_CHECKS,
     MAX_PROBLEMS_PER_FILE,
+    expected_run_id,
     format_problems,
     has_errors,
     json_path,
     results_to_json,
+    shipped_protocol,
     validate_file,
     validate_paths,
 )
@@ -393,9 +399,37 @@ def test_symlink_inside_the_tree_is_checked_once(tmp_path):
 
 def test_empty_folder_and_missing_path(tmp_path):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not a submission")
     results = validate_paths([tmp_path / "empty", tmp_path / "missing.json"])
-    assert results[tmp_path / "empty"][0].severity == "warning"
+    (problem,) = results[tmp_path / "empty"]
+    assert (problem.severity, problem.where) == ("error", "$")
+    assert problem.message == f"no submission files found under {tmp_path / 'empty'}"
     assert results[tmp_path / "missing.json"][0].severity == "error"
+    assert has_errors(validate_paths([tmp_path / "empty"]))  # so `validate` exits 1
+    summary = format_problems(validate_paths([tmp_path / "empty"])).splitlines()[-1]
+    assert summary == "0 files checked: 0 valid, 0 invalid (1 error, 0 warnings)"
+
+
+def test_folder_with_only_links_out_of_it_has_no_submission_files(tmp_path):
+    target = write_submission(tmp_path / "outside", make_submission())
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "link.json").symlink_to(target)
+    results = validate_paths([tmp_path / "root"])
+    assert [p.message for p in results[tmp_path / "root"]] == [
+        f"no submission files found under {tmp_path / 'root'}"
+    ]
+    assert has_errors(results)
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_empty_path_is_an_error_not_the_current_folder(tmp_path, monkeypatch, empty):
+    write_submission(tmp_path, make_submission())  # would be found if "" meant "."
+    monkeypatch.chdir(tmp_path)
+    results = validate_paths([empty])
+    ((path, problems),) = results.items()
+    assert [(p.severity, p.where) for p in problems] == [("error", "$")]
+    assert problems[0].message.startswith("the path is empty")
+    assert format_problems(results).splitlines()[-1].startswith("0 files checked")
 
 
 def test_format_problems_and_json(tmp_path):
@@ -462,3 +496,248 @@ def test_validate_and_report_do_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- lone surrogates
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('{"method": {"name": "a\\ud800b"}}', "the string at $.method.name"),
+        ('{"a": [1, "\\udfff"]}', "the string at $.a[1]"),
+        ('{"a": {"k\\ud800": 1}}', "a key of the object at $.a"),
+        ('"\\ud800"', "the string at $"),
+    ],
+)
+def test_lone_surrogate_is_refused_with_one_line(tmp_path, text, where):
+    path = _write_text(tmp_path, text)
+    with pytest.raises(SubmissionError) as info:
+        read_json(path)
+    assert f"{where} contains the lone surrogate \\u" in info.value.message
+    assert "\n" not in info.value.message and info.value.hint
+    problem = _one_problem(path)  # validate reports it instead of raising UnicodeEncodeError
+    problem.format().encode("utf-8")
+
+
+def test_lone_surrogate_in_a_submission_does_not_crash_validate_or_json_output(tmp_path):
+    text = json.dumps(make_submission()).replace('"l1norm"', '"l1\\ud800norm"', 1)
+    path = _write_text(tmp_path, text)
+    results = validate_paths([path])
+    (problem,) = results[path]
+    assert problem.where == "$" and "lone surrogate \\ud800" in problem.message
+    json.dumps(results_to_json(results), ensure_ascii=False).encode("utf-8")
+    format_problems(results).encode("utf-8")
+
+
+def test_surrogate_pair_escape_is_fine(tmp_path):
+    assert read_json(_write_text(tmp_path, '{"a": "\\ud83d\\ude00"}')) == {"a": "\U0001f600"}
+
+
+# --------------------------------------------------------------------------- run id (R-ID-2)
+
+
+def test_run_id_is_recomputed_from_the_files_fields(tmp_path):
+    data = make_submission(seed=3)
+    data["run_id"] = "0123456789ab"
+    problem = _one_problem(write_submission(tmp_path, data, name="run.json"))
+    assert problem.where == "$.run_id"
+    assert repr(expected_run_id(Submission.model_validate(data))) in problem.message
+    assert "'0123456789ab'" in problem.message
+
+
+def test_smoke_run_edited_into_a_rankable_run_is_caught(tmp_path):
+    data = make_submission(smoke=True)
+    data["smoke"], data["rankable"] = False, True
+    problems = _problems_of(tmp_path, data)
+    assert [p.where for p in problems] == ["$.run_id", "$.retraining"]  # and too few epochs
+    assert "computed, not chosen" in problems[0].hint
+
+
+def test_copy_of_a_run_under_a_new_id_is_caught(tmp_path):
+    original = make_submission(seed=0)
+    write_submission(tmp_path, original)
+    copy = dict(original, run_id="fedcba987654")
+    copy_path = write_submission(tmp_path, copy)
+    results = validate_paths([tmp_path])
+    assert [p.where for p in results[copy_path]] == ["$.run_id"]
+    assert sum(not ps for ps in results.values()) == 1  # the original stays valid
+
+
+@pytest.mark.parametrize(
+    ("method", "config"), [("l1norm", {}), ("taylor", {"batches": 4}), ("random", None)]
+)
+def test_expected_run_id_agrees_with_the_runner(method, config):
+    from pruning_suite.plugins import load_registry  # imports torch: only inside this test
+    from pruning_suite.protocol import load_protocol
+    from pruning_suite.runner import compute_run_id
+
+    pruning_method = load_registry().method(method, config)
+    protocol = load_protocol("digits-convnet")
+    target = protocol.target("uniform-70")
+    for seed, smoke in ((0, False), (7, True)):
+        data = make_submission(
+            method=method,
+            method_version=pruning_method.version,
+            config=pruning_method.config.model_dump(mode="json"),
+            seed=seed,
+            smoke=smoke,
+            target=target.id,
+        )
+        expected = compute_run_id(protocol, pruning_method, target, seed, smoke)
+        assert expected_run_id(Submission.model_validate(data)) == expected
+
+
+def test_committed_submissions_have_the_runners_run_ids():
+    root = Path(__file__).resolve().parent.parent / "submissions"
+    files = sorted(root.rglob("*.json"))
+    assert files
+    for path in files:
+        sub = Submission.model_validate(read_json(path))
+        assert expected_run_id(sub) == sub.run_id == path.stem, path
+
+
+# --------------------------------------------------------------------------- shipped protocols
+
+
+def _shorten(data, n):
+    """Keep the first ``n`` retraining rows and keep ``final`` consistent with the last one."""
+    data["retraining"] = data["retraining"][:n]
+    last = data["retraining"][-1]
+    data["final"]["test_top1"], data["final"]["val_top1"] = last["test_top1"], last["val_top1"]
+    data["final"]["delta_top1"] = last["test_top1"] - data["base_model"]["dense_test_top1"]
+    return data
+
+
+def test_content_hash_of_a_shipped_protocol_is_checked(tmp_path):
+    data = make_submission()
+    data["protocol"]["content_hash"] = "e" * 64
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.protocol.content_hash"
+    shipped = load_protocol("digits-convnet").content_hash
+    assert "eeeeeeeeeeee..." in problem.message and shipped[:12] in problem.message
+    assert "digits-convnet@1" in problem.message
+
+
+def test_unknown_protocol_is_a_warning_and_its_recipe_is_not_checked(tmp_path):
+    data = make_submission(protocol="my-protocol", protocol_version=3)
+    data["retraining"][1]["lr"] = 0.5  # any recipe is fine: nothing to check it against
+    problems = _problems_of(tmp_path, data)
+    assert [(p.where, p.severity, p.message) for p in problems] == [
+        (
+            "$.protocol.id",
+            "warning",
+            "protocol my-protocol@3 is not shipped with this suite; recipe not checked",
+        )
+    ]
+
+
+def test_shipped_protocol_at_another_version_is_a_warning_naming_the_shipped_one(tmp_path):
+    problems = _problems_of(tmp_path, make_submission(protocol_version=7))
+    assert [(p.where, p.severity) for p in problems] == [("$.protocol.version", "warning")]
+    assert "digits-convnet@7 is not shipped" in problems[0].message
+    assert "it ships digits-convnet@1" in problems[0].message
+
+
+def test_rankable_run_must_log_every_epoch_of_the_recipe(tmp_path):
+    problem = _one_problem(write_submission(tmp_path, _shorten(make_submission(), 19)))
+    assert problem.where == "$.retraining"
+    assert problem.message.startswith("19 retraining epochs are logged but protocol ")
+    assert "retrains for 20" in problem.message
+
+
+def test_smoke_run_may_log_fewer_epochs_but_not_more(tmp_path):
+    assert _problems_of(tmp_path, _shorten(make_submission(smoke=True), 1)) == []
+    data = make_submission(smoke=True)
+    full = make_submission()["retraining"]
+    data["retraining"] = full + [dict(full[-1], epoch=20)]
+    data = _shorten(data, 21)
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.retraining" and "at most 20" in problem.message
+
+
+def test_learning_rate_must_follow_the_protocol_schedule(tmp_path):
+    data = make_submission()
+    assert [row["lr"] for row in data["retraining"][9:11]] == [0.01, 0.001]
+    data["retraining"][12]["lr"] = 0.01
+    data["retraining"][3]["lr"] = 0.01 * (1 + 1e-12)  # within the relative tolerance 1e-9
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.retraining[12].lr"
+    assert "lr is 0.01 but protocol digits-convnet@1 schedules 0.001 for epoch 12" in (
+        problem.message
+    )
+
+
+def test_smoke_run_learning_rate_is_checked_too(tmp_path):
+    data = make_submission(smoke=True)
+    data["retraining"][0]["lr"] = 0.1
+    assert _one_problem(write_submission(tmp_path, data)).where == "$.retraining[0].lr"
+
+
+def test_shipped_protocol_lookup_never_reads_a_path():
+    assert shipped_protocol("digits-convnet", 1) is not None
+    assert shipped_protocol("digits-convnet", 2) is None
+    assert shipped_protocol("../suite/protocols/digits-convnet.toml", 1) is None
+    assert shipped_protocol("", 1) is None  # load_protocol("") would load the default
+
+
+# --------------------------------------------------------------------------- model gaps
+
+
+def test_pruned_model_larger_than_dense_is_reported(tmp_path):
+    data = make_submission()
+    data["pruning"].update(macs_pruned=6000, flops_pruned=12000, speedup=5000 / 6000)
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.pruning.macs_pruned"
+    assert problem.message == (
+        "macs_pruned is 6000 but macs_dense is 5000; a pruned model is not larger than its "
+        "dense model"
+    )
+    data = make_submission()
+    data["pruning"]["params_pruned"] = 1200  # sparsity 0.4 now disagrees too
+    wheres = [p.where for p in _problems_of(tmp_path, data)]
+    assert wheres == ["$.pruning.sparsity", "$.pruning.params_pruned"]
+
+
+@pytest.mark.parametrize(
+    ("created", "stage"),
+    [
+        ("yesterday", "pattern"),
+        ("2024-05-01", "pattern"),
+        ("2024-05-01T12:00:00", "pattern"),  # no UTC offset
+        ("2024-02-30T12:00:00Z", "not a real date and time"),
+        ("2024-05-01T24:00:00+00:00", "not a real date and time"),
+    ],
+)
+def test_created_must_be_an_iso_8601_datetime(tmp_path, created, stage):
+    problem = _one_problem(write_submission(tmp_path, make_submission(created=created)))
+    assert problem.where == "$.created" and stage in problem.message
+
+
+@pytest.mark.parametrize("created", ["2024-05-01T12:00:00+00:00", "2024-05-01T14:00:00.5+02:00"])
+def test_created_accepts_what_the_runner_writes(tmp_path, created):
+    assert _problems_of(tmp_path, make_submission(created=created)) == []
+
+
+def test_pruning_layers_must_not_be_empty(tmp_path):
+    data = make_submission()
+    data["pruning"]["layers"] = []
+    problem = _one_problem(write_submission(tmp_path, data))
+    assert problem.where == "$.pruning.layers"
+
+
+@pytest.mark.parametrize(("seed", "ok"), [(-1, False), (2**63, False), (2**63 - 1, True)])
+def test_seed_range(tmp_path, seed, ok):
+    problems = _problems_of(tmp_path, make_submission(seed=seed))
+    assert (problems == []) == ok
+    if not ok:
+        assert [p.where for p in problems] == ["$.seed"]
+
+
+def test_every_consistency_check_names_its_rule():
+    for check in CONSISTENCY_CHECKS:
+        assert re.match(r"R-[A-Z]+-\d+: ", check.__doc__), check.__name__
+    ids = [check.__doc__.split(":")[0] for check in CONSISTENCY_CHECKS]
+    assert len(set(ids)) == len(ids)
+    new = {"R-ID-2", "R-PROTO-1", "R-RETRAIN-2", "R-RETRAIN-3", "R-MEAS-6"}
+    assert new <= set(ids)
