@@ -132,7 +132,10 @@ def test_prune_prints_widths_and_counts_without_training(capsys) -> None:
 
 def test_prune_mlp7_linear_at_the_papers_80_percent(capsys) -> None:
     """Layers 0..5 keep 20 of 100 neurons; the output layer keeps its 10."""
-    assert main(["prune", "--plugin", "random", "--protocol", "fashion-mnist-mlp7-linear", "--json"]) == 0
+    assert (
+        main(["prune", "--plugin", "random", "--protocol", "fashion-mnist-mlp7-linear", "--json"])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert [layer["after"] for layer in result["layers"]] == [20] * 6
     # 1024*20+20 + 5*(20*20+20) + 20*10+10
