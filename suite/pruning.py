@@ -6,7 +6,8 @@ physical surgery. Four steps, each a function:
 
 1. :func:`find_prunable_layers` -- the ``nn.Conv2d`` / ``nn.Linear`` layers a protocol allows;
 2. :func:`units_to_remove` -- THE one ratio-to-count rule, ``min(ceil(ratio * n), n - 1)``;
-3. :func:`select_removals` -- the lowest scores of each layer, ties to the lowest index;
+3. :func:`select_removals` -- the lowest scores of each layer, ties to the lowest index (per
+   group of filters for a grouped conv);
 4. :func:`apply_structured_pruning` -- removes those units in place with torch-pruning's
    ``DependencyGraph`` (BatchNorm and the consumers' input channels follow) and proves the result
    equals the dense model with the same units zeroed.
@@ -19,7 +20,13 @@ Terms used throughout:
 - *group*: torch-pruning's dependency group of one layer's units: the layer itself plus every
   parameter that must shrink with it (BatchNorm entries, next layers' input channels, and the
   output channels of *coupled* layers: the other layers feeding the same residual add, or the
-  depthwise conv that follows).
+  depthwise conv that follows);
+- *depthwise conv*: a conv with ``groups == in_channels == out_channels`` (one filter per input
+  channel; its input and output channels are coupled one to one);
+- *grouped conv*: a conv with ``1 < groups < out_channels`` (e.g. ResNeXt's 3x3 conv). Each of its
+  ``groups`` filter groups sees only its own ``in_channels // groups`` consecutive input channels,
+  so pruning must remove equally many output channels from every group, and equally many input
+  channels from every group of its inputs; ``groups`` never changes.
 """
 
 from __future__ import annotations
@@ -169,6 +176,13 @@ def select_removals(
     Tie rule: scores are sorted ascending with a STABLE sort on the CPU in float64, so among equal
     scores the lowest index is removed first, whatever the thread count or device.
 
+    Grouped convs (``1 < groups < out_channels``): the count rule and the tie rule apply PER GROUP
+    of ``out_channels // groups`` consecutive filters, so every group loses
+    ``units_to_remove(ratio, out_channels // groups)`` filters (its lowest-scoring ones) and keeps
+    at least one; e.g. 25% of a ``Conv2d(16, 16, 3, groups=4)`` removes one filter per group (12
+    left, still 4 groups). A uniform loss is what keeps the pruned layer a valid grouped conv. A
+    depthwise conv (``groups == out_channels``) follows the whole-layer rule.
+
     Args:
         scores: A method's scores: for every ``layer.name``, a finite 1-D tensor of shape
             ``[layer.num_units]`` (any real dtype, any device); lower is pruned first.
@@ -190,11 +204,20 @@ def select_removals(
     removals: dict[str, list[int]] = {}
     for layer in layers:
         layer_scores = _checked_scores(scores, layer)
-        count = units_to_remove(float(ratios.get(layer.name, 0.0)), layer.num_units, layer.name)
+        groups = _filter_groups(layer.module)
+        per_group = layer.num_units // groups
+        count = units_to_remove(float(ratios.get(layer.name, 0.0)), per_group, layer.name)
         if count:
-            order = torch.sort(layer_scores, stable=True).indices
-            removals[layer.name] = sorted(order[:count].tolist())
+            order = torch.sort(layer_scores.view(groups, per_group), dim=1, stable=True).indices
+            offsets = torch.arange(groups).unsqueeze(1) * per_group
+            removals[layer.name] = sorted((order[:, :count] + offsets).flatten().tolist())
     return removals
+
+
+def _filter_groups(module: nn.Module) -> int:
+    """``groups`` of a grouped conv (``1 < groups < out_channels``); 1 for any other layer."""
+    groups = getattr(module, "groups", 1)
+    return groups if 1 < groups < _num_units(module) else 1
 
 
 def _reject_unknown(given: Mapping[str, Any], known: set[str], what: str, error: type) -> None:
@@ -274,10 +297,20 @@ def apply_structured_pruning(
     identical indices (they are pruned once); otherwise this raises, as it does when a group would
     reach the output layer. (Choosing indices for a whole coupled group comes later.)
 
+    Depthwise and grouped convs: a depthwise conv shrinks with the conv feeding it (``groups``
+    follows, e.g. 32 -> 16). A grouped conv keeps ``groups``; the removals must take equally many
+    of its output channels from every filter group, and equally many of its input channels from
+    every input group (e.g. a plain conv feeding a ``groups=4`` conv must lose a multiple of 4
+    units, as many from each quarter of its outputs). Its input channels are removed per group
+    here, not by torch-pruning 1.6, whose ``prune_conv_in_channels`` keeps the first group's
+    positions for every group (``keep_idxs[:len(keep_idxs) // groups]``) and so is wrong whenever
+    the groups lose different positions.
+
     Verification: before pruning, a deep copy is masked (for every Conv/Linear whose outputs the
     groups remove: weight rows and bias entries zeroed; for every BatchNorm: gamma and beta zeroed,
     running stats untouched). After pruning, the pruned model's eval-mode output on
-    ``example_input`` must have the masked copy's shape and match it within ``atol``.
+    ``example_input`` must have the masked copy's shape and match it within ``atol``. If it does
+    not (or the surgery itself fails), every pruned layer is put back as it was before raising.
 
     Args:
         model: The model, on ``example_input``'s device; modified in place. Its train/eval mode
@@ -296,11 +329,14 @@ def apply_structured_pruning(
         PruningError: Before anything is modified: an unknown or non-Conv2d/Linear name, the output
             layer, an index out of range or repeated, a request that would leave a layer (or a
             consumer's input) with zero units, conflicting requests on coupled layers, a group that
-            reaches a layer type this function cannot verify (e.g. LayerNorm), a layer not used in
-            the forward pass, or a model on another device than ``example_input``.
-        VerificationError: After pruning: the pruned model's output differs from the masked
-            reference (by more than ``atol``, or in shape). The model is then left pruned and must
-            be discarded.
+            reaches a layer type this function cannot verify (e.g. LayerNorm), a grouped conv that
+            would lose unequal numbers of channels per group, a depthwise-style conv with
+            ``groups == out_channels != in_channels``, a depthwise conv fed by the model input, a
+            layer not used in the forward pass, or a model on another device than
+            ``example_input``.
+        VerificationError: After pruning: the surgery failed, or the pruned model's output differs
+            from the masked reference (by more than ``atol``, or in shape). The pruned layers are
+            restored first, so the model is as it was; the error is a bug to report.
     """
     requests = _checked_requests(model, removals)
     if not requests:
@@ -313,10 +349,10 @@ def apply_structured_pruning(
         groups = {name: _group(graph, model, name, idxs) for name, idxs in requests.items()}
         _check_coupling(graph, model, requests, groups)
         merged = _merge(graph, groups)
+        _check_grouped_convs(graph, model, groups, merged)
         reference = _masked_reference(model, graph, merged)
         widths = {name: _num_units(m) for name, m in _prunable_modules(model)}
-        merged.prune(record_history=False)
-        _verify(model, reference, example_input, atol)
+        _prune_verified(graph, merged, model, reference, example_input, atol)
         return _changes(model, graph, merged, widths)
     finally:
         for module, training in modes.items():
@@ -464,6 +500,177 @@ def _merge(graph: tp.DependencyGraph, groups: Mapping[str, Group]) -> Group:
             f"{_emptied(graph, merged)} with zero channels"
         )
     return merged
+
+
+def _check_grouped_convs(
+    graph: tp.DependencyGraph,
+    model: nn.Module,
+    groups: Mapping[str, Group],
+    merged: Group,
+) -> None:
+    """Refuse what torch-pruning 1.6 would get wrong on depthwise and grouped convs.
+
+    - a conv with ``groups == out_channels`` but ``in_channels != out_channels`` (a channel
+      multiplier or reducer): torch-pruning treats it as depthwise and pairs input ``i`` with
+      output ``i``;
+    - a grouped conv losing unequal numbers of output channels, or of input channels, per group;
+    - a depthwise conv whose input channels come from the model input, which cannot be pruned.
+    """
+    names = {module: name for name, module in model.named_modules()}
+    for dep, idxs in merged:
+        module = dep.target.module
+        if not isinstance(module, nn.modules.conv._ConvNd) or module.groups == 1 or not idxs:
+            continue
+        where = _where(groups, dep.target, names.get(module, dep.target.name))
+        if module.groups == module.out_channels != module.in_channels:
+            raise PruningError(
+                f"cannot prune {where} ({_describe(module)}), a depthwise-style conv with "
+                "in_channels != out_channels, which torch-pruning 1.6 prunes wrongly (it pairs "
+                "input channel i with output channel i)",
+                "leave this conv and the layers feeding it out of 'prunable_layers'",
+            )
+        if module.groups == module.out_channels or getattr(module, "transposed", False):
+            continue  # depthwise: pruned as a pair; transposed: refused by _masked_reference
+        out = graph.is_out_channel_pruning_fn(dep.handler)
+        width = module.out_channels if out else module.in_channels
+        counts = _per_group(idxs, width, module.groups)
+        if len(set(counts)) > 1:
+            what = "output" if out else "input"
+            raise PruningError(
+                f"cannot prune {where} ({_describe(module)}): the removals take "
+                f"{_short(counts)} {what} channels from its {module.groups} groups of "
+                f"{width // module.groups}; a grouped conv must lose equally many {what} channels "
+                "in every group",
+                "select_removals prunes a grouped conv's filters per group; a layer feeding a "
+                "grouped conv must lose equally many units in each group of the conv's inputs "
+                "(and cannot lose whole groups)",
+            )
+    _check_depthwise_sources(model, groups, merged)
+
+
+def _check_depthwise_sources(model: nn.Module, groups: Mapping[str, Group], merged: Group) -> None:
+    """Refuse a depthwise conv in ``merged`` whose pruned input channels reach the model input."""
+    names = {module: name for name, module in model.named_modules()}
+    pruned = {dep.target for dep, idxs in merged if idxs}
+    producers = {tp.ops.OPTYPE.CONV, tp.ops.OPTYPE.LINEAR}
+    for node in pruned:
+        if node.type != tp.ops.OPTYPE.DEPTHWISE_CONV:
+            continue
+        stack, seen = [node], {node}
+        while stack:
+            current = stack.pop()
+            upstream = [n for n in current.inputs if n in pruned]
+            if not upstream and current.type not in producers:
+                name = names.get(node.module, node.name)
+                raise PruningError(
+                    f"cannot prune {_where(groups, node, name)}, a depthwise conv whose input "
+                    "channels come from the model input (which cannot be pruned); its input and "
+                    "output channels are coupled one to one",
+                    f"leave {name!r} and the layers coupled with it out of 'prunable_layers'",
+                )
+            if current is node or current.type not in producers:
+                stack += [n for n in upstream if n not in seen]
+                seen.update(upstream)
+
+
+def _where(groups: Mapping[str, Group], node: Any, name: str) -> str:
+    """``'conv'`` if only it was requested, else ``'a', 'b': this reaches 'conv'``."""
+    requested = [n for n, group in groups.items() if any(dep.target is node for dep, _ in group)]
+    if requested == [name]:
+        return repr(name)
+    return f"{', '.join(repr(n) for n in requested)}: this reaches {name!r}"
+
+
+def _per_group(idxs: Sequence[int], width: int, groups: int) -> list[int]:
+    """How many of ``idxs`` fall in each of ``groups`` equal blocks of ``range(width)``."""
+    size = width // groups
+    counts = [0] * groups
+    for i in idxs:
+        counts[i // size] += 1
+    return counts
+
+
+def _describe(conv: nn.Module) -> str:
+    return f"in_channels={conv.in_channels}, out_channels={conv.out_channels}, groups={conv.groups}"
+
+
+def _prune_verified(
+    graph: tp.DependencyGraph,
+    group: Group,
+    model: nn.Module,
+    reference: nn.Module,
+    example_input: torch.Tensor,
+    atol: float,
+) -> None:
+    """Prune ``group`` and verify against ``reference``; on any failure restore, then raise."""
+    saved = _snapshot(group)
+    try:
+        _prune(graph, group)
+        _verify(model, reference, example_input, atol)
+    except VerificationError:
+        _restore(saved)
+        raise
+    except Exception as err:  # torch-pruning's surgery fails with assorted errors
+        _restore(saved)
+        raise VerificationError(
+            f"torch-pruning failed while pruning (the model was restored): {err}",
+            "a layer in a dependency group cannot be pruned this way; report a bug",
+        ) from err
+
+
+def _prune(graph: tp.DependencyGraph, group: Group) -> None:
+    """``group.prune()``, except grouped convs' input channels, which are pruned per group."""
+    for dep, idxs in group:
+        module = dep.target.module
+        if graph.is_in_channel_pruning_fn(dep.handler) and _is_grouped_conv(module):
+            _prune_grouped_in_channels(module, idxs)
+        else:
+            dep(idxs)
+
+
+def _is_grouped_conv(module: Any) -> bool:
+    """A non-transposed conv with ``1 < groups`` that torch-pruning does not treat as depthwise."""
+    return (
+        isinstance(module, nn.modules.conv._ConvNd)
+        and not module.transposed
+        and 1 < module.groups != module.out_channels
+    )
+
+
+def _prune_grouped_in_channels(conv: nn.modules.conv._ConvNd, idxs: Sequence[int]) -> None:
+    """Remove input channels ``idxs`` of a grouped conv, each filter group keeping its own ones.
+
+    The weight ``[out, in // groups, *kernel]`` becomes ``[out, (in - len(idxs)) // groups,
+    *kernel]``: the rows of group ``g`` keep the columns of group ``g``'s surviving inputs.
+    ``idxs`` must hold equally many channels of every input group (checked beforehand).
+    """
+    size, out_size = conv.in_channels // conv.groups, conv.out_channels // conv.groups
+    removed = set(idxs)
+    kept = [[j for j in range(size) if g * size + j not in removed] for g in range(conv.groups)]
+    device = conv.weight.device
+    cols = torch.tensor(kept, device=device).repeat_interleave(out_size, dim=0)  # [out, kept]
+    rows = torch.arange(conv.out_channels, device=device).unsqueeze(1)
+    weight = nn.Parameter(conv.weight.data[rows, cols], conv.weight.requires_grad)
+    if conv.weight.grad is not None:
+        weight.grad = conv.weight.grad[rows, cols]
+    conv.weight = weight
+    conv.in_channels -= len(removed)
+
+
+def _snapshot(group: Group) -> list[tuple[nn.Module, dict[str, Any]]]:
+    """Enough of every module ``group`` can modify to put it back (pruning replaces tensors)."""
+    modules = {dep.target.module for dep, _ in group}
+    return [
+        (m, {**vars(m), "_parameters": dict(m._parameters), "_buffers": dict(m._buffers)})
+        for m in modules
+        if isinstance(m, nn.Module)
+    ]
+
+
+def _restore(saved: Sequence[tuple[nn.Module, dict[str, Any]]]) -> None:
+    for module, state in saved:
+        vars(module).clear()
+        vars(module).update(state)
 
 
 def _masked_reference(model: nn.Module, graph: tp.DependencyGraph, group: Group) -> nn.Module:

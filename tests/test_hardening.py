@@ -167,10 +167,16 @@ def test_a_directory_where_the_submission_goes_fails_before_training(tmp_path) -
 
 
 def test_a_corrupt_cache_entry_is_retrained_not_trusted(tmp_path) -> None:
+    from pruning_suite.basecache import base_model_key
+    from pruning_suite.runner import SMOKE_MAX_EPOCHS
+
     first = run(RunConfig(plugin="l1norm", smoke=True, out=tmp_path))
-    meta = next(p for p in (cache_dir() / "base").glob("*.json"))
-    for path in (cache_dir() / "base").glob("*.json"):
-        path.write_text("null")
+    protocol = load_protocol(None)
+    recipe = protocol.base_model.recipe.model_copy(update={"epochs": SMOKE_MAX_EPOCHS})
+    key = base_model_key(protocol, recipe, protocol.dataset.sha256, smoke=True)
+    meta = cache_dir() / "base" / f"{key}.json"
+    assert meta.is_file()
+    meta.write_text("null")
     again = run(RunConfig(plugin="l1norm", smoke=True, out=tmp_path))
     assert again.submission.base_model.source == "trained"
     assert again.submission.final == first.submission.final
