@@ -121,7 +121,8 @@ def preview_pruning(
     calibration, source = _calibration_split(protocol, data_dir, seed)
     dense = measure(model, protocol.dataset.input_shape)
     widths = prune_model(model, method, protocol, target, seed, calibration)
-    layers = [(name, before, after, target.ratio_for(name)) for name, before, after in widths]
+    resolved = target.resolve([name for name, _, _ in widths])
+    layers = [(name, before, after, resolved[name]) for name, before, after in widths]
     return PrunePreview(
         protocol,
         target.id,

@@ -12,11 +12,11 @@ move a number.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ProtocolError
+from .ratios import RatioSpec, ResNetStages, parse_ratio_spec
 from .schedule import lr_at, parse_schedule, stage_ranges
 
 __all__ = [
@@ -165,34 +166,64 @@ class BaseModelSpec(_Frozen):
 class PruningTarget(_Frozen):
     """A pruning target: layer-wise pruning ratios (fraction of a layer's filters/neurons removed).
 
-    ``layer_ratios`` maps fnmatch patterns over module names to ratios in [0, 1); later patterns
-    override earlier ones. The number removed from a layer of ``n`` units is
-    ``min(ceil(ratio * n), n - 1)`` (PAPER.md, L1-norm filter pruning).
+    Written in the suite's one ratio language (:mod:`pruning_suite.ratios`), in one of two forms:
+
+    - ``layer_ratios``: fnmatch patterns over module names -> ratios in [0, 1); later patterns
+      override earlier ones; a layer no pattern matches gets 0 (e.g. ``{"*layer*.conv1" = 0.9}``);
+    - ``stage_ratios``: one ratio per stage of a ResNet-style network: stem, ``layer1`` ..
+      ``layerK``, classifier (e.g. ResNet-50 at 2.31x: ``[0, 0.6, 0.6, 0.6, 0.21, 0]``).
+
+    ``skip`` patterns always get 0. The protocol's ``prunable_layers`` still decides which layers
+    may be pruned at all. The number removed from a layer of ``n`` units is
+    ``min(ceil(ratio * n), n - 1)`` (:func:`pruning_suite.pruning.units_to_remove`).
     """
 
     id: str
     description: str = ""
-    layer_ratios: dict[str, float]
+    layer_ratios: dict[str, float] | None = None
+    stage_ratios: tuple[float, ...] | None = None
+    skip: tuple[str, ...] = ()
 
-    @field_validator("layer_ratios")
-    @classmethod
-    def _ratios_in_range(cls, value: dict[str, float]) -> dict[str, float]:
-        if not value:
-            raise ValueError("a target needs at least one 'pattern = ratio' entry")
-        for pattern, ratio in value.items():
-            if not 0.0 <= ratio < 1.0:
-                raise ValueError(
-                    f"ratio {ratio} for {pattern!r} must be in [0, 1): a layer keeps at least one unit"
-                )
-        return value
+    @model_validator(mode="after")
+    def _one_form(self) -> PruningTarget:
+        if (self.layer_ratios is None) == (self.stage_ratios is None):
+            raise ValueError(
+                "give exactly one of layer_ratios (patterns) or stage_ratios (per stage)"
+            )
+        try:
+            self.spec  # noqa: B018 -- parses and range-checks every ratio
+        except ProtocolError as err:
+            raise ValueError(err.message) from None
+        return self
+
+    @property
+    def spec(self) -> RatioSpec:
+        """The target as a :class:`~pruning_suite.ratios.RatioSpec`."""
+        if self.stage_ratios is not None:
+            return parse_ratio_spec(json.dumps(list(self.stage_ratios)), skip=self.skip)
+        return RatioSpec.from_layer_ratios(self.layer_ratios or {}, skip=self.skip)
+
+    def resolve(self, layer_names: Sequence[str]) -> dict[str, float]:
+        """The ratio of each prunable layer under this target.
+
+        Args:
+            layer_names: Prunable module names, e.g. ``["layer1.0.conv1", ...]``.
+
+        Returns:
+            Layer name -> ratio in [0, 1), in the order given.
+
+        Raises:
+            ProtocolError: A per-stage list whose length does not fit the network's stages, or a
+                layer outside every stage.
+        """
+        stage_of = None
+        if self.stage_ratios is not None:
+            stage_of = ResNetStages(num_layers=len(self.stage_ratios) - 2)
+        return self.spec.resolve(list(layer_names), stage_of, strict=False)
 
     def ratio_for(self, layer_name: str) -> float:
-        """The pruning ratio of ``layer_name`` under this target (0.0 when no pattern matches)."""
-        ratio = 0.0
-        for pattern, value in self.layer_ratios.items():
-            if fnmatch.fnmatchcase(layer_name, pattern):
-                ratio = value
-        return ratio
+        """The pruning ratio of ``layer_name`` under this target (0.0 when nothing matches)."""
+        return self.resolve([layer_name])[layer_name]
 
 
 class PruningBudget(_Frozen):

@@ -379,7 +379,7 @@ def prune_model(
     ctx = PruningContext(
         model=scored,
         layers=find_prunable_layers(scored, protocol.prunable_layers),
-        ratios={layer.name: target.ratio_for(layer.name) for layer in layers},
+        ratios=target.resolve([layer.name for layer in layers]),
         seed=seed,
         generator=torch.Generator().manual_seed(seed),
         device=device,
@@ -524,6 +524,15 @@ def _git_commit() -> str | None:
     return commit
 
 
+def _recorded_ratios(
+    target: PruningTarget, changes: list[tuple[str, int, int]]
+) -> dict[str, float]:
+    """The target as recorded: its pattern table, or per-layer ratios for a per-stage target."""
+    if target.layer_ratios is not None:
+        return dict(target.layer_ratios)
+    return target.resolve([name for name, _, _ in changes])
+
+
 def _build_submission(**kw: Any) -> Submission:
     protocol: ComparisonProtocol = kw["protocol"]
     method: PruningMethod = kw["method"]
@@ -531,12 +540,13 @@ def _build_submission(**kw: Any) -> Submission:
     target: PruningTarget = kw["target"]
     base = {k: v for k, v in kw["base_info"].items() if k != "seconds"}
     final = log[-1]
+    resolved = target.resolve([name for name, _, _ in kw["changes"]])
     layers = [
         {
             "name": name,
             "before": before,
             "after": after,
-            "target_ratio": target.ratio_for(name),
+            "target_ratio": resolved[name],
             "achieved_ratio": (before - after) / before,
         }
         for name, before, after in kw["changes"]
@@ -558,7 +568,7 @@ def _build_submission(**kw: Any) -> Submission:
             "granularity": method.granularity,
             "config": method.config.model_dump(mode="json"),
         },
-        "target": {"id": target.id, "layer_ratios": dict(target.layer_ratios)},
+        "target": {"id": target.id, "layer_ratios": _recorded_ratios(target, kw["changes"])},
         "seed": kw["config"].seed,
         "smoke": kw["config"].smoke,
         "rankable": not kw["config"].smoke,

@@ -123,3 +123,31 @@ def test_lr_schedule_notation() -> None:
 def test_bad_lr_schedules_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_schedule(bad)
+
+
+def test_stage_ratios_follow_the_papers_resnet_convention() -> None:
+    """ResNet-50 at 2.31x (PAPER.md): stem 0, layer1-3 0.6, layer4 0.21, classifier 0."""
+    from pruning_suite.protocol import PruningTarget
+
+    target = PruningTarget(id="r50", stage_ratios=(0, 0.6, 0.6, 0.6, 0.21, 0), skip=("layer3.0.*",))
+    names = ["layer1.0.conv1", "layer2.1.conv2", "layer3.0.conv1", "layer3.1.conv1", "layer4.2.conv1"]
+    assert target.resolve(names) == {
+        "layer1.0.conv1": 0.6,
+        "layer2.1.conv2": 0.6,
+        "layer3.0.conv1": 0.0,
+        "layer3.1.conv1": 0.6,
+        "layer4.2.conv1": 0.21,
+    }
+
+
+def test_a_target_needs_exactly_one_form() -> None:
+    from pydantic import ValidationError
+
+    from pruning_suite.protocol import PruningTarget
+
+    with pytest.raises(ValidationError, match="exactly one"):
+        PruningTarget(id="t")
+    with pytest.raises(ValidationError, match="exactly one"):
+        PruningTarget(id="t", layer_ratios={"*": 0.5}, stage_ratios=(0, 0.5, 0))
+    with pytest.raises(ValidationError):
+        PruningTarget(id="t", stage_ratios=(0, 1.5, 0))
