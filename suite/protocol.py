@@ -107,10 +107,14 @@ class TrainRecipe(_Frozen):
 class DatasetSpec(_Frozen):
     """Which data, how it is split and normalized, and the checksum that pins it."""
 
-    name: Literal["digits", "fashion-mnist", "mnist"]
+    name: Literal["digits", "fashion-mnist", "mnist", "cifar10", "cifar100"]
     sha256: str = Field(
-        pattern=r"^[0-9a-f]{64}$",
-        description="sha256 of the decoded arrays; see pruning_suite.data",
+        pattern=r"^([0-9a-f]{64}|unpinned)$",
+        description=(
+            "sha256 of the decoded arrays (see pruning_suite.data), or 'unpinned' for a protocol "
+            "whose data the maintainers could not checksum: loading then computes the checksum "
+            "without verifying it, and every submission records the value computed"
+        ),
     )
     num_classes: int = Field(ge=2)
     input_shape: tuple[int, int, int] = Field(
@@ -286,8 +290,13 @@ class ComparisonProtocol(_Frozen):
 
     @property
     def content_hash(self) -> str:
-        """sha256 of the protocol's canonical JSON (sorted keys), recorded in every submission."""
-        return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()
+        """sha256 of the protocol's canonical JSON, recorded in every submission.
+
+        Canonical: sorted keys, no whitespace, fields left at their default omitted, so adding an
+        optional field to the protocol format does not change the hash of existing protocols.
+        """
+        content = self.model_dump(mode="json", exclude_defaults=True)
+        return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
     def target(self, target_id: str | None) -> PruningTarget:
         """The target named ``target_id`` (the default target when None).
