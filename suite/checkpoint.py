@@ -13,14 +13,59 @@ checkpoint therefore stores only tensors and plain data::
     }
 
 Loading builds the dense architecture, shrinks every layer in ``widths`` to its saved width by
-physically removing its LAST units with :func:`pruning_suite.pruning.apply_structured_pruning`
-(which also narrows BatchNorms and consumers' inputs, i.e. recreates the pruned SHAPES), and then
-loads the saved weights strictly. Which units were removed originally does not matter: the shapes
-match, and every value comes from the state_dict.
+physically removing its LAST units (per group for grouped convs, see below) with
+:func:`pruning_suite.pruning.apply_structured_pruning` (which also narrows BatchNorms and
+consumers' inputs, i.e. recreates the pruned SHAPES), and then loads the saved weights strictly.
+Which units were removed originally does not matter: the shapes match, and every value comes
+from the state_dict.
+
+Grouped convs (``1 < groups < out_channels``, e.g. ResNeXt's 3x3) must lose equally many channels
+in every group, so "the last ``k`` units" would be refused. The rebuild therefore first finds, for
+every layer to shrink, the grouped convs whose channels shrink with its units: its own outputs if
+it is one, the inputs of the grouped convs it feeds (directly or through BatchNorms, activations,
+residual adds and concatenations), the outputs of the grouped convs it is coupled with through a
+residual add. It splits the layer's units into blocks as large as the greatest common divisor of
+those convs' group sizes (as seen from the layer) and removes the last ``k / blocks`` units of
+each block: 16 -> 12 units feeding a ``groups=4`` conv removes units 3, 7, 11 and 15; with no
+grouped conv reached there is one block, the last ``k`` units.
+
+The grouped convs reached are read from torch-pruning's ``DependencyGraph`` (traced once on the
+example input, only when the model has a grouped conv), not guessed by retrying the flat pattern
+after :func:`~pruning_suite.pruning.apply_structured_pruning` refuses it: the refusal names the
+grouped conv, not which requested layer should change, and a layer coupled with a grouped conv
+through a residual add (a ResNeXt stem) must change too, with the same pattern. Layers coupled
+with each other share one dependency group, so they always get the same pattern, as
+``apply_structured_pruning`` requires. Depthwise convs (``groups == out_channels``) shrink one to
+one with the conv feeding them and need no blocks. A :class:`CheckpointError` says why when ``k``
+is not a multiple of the number of blocks (no balanced pruning of this architecture gives the
+saved width), or when a layer's units do not cover whole groups of a grouped conv it reaches
+(e.g. through a split, or a concatenation slice not aligned with the groups).
+
+Metadata convention. ``architecture`` and ``meta`` are free-form plain data; the runner fills them
+as below (only ``input_shape`` is read here, for :func:`load_pruned`'s default example input)::
+
+    architecture = {
+        "name": "digits_convnet",      # ArchitectureSpec.name: registry key or "torchvision:..."
+        "kwargs": {},                  # ArchitectureSpec.kwargs, passed to the builder
+        "input_shape": [1, 8, 8],      # the dataset's [C, H, W] of ONE input (no batch dim)
+        "num_classes": 10,             # the dataset's classes: outputs of the classifier
+    }
+    meta = {
+        "protocol": "digits-convnet",  # protocol id
+        "protocol_version": 1,         # protocol version (int)
+        "run_id": "0123456789ab",      # runner.compute_run_id: 12 hex digits
+        ...                            # optional: method, method_version, target, seed, ...
+    }
+
+so that, with ``a = read_checkpoint(path).architecture``, ``load_pruned(path, lambda:
+build_model(ArchitectureSpec(name=a["name"], kwargs=a["kwargs"]), a["input_shape"],
+a["num_classes"]))`` rebuilds the model (``build_model`` from :mod:`pruning_suite.models`,
+``ArchitectureSpec`` from :mod:`pruning_suite.protocol`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import re
@@ -31,6 +76,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch_pruning as tp
 from torch import nn
 
 from .errors import CheckpointError, OutputError, PruningError
@@ -67,8 +113,10 @@ class PrunedCheckpoint:
         state_dict: Parameter and buffer name -> CPU tensor, as saved (prefixes untouched).
         widths: Conv2d/Linear module name -> output units after pruning (``>= 1``).
         architecture: How the dense model is built (plain data); ``input_shape`` ``[C, H, W]``,
-            when present, lets :func:`load_pruned` make its own example input.
-        meta: Free-form plain data (protocol id, method, seed, accuracy, ...).
+            when present, lets :func:`load_pruned` make its own example input. The runner's keys:
+            ``name``, ``kwargs``, ``input_shape``, ``num_classes`` (see the module docstring).
+        meta: Free-form plain data; the runner's keys: ``protocol`` (id), ``protocol_version``,
+            ``run_id``, then anything else (method, seed, accuracy, ...).
     """
 
     state_dict: dict[str, torch.Tensor]
@@ -108,8 +156,10 @@ def save_pruned(
             :func:`layer_widths` ``(model)``; every entry must equal the model's actual width.
         arch: How to build the dense model (plain data: dicts with str keys, lists, tuples, str,
             int, float, bool, None, tensors). Include ``"input_shape": [C, H, W]`` so that
-            :func:`load_pruned` needs no example input.
-        meta: Anything else, same plain-data rule.
+            :func:`load_pruned` needs no example input. The runner stores the protocol's
+            architecture as ``{"name", "kwargs", "input_shape", "num_classes"}``.
+        meta: Anything else, same plain-data rule. The runner stores at least ``"protocol"``
+            (id), ``"protocol_version"`` (int) and ``"run_id"`` (12 hex digits).
 
     Returns:
         The path written.
@@ -180,8 +230,9 @@ def load_pruned(
         build: Returns the DENSE architecture (fresh weights are fine: all of them are
             replaced), e.g. ``lambda: build_model(arch, input_shape, num_classes)``.
         example_input: A batch the model accepts (e.g. ``[B, C, H, W]``), used to trace the
-            layers' dependencies for the shrinking. Default: ``[2, *input_shape]`` random
-            values, ``input_shape`` taken from the checkpoint's ``architecture``.
+            layers' dependencies (what shrinks with what, which layers reach grouped convs).
+            Default: ``[2, *input_shape]`` random values, ``input_shape`` taken from the
+            checkpoint's ``architecture``.
 
     Returns:
         The pruned model with the saved weights, in the train/eval mode ``build()`` left it in,
@@ -190,8 +241,10 @@ def load_pruned(
     Raises:
         CheckpointError: Everything :func:`read_checkpoint` raises; ``build()`` returns no
             ``nn.Module``; ``widths`` names a module ``build()`` lacks or a width larger than the
-            dense one; no example input is available; the shrinking fails; or the state_dict's
-            keys or shapes do not match the rebuilt model (the first offending keys listed).
+            dense one; a layer reaching a grouped conv has lost units that cannot be spread
+            evenly over the conv's groups; no example input is available; the tracing or the
+            shrinking fails; or the state_dict's keys or shapes do not match the rebuilt model
+            (the first offending keys listed).
     """
     checkpoint = read_checkpoint(path)
     model = build()
@@ -345,11 +398,17 @@ def _shrink(
     example_input: torch.Tensor | None,
     path: str | os.PathLike[str],
 ) -> None:
-    """Remove the LAST ``n - width`` output units of every layer in ``widths``, in place."""
-    removals = _removals(model, widths, path)
-    if not removals:
+    """Shrink every layer in ``widths`` to its width, in place: the last units of each block."""
+    dense = _checked_dense(model, widths, path)
+    counts = {name: dense[name] - width for name, width in widths.items() if width < dense[name]}
+    if not counts:
         return
     batch = example_input if example_input is not None else _example(model, architecture, path)
+    reached = _grouped_convs_reached(model, counts, batch, path)
+    removals = {
+        name: _last_units(name, dense[name], count, reached[name], path)
+        for name, count in counts.items()
+    }
     try:
         apply_structured_pruning(model, removals, batch)
     except PruningError as err:
@@ -359,9 +418,10 @@ def _shrink(
         ) from err
 
 
-def _removals(
+def _checked_dense(
     model: nn.Module, widths: Mapping[str, int], path: str | os.PathLike[str]
-) -> dict[str, list[int]]:
+) -> dict[str, int]:
+    """The dense widths of ``model``, after checking that ``widths`` can shrink them."""
     dense = layer_widths(model)
     unknown = [name for name in widths if name not in dense]
     if unknown:
@@ -376,7 +436,117 @@ def _removals(
             f"{path} records widths larger than build()'s dense model: {_few(grown)}",
             "check that build() makes the architecture (and widths) the checkpoint came from",
         )
-    return {n: list(range(w, dense[n])) for n, w in widths.items() if w < dense[n]}
+    return dense
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """A grouped conv whose channels shrink with a layer's units.
+
+    Attributes:
+        conv: Its module name.
+        groups: Its ``groups``.
+        block: Its group size (of the channels the layer reaches) if the layer's unit 0 maps to
+            the first channel of one of its groups, else None.
+    """
+
+    conv: str
+    groups: int
+    block: int | None
+
+
+def _grouped_convs_reached(
+    model: nn.Module,
+    layers: Sequence[str],
+    example_input: torch.Tensor,
+    path: str | os.PathLike[str],
+) -> dict[str, list[_Reach]]:
+    """Layer -> the grouped convs whose output or input channels shrink with its units.
+
+    Those are the grouped convs in the layer's torch-pruning dependency group. The model is traced
+    (in eval mode, modes restored after) only if it has a grouped conv at all.
+    """
+    if not any(_is_grouped(m) for m in model.modules()):
+        return {layer: [] for layer in layers}
+    modes = {module: module.training for module in model.modules()}
+    try:
+        model.eval()  # tracing runs a forward pass: it must not update BatchNorm statistics
+        with torch.enable_grad():  # torch-pruning traces through autograd
+            graph = tp.DependencyGraph().build_dependency(
+                model, example_inputs=example_input, verbose=False
+            )
+        names = {module: name for name, module in model.named_modules()}
+        return {layer: _grouped_in_group(graph, model, layer, names) for layer in layers}
+    except Exception as err:  # torch-pruning fails in many ways on models it cannot trace
+        raise CheckpointError(
+            f"cannot rebuild the pruned shapes of {path}: torch-pruning could not trace which "
+            f"layers shrink with grouped convs: {err}",
+            "check that build()'s model runs on example_input (or on the saved input_shape)",
+        ) from err
+    finally:
+        for module, training in modes.items():
+            module.train(training)
+
+
+def _grouped_in_group(
+    graph: tp.DependencyGraph, model: nn.Module, layer: str, names: Mapping[nn.Module, str]
+) -> list[_Reach]:
+    module = model.get_submodule(layer)
+    if module not in graph.module2node:
+        return []  # not used in the forward pass: apply_structured_pruning says so
+    conv = isinstance(module, nn.Conv2d)
+    fn = tp.prune_conv_out_channels if conv else tp.prune_linear_out_channels
+    reached = []
+    for dep, idxs in graph.get_pruning_group(module, fn, [0]):  # where unit 0 lands
+        target = dep.target.module
+        if _is_grouped(target):
+            out = graph.is_out_channel_pruning_fn(dep.handler)
+            size = (target.out_channels if out else target.in_channels) // target.groups
+            aligned = len(idxs) == 1 and int(idxs[0]) % size == 0
+            reached.append(_Reach(names[target], target.groups, size if aligned else None))
+    return reached
+
+
+def _last_units(
+    name: str, units: int, count: int, reached: Sequence[_Reach], path: str | os.PathLike[str]
+) -> list[int]:
+    """The last ``count / blocks`` units of each equal block of ``range(units)``.
+
+    A block is as large as the greatest common divisor of the group sizes of the grouped convs
+    ``reached`` (``units``, i.e. one block, if none), so each of their groups loses equally many.
+    """
+    convs = ", ".join(f"{r.conv!r} (groups={r.groups})" for r in reached)
+    sizes = [r.block for r in reached if r.block is not None and units % r.block == 0]
+    if len(sizes) < len(reached):
+        raise CheckpointError(
+            f"cannot rebuild {name!r} of {path}: its {units} units reach the grouped convs "
+            f"{convs} without covering whole groups of them (e.g. through a split, or a "
+            "concatenation not aligned with their groups), so removing the last units of each "
+            "group does not apply",
+            "load_pruned cannot rebuild this architecture yet; report it",
+        )
+    size = math.gcd(units, *sizes)
+    blocks = units // size
+    if count % blocks:
+        raise CheckpointError(
+            f"{path} records width {units - count} for {name!r} (dense {units}), but {name!r} "
+            f"reaches the grouped convs {convs}, which must lose equally many channels in each "
+            f"of their groups, so the {count} units removed from {name!r} must be a multiple of "
+            f"{blocks} (as many from each block of {size}); no valid pruning of this "
+            "architecture gives that width",
+            "check that build() makes the architecture (and widths) the checkpoint came from",
+        )
+    kept = size - count // blocks
+    return [b * size + j for b in range(blocks) for j in range(kept, size)]
+
+
+def _is_grouped(module: Any) -> bool:
+    """A grouped conv: ``1 < groups < out_channels`` (not depthwise), not transposed."""
+    return (
+        isinstance(module, nn.modules.conv._ConvNd)
+        and not module.transposed
+        and 1 < module.groups < module.out_channels
+    )
 
 
 def _example(

@@ -112,13 +112,13 @@ def preview_pruning(
     model = build_model(
         protocol.architecture, protocol.dataset.input_shape, protocol.dataset.num_classes
     )
-    cached = load_cached_base_model(model, protocol, protocol.dataset.sha256)
+    calibration, source, data_sha256 = _calibration_split(protocol, data_dir, seed)
+    cached = load_cached_base_model(model, protocol, data_sha256)
     weights = (
         f"cached base model {cached.checkpoint_sha256[:12]}"
         if cached
         else f"random init (seed {seed})"
     )
-    calibration, source = _calibration_split(protocol, data_dir, seed)
     dense = measure(model, protocol.dataset.input_shape)
     widths = prune_model(model, method, protocol, target, seed, calibration)
     resolved = target.resolve([name for name, _, _ in widths])
@@ -135,15 +135,18 @@ def preview_pruning(
     )
 
 
-def _calibration_split(protocol: ComparisonProtocol, data_dir: Any, seed: int) -> tuple[Split, str]:
+def _calibration_split(
+    protocol: ComparisonProtocol, data_dir: Any, seed: int
+) -> tuple[Split, str, str]:
+    """Training examples for the method, how they were obtained, and the data's checksum."""
     try:
-        return load_dataset(protocol.dataset, data_dir).train, "training split"
+        data = load_dataset(protocol.dataset, data_dir)
+        return data.train, "training split", data.sha256
     except DatasetError:
         gen = torch.Generator().manual_seed(seed)
         inputs = torch.randn(SYNTHETIC_EXAMPLES, *protocol.dataset.input_shape, generator=gen)
         labels = torch.randint(
             0, protocol.dataset.num_classes, (SYNTHETIC_EXAMPLES,), generator=gen
         )
-        return Split(
-            inputs, labels
-        ), f"synthetic N(0, 1) inputs (the {protocol.dataset.name} data is not here)"
+        note = f"synthetic N(0, 1) inputs (the {protocol.dataset.name} data is not here)"
+        return Split(inputs, labels), note, protocol.dataset.sha256

@@ -130,7 +130,13 @@ def test_stage_ratios_follow_the_papers_resnet_convention() -> None:
     from pruning_suite.protocol import PruningTarget
 
     target = PruningTarget(id="r50", stage_ratios=(0, 0.6, 0.6, 0.6, 0.21, 0), skip=("layer3.0.*",))
-    names = ["layer1.0.conv1", "layer2.1.conv2", "layer3.0.conv1", "layer3.1.conv1", "layer4.2.conv1"]
+    names = [
+        "layer1.0.conv1",
+        "layer2.1.conv2",
+        "layer3.0.conv1",
+        "layer3.1.conv1",
+        "layer4.2.conv1",
+    ]
     assert target.resolve(names) == {
         "layer1.0.conv1": 0.6,
         "layer2.1.conv2": 0.6,
