@@ -24,19 +24,8 @@ from pruning_suite.pruning import (
     select_removals,
     units_to_remove,
 )
-
-
-def _zero_units(module: nn.Module, idxs: list[int]) -> None:
-    """Zero output units of a Conv/Linear (weight rows, bias) or a BatchNorm (gamma, beta)."""
-    with torch.no_grad():
-        module.weight[idxs] = 0
-        if module.bias is not None:
-            module.bias[idxs] = 0
-
-
-def _eval_out(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return model.eval()(x)
+from tests.helpers import eval_out as _eval_out
+from tests.helpers import zero_units as _zero_units
 
 
 def _conv_bn_net() -> nn.Sequential:
