@@ -620,6 +620,8 @@ def _missing_hint(name: str, given: bool = False) -> str:
         )
     else:
         layout = f"pass --data-dir DIR with {where}; setting {DATA_ENV}=DIR works too"
+    if name == "fashion-mnist" and given:
+        return f"{layout} (after 'apt-get install dataset-fashion-mnist' the system folder has them)"
     if name == "fashion-mnist":
         return (
             "install the Debian package: 'apt-get install dataset-fashion-mnist' (puts the files "
