@@ -109,6 +109,7 @@ def _train_epoch(
     generator: torch.Generator,
     max_batches: int | None,
     normalization: tuple[tuple[float, ...], tuple[float, ...]],
+    after_step: Callable[[], None] | None = None,
 ) -> float:
     model.train()
     mean, std = normalization
@@ -119,7 +120,9 @@ def _train_epoch(
             break
         idx = order[start : start + recipe.batch_size]
         inputs = augment(split.inputs[idx], recipe.augmentation, generator, mean=mean, std=std)
-        total_loss += training_step(model, optimizer, inputs, split.labels[idx]) * len(idx)
+        total_loss += training_step(
+            model, optimizer, inputs, split.labels[idx], after_step=after_step
+        ) * len(idx)
         seen += len(idx)
     return total_loss / max(seen, 1)
 
@@ -132,6 +135,7 @@ def train(
     on_epoch: Callable[[EpochStats], None] | None = None,
     max_batches: int | None = None,
     normalization: tuple[tuple[float, ...], tuple[float, ...]] = ((0.0,), (1.0,)),
+    after_step: Callable[[torch.optim.Optimizer], None] | None = None,
 ) -> list[EpochStats]:
     """Train ``model`` in place with ``recipe`` and log every epoch.
 
@@ -144,6 +148,9 @@ def train(
         max_batches: Stop each epoch after this many batches (smoke runs only).
         normalization: The dataset's per-channel ``(mean, std)``; random-crop padding fills with
             the normalized value of a zero pixel, ``(0 - mean) / std``, as torchvision pads raw images.
+        after_step: Called with the optimizer after every optimizer step (e.g.
+            ``lambda opt: masks.enforce(model, opt)`` keeps unstructured pruning masks and the
+            momentum of pruned weights at zero through retraining).
 
     Returns:
         One :class:`EpochStats` per epoch; the last one is the reported result.
@@ -156,13 +163,14 @@ def train(
         weight_decay=recipe.weight_decay,
         nesterov=recipe.nesterov,
     )
+    step_hook = None if after_step is None else (lambda: after_step(optimizer))
     log: list[EpochStats] = []
     for epoch in range(recipe.epochs):
         lr = recipe.lr_at(epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss = _train_epoch(
-            model, optimizer, data.train, recipe, generator, max_batches, normalization
+            model, optimizer, data.train, recipe, generator, max_batches, normalization, step_hook
         )
         row = EpochStats(epoch, lr, loss, evaluate(model, data.val), evaluate(model, data.test))
         log.append(row)
