@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--smoke", action="store_true", help="tiny budget to check a setup end to end; never ranked"
     )
+    run.add_argument(
+        "--save-model",
+        action="store_true",
+        help="also write the retrained pruned model as <run-id>.pt beside the submission "
+        "(weights, per-layer widths and weight masks; read it with pruning_suite.checkpoint.load_pruned)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress display")
     run.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
@@ -157,6 +163,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         out=args.out,
         smoke=args.smoke,
+        save_model=args.save_model,
     )
     with ConsoleObserver(enabled=not args.quiet) as observer:
         result = run(config, observer=observer)
@@ -187,10 +194,22 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     rows = [[n, b, a, f"{r:.2f}", f"{(b - a) / b:.4f}"] for n, b, a, r in result.layers]
     print(tabulate(rows, headers=["layer", "before", "after", "target ratio", "achieved ratio"]))
     d, q = result.dense, result.pruned
-    print(f"params {d.params:,} -> {q.params:,} (sparsity {100 * result.sparsity:.2f}%)")
+    if p.granularity == "weight":
+        print(
+            f"params {d.params:,} (dense shapes kept), non-zero {result.effective.params:,} "
+            f"(sparsity {100 * result.sparsity:.2f}%)"
+        )
+    else:
+        print(f"params {d.params:,} -> {q.params:,} (sparsity {100 * result.sparsity:.2f}%)")
     print(
         f"MACs   {d.macs:,} -> {q.macs:,}; FLOPs (= 2 x MACs) {d.flops:,} -> {q.flops:,}; speedup {result.speedup:.2f}x"
     )
+    if p.granularity == "weight":
+        e = result.effective
+        print(
+            f"effective (non-zero weights): MACs {e.macs:,}; FLOPs {e.flops:,}; "
+            f"effective speedup {result.effective_speedup:.2f}x"
+        )
     return 0
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "effective_macs",
     "measure",
     "measure_effective",
+    "sparsity",
 ]
 
 
@@ -267,3 +268,27 @@ def effective_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
             )
         saved += (weight.numel() - int(torch.count_nonzero(weight.detach()))) * positions
     return dense - saved
+
+
+def sparsity(granularity: str, params_dense: int, params_pruned: int, params_nonzero: int) -> float:
+    """Sparsity: the removed fraction (not percent) of the dense model's parameters.
+
+    The paper's "sparsity" (Wang et al., arXiv 2301.05219, Table 6 headers) for filter pruning is
+    ``1 - params_pruned / params_dense`` (parameters physically removed). For weight
+    (unstructured) pruning the tensors keep their shapes, so it is ``1 - params_nonzero /
+    params_dense`` (parameters zeroed), every parameter counted (biases and BatchNorm included).
+
+    Args:
+        granularity: ``"filter"`` or ``"weight"``.
+        params_dense: Parameters of the dense model.
+        params_pruned: Parameters of the pruned model (its tensors' entries).
+        params_nonzero: Non-zero parameters of the pruned model.
+
+    Raises:
+        ValueError: Unknown granularity.
+    """
+    if granularity == "filter":
+        return 1 - params_pruned / params_dense
+    if granularity == "weight":
+        return 1 - params_nonzero / params_dense
+    raise ValueError(f"unknown granularity {granularity!r}; use 'filter' or 'weight'")

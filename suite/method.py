@@ -5,7 +5,8 @@ Wang et al. (arXiv 2301.05219, Sec. 3) a method may earn credit only for its pru
 its layer-wise ratio scheme and its schedule, so the contract has exactly those seams:
 
 - :meth:`PruningMethod.score` (required): one importance score per output unit (filter of a conv,
-  neuron of a Linear) of every prunable layer; the lowest scores are removed first;
+  neuron of a Linear) of every prunable layer for ``granularity = "filter"``, or per weight for
+  ``granularity = "weight"`` (unstructured); the lowest scores are removed first;
 - :meth:`PruningMethod.layer_ratios` (optional): the method's own layer-wise pruning ratios; by
   default the protocol target's ratios are used unchanged.
 
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MethodConfig", "PrunableLayer", "PruningContext", "PruningMethod"]
 
-Granularity = Literal["filter"]
+Granularity = Literal["filter", "weight"]
+"""``filter``: structured, whole filters / neurons removed physically; ``weight``: unstructured,
+individual weights zeroed by masks held through retraining."""
 
 
 class MethodConfig(BaseModel):
@@ -88,7 +91,9 @@ class PruningMethod(ABC):
     Class attributes:
         name: The method's name; equal to its entry-point name and to ``--plugin``.
         version: Bump it whenever a change can move a number; it lands in every submission.
-        granularity: ``"filter"`` (structured: whole filters / neurons are removed).
+        granularity: ``"filter"`` (structured: whole filters / neurons are removed) or
+            ``"weight"`` (unstructured: individual weights are masked to zero); it must equal the
+            protocol's granularity.
         description: One line for ``pruning-suite plugins``.
         Config: The pydantic model of the method's options (default: no options).
     """
@@ -110,9 +115,10 @@ class PruningMethod(ABC):
             ctx: The pruning context.
 
         Returns:
-            For each ``layer.name`` in ``ctx.layers``, a 1-D float tensor of shape
-            ``[layer.num_units]``; lower means pruned first. Ties are broken by the core
-            (lowest index removed first), never by the method.
+            For each ``layer.name`` in ``ctx.layers``: for filter granularity a 1-D float tensor
+            of shape ``[layer.num_units]``; for weight granularity a float tensor of the layer's
+            weight shape (``[out, in // groups, kh, kw]`` or ``[out, in]``). Lower means pruned
+            first. Ties are broken by the core (lowest index removed first), never by the method.
         """
 
     def layer_ratios(self, ctx: PruningContext) -> Mapping[str, float]:
@@ -120,6 +126,7 @@ class PruningMethod(ABC):
 
         Returns:
             A ratio in [0, 1) for each layer name; the core turns it into a count with
-            ``min(ceil(ratio * n), n - 1)``.
+            ``min(ceil(ratio * n), n - 1)``, ``n`` the layer's units (filter granularity) or
+            weights (weight granularity).
         """
         return ctx.ratios

@@ -16,7 +16,7 @@ import torch
 from .basecache import load_cached_base_model
 from .data import Split, load_dataset
 from .errors import DatasetError
-from .measure import Counts, measure
+from .measure import Counts, measure, measure_effective, sparsity
 from .models import build_model
 from .plugins import PluginRegistry, load_registry
 from .protocol import ComparisonProtocol, load_protocol
@@ -39,7 +39,8 @@ class PrunePreview:
         calibration: ``"training split"`` or ``"synthetic N(0, 1) inputs"`` (data unavailable).
         layers: ``(name, width before, width after, target ratio)`` per prunable layer.
         dense: Params / MACs / FLOPs of the dense model (per example at the protocol's input size).
-        pruned: The same after pruning.
+        pruned: The same after pruning (tensor shapes: for weight granularity equal to ``dense``).
+        effective: The same counting only non-zero weights (what weight granularity removes).
     """
 
     protocol: ComparisonProtocol
@@ -50,11 +51,19 @@ class PrunePreview:
     layers: list[tuple[str, int, int, float]]
     dense: Counts
     pruned: Counts
+    effective: Counts
 
     @property
     def sparsity(self) -> float:
-        """Removed fraction of parameters, 1 - pruned / dense."""
-        return 1 - self.pruned.params / self.dense.params
+        """Removed fraction of parameters (:func:`pruning_suite.measure.sparsity`)."""
+        return sparsity(
+            self.protocol.granularity, self.dense.params, self.pruned.params, self.effective.params
+        )
+
+    @property
+    def effective_speedup(self) -> float:
+        """Dense MACs / MACs with a non-zero weight."""
+        return self.dense.macs / self.effective.macs
 
     @property
     def speedup(self) -> float:
@@ -85,8 +94,13 @@ class PrunePreview:
             "macs_pruned": self.pruned.macs,
             "flops_dense": self.dense.flops,
             "flops_pruned": self.pruned.flops,
+            "granularity": self.protocol.granularity,
+            "params_nonzero": self.effective.params,
+            "macs_effective": self.effective.macs,
+            "flops_effective": self.effective.flops,
             "sparsity": self.sparsity,
             "speedup": self.speedup,
+            "effective_speedup": self.effective_speedup,
         }
 
 
@@ -120,7 +134,7 @@ def preview_pruning(
         else f"random init (seed {seed})"
     )
     dense = measure(model, protocol.dataset.input_shape)
-    widths = prune_model(model, method, protocol, target, seed, calibration)
+    widths = prune_model(model, method, protocol, target, seed, calibration).layers
     resolved = target.resolve([name for name, _, _ in widths])
     layers = [(name, before, after, resolved[name]) for name, before, after in widths]
     return PrunePreview(
@@ -132,6 +146,7 @@ def preview_pruning(
         layers,
         dense,
         measure(model, protocol.dataset.input_shape),
+        measure_effective(model, protocol.dataset.input_shape),
     )
 
 

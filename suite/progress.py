@@ -51,6 +51,19 @@ class ConsoleObserver(RunObserver):
         self.progress.update(self._tasks[phase], advance=1, info=info)
 
 
+def _size_line(p: Any) -> str:
+    if p.granularity == "weight":
+        return (
+            f"  non-zero params {p.params_dense:,} -> {p.params_nonzero:,} (sparsity {100 * p.sparsity:.2f}%), "
+            f"effective MACs {p.macs_dense:,} -> {p.macs_effective:,}, effective speedup "
+            f"{p.effective_speedup:.2f}x (dense shapes kept: speedup {p.speedup:.2f}x)"
+        )
+    return (
+        f"  params {p.params_dense:,} -> {p.params_pruned:,} (sparsity {100 * p.sparsity:.2f}%), "
+        f"MACs {p.macs_dense:,} -> {p.macs_pruned:,}, speedup {p.speedup:.2f}x"
+    )
+
+
 def print_summary(submission: Submission, path: Path) -> None:
     """Print the run's result in a few lines on stdout."""
     s, p = submission, submission.pruning
@@ -62,9 +75,8 @@ def print_summary(submission: Submission, path: Path) -> None:
         f"  pruned         top-1 {s.final.pruned_test_top1_before_retraining:.2f}% before retraining",
         f"  retrained      top-1 {s.final.test_top1:.2f}% (final epoch {len(s.retraining) - 1}), "
         f"delta {s.final.delta_top1:+.2f} pp",
-        f"  params {p.params_dense:,} -> {p.params_pruned:,} (sparsity {100 * p.sparsity:.2f}%), "
-        f"MACs {p.macs_dense:,} -> {p.macs_pruned:,}, speedup {p.speedup:.2f}x",
-        "  widths         "
+        _size_line(p),
+        ("  weights kept   " if p.granularity == "weight" else "  widths         ")
         + ", ".join(f"{layer.name} {layer.before}->{layer.after}" for layer in p.layers),
         f"  time           {s.timings.total:.1f} s (base {s.timings.base_model:.1f}, retraining {s.timings.retraining:.1f})",
         f"  written to     {path}",

@@ -257,7 +257,11 @@ class ComparisonProtocol(_Frozen):
     description: str = ""
     dataset: DatasetSpec
     architecture: ArchitectureSpec
-    granularity: Literal["filter"] = "filter"
+    granularity: Literal["filter", "weight"] = Field(
+        "filter",
+        description="filter: whole filters/neurons removed physically; weight: individual "
+        "weights masked to zero and held at zero through retraining",
+    )
     prunable_layers: tuple[str, ...] = Field(
         min_length=1,
         description="fnmatch patterns over module names; the output layer is never pruned",

@@ -24,11 +24,13 @@ import torch
 from torch import nn
 
 from . import __version__
-from .basecache import obtain_base_model
+from .basecache import file_sha256, obtain_base_model
+from .checkpoint import layer_widths, save_pruned
 from .data import DataSplits, Split, load_dataset
-from .errors import OutputError, PluginError, PruningSuiteError
+from .errors import OutputError, PluginError, PruningSuiteError, VerificationError
 from .jsonio import write_json_atomic
-from .measure import measure
+from .masks import WeightMasks, select_weight_masks
+from .measure import measure, measure_effective, sparsity
 from .method import PruningContext, PruningMethod
 from .models import build_model
 from .plugins import PluginRegistry, load_registry
@@ -46,7 +48,9 @@ from .train import EpochStats, evaluate, train
 __all__ = [
     "RunConfig",
     "RunObserver",
+    "PruningOutcome",
     "RunResult",
+    "check_granularity",
     "compute_run_id",
     "prune_model",
     "resolve_device",
@@ -72,6 +76,8 @@ class RunConfig:
         data_dir: Where datasets are looked for first.
         out: Root of the results database; files land in ``out/<protocol>/<method>/<run-id>.json``.
         smoke: Reduced budget (at most 2 epochs of 20 batches per phase), never rankable.
+        save_model: Also write the retrained pruned model to ``<run-id>.pt`` beside the
+            submission (:func:`pruning_suite.checkpoint.save_pruned`; weight masks in its meta).
     """
 
     plugin: str
@@ -83,6 +89,7 @@ class RunConfig:
     data_dir: Path | None = None
     out: Path = Path("submissions")
     smoke: bool = False
+    save_model: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,7 @@ def run(
     target = protocol.target(config.target)
     registry = registry or load_registry()
     method = registry.method(config.plugin, dict(config.method_config))
+    check_granularity(method, protocol)
     _check_seed(config.seed)
     run_id = compute_run_id(protocol, method, target, config.seed, config.smoke)
     device = resolve_device(config.device)
@@ -210,10 +218,12 @@ def run(
     observer.stage("pruning")
     t_prune = time.perf_counter()
     dense = measure(model, protocol.dataset.input_shape)
-    changes = prune_model(model, method, protocol, target, config.seed, data.train)
+    outcome = prune_model(model, method, protocol, target, config.seed, data.train)
     pruned = measure(model, protocol.dataset.input_shape)
+    effective = measure_effective(model, protocol.dataset.input_shape)
     pruning_seconds = time.perf_counter() - t_prune
     pruned_top1 = evaluate(model, data.test)
+    masks = outcome.masks
 
     retrain_recipe = _budget(protocol.retraining, config.smoke)
     observer.phase_start("retraining", retrain_recipe.epochs)
@@ -227,9 +237,17 @@ def run(
         _epoch_relay("retraining", observer, hooks),
         max_batches,
         (protocol.dataset.mean, protocol.dataset.std),
+        after_step=None if masks is None else (lambda optimizer: masks.enforce(model, optimizer)),
     )
     retrain_seconds = time.perf_counter() - t_retrain
+    if masks is not None:
+        _check_masks_held(model, masks)
 
+    saved = (
+        _save_model(model, protocol, method, config, run_id, masks, out_path.with_suffix(".pt"))
+        if config.save_model
+        else None
+    )
     submission = _build_submission(
         run_id=run_id,
         protocol=protocol,
@@ -242,9 +260,11 @@ def run(
         base_info=base_info,
         dense=dense,
         pruned=pruned,
-        changes=changes,
+        effective=effective,
+        changes=outcome.layers,
         pruned_top1=pruned_top1,
         log=log,
+        saved=saved,
         timings={
             "base_model": base.seconds,
             "pruning": pruning_seconds,
@@ -255,6 +275,49 @@ def run(
     write_json_atomic(out_path, submission.model_dump(mode="json"))
     hooks.on_run_end(submission=submission.model_dump(mode="json"), path=str(out_path))
     return RunResult(submission, out_path)
+
+
+def _save_model(
+    model: nn.Module,
+    protocol: ComparisonProtocol,
+    method: PruningMethod,
+    config: RunConfig,
+    run_id: str,
+    masks: WeightMasks | None,
+    path: Path,
+) -> dict[str, str]:
+    """Write the retrained model before its submission, so a submission never names a missing file."""
+    meta: dict[str, Any] = {
+        "protocol": protocol.id,
+        "protocol_version": protocol.version,
+        "run_id": run_id,
+        "method": method.name,
+        "method_version": method.version,
+        "seed": config.seed,
+        "granularity": protocol.granularity,
+    }
+    if masks is not None:
+        meta["weight_masks"] = masks.state_dict()
+    arch = {
+        "name": protocol.architecture.name,
+        "kwargs": dict(protocol.architecture.kwargs),
+        "input_shape": list(protocol.dataset.input_shape),
+        "num_classes": protocol.dataset.num_classes,
+    }
+    written = save_pruned(model, path, layer_widths(model), arch, meta)
+    return {"file": written.name, "sha256": file_sha256(written)}
+
+
+def _check_masks_held(model: nn.Module, masks: WeightMasks) -> None:
+    """After retraining, every masked weight must still be exactly zero (R-PRUNE-5)."""
+    for name, keep in masks.masks.items():
+        weight = model.get_submodule(name).weight.detach().cpu()
+        revived = int(torch.count_nonzero(weight[~keep]))
+        if revived:
+            raise VerificationError(
+                f"{revived} pruned weights of layer {name!r} are non-zero after retraining",
+                "this is a bug in the suite's retraining loop; report it with the run's command",
+            )
 
 
 def _check_seed(seed: int) -> None:
@@ -347,6 +410,21 @@ def _base_info(
     }
 
 
+@dataclass(frozen=True)
+class PruningOutcome:
+    """What :func:`prune_model` did to the model.
+
+    Attributes:
+        layers: ``(layer name, units before, units after)`` for every prunable layer, in module
+            order; units are filters/neurons (filter granularity) or weights, with ``after`` the
+            weights kept (weight granularity).
+        masks: The weight masks to hold through retraining (weight granularity), else None.
+    """
+
+    layers: list[tuple[str, int, int]]
+    masks: WeightMasks | None = None
+
+
 def prune_model(
     model: nn.Module,
     method: PruningMethod,
@@ -354,24 +432,30 @@ def prune_model(
     target: PruningTarget,
     seed: int,
     calibration: Split,
-) -> list[tuple[str, int, int]]:
-    """Ask the method what to prune, then remove it physically (the core mutates, never the plugin).
+) -> PruningOutcome:
+    """Ask the method what to prune, then apply it (the core mutates, never the plugin).
+
+    Filter granularity removes the chosen filters physically (verified against the masked
+    reference); weight granularity zeroes the chosen weights with masks that the caller must hold
+    through retraining (:class:`~pruning_suite.masks.WeightMasks`).
 
     Args:
         model: The dense model, on ``calibration``'s device; pruned in place.
-        method: The plugin's method instance.
-        protocol: Supplies the prunable-layer patterns.
+        method: The plugin's method instance; its granularity must be the protocol's.
+        protocol: Supplies the granularity and the prunable-layer patterns.
         target: Supplies the layer-wise pruning ratios (unless the method allocates its own).
         seed: Seeds the method's generator and the calibration batches' order.
         calibration: Training examples the method may look at (``[N, C, H, W]`` inputs).
 
     Returns:
-        ``(layer name, width before, width after)`` for every prunable layer, in module order.
+        The per-layer widths (or weight counts) before and after, and the masks if any.
 
     Raises:
-        PluginError: The method raised, returned malformed scores, or modified the model.
+        PluginError: The method raised, returned malformed scores, modified the model, or prunes
+            at another granularity than the protocol's.
         PruningError: The request cannot be applied (empties a layer, touches the output layer).
     """
+    check_granularity(method, protocol)
     device = calibration.inputs.device
     model.eval()
     layers = find_prunable_layers(model, protocol.prunable_layers)
@@ -393,11 +477,38 @@ def prune_model(
             f"plugin {method.name!r} modified the model while scoring (weights, buffers, modules or hooks)",
             "a method returns scores; the core applies pruning. Work on a copy (copy.deepcopy) if you must",
         )
+    if protocol.granularity == "weight":
+        masks = WeightMasks(select_weight_masks(scores, ratios, layers))
+        masks.apply(model)
+        kept = masks.masks
+        return PruningOutcome(
+            [
+                (layer.name, kept[layer.name].numel(), int(kept[layer.name].sum()))
+                for layer in layers
+            ],
+            masks,
+        )
     removals = select_removals(scores, ratios, layers)
     apply_structured_pruning(model, removals, calibration.inputs[:2])
-    return [
-        (layer.name, layer.num_units, _width(model.get_submodule(layer.name))) for layer in layers
-    ]
+    return PruningOutcome(
+        [(layer.name, layer.num_units, _width(model.get_submodule(layer.name))) for layer in layers]
+    )
+
+
+def check_granularity(method: PruningMethod, protocol: ComparisonProtocol) -> None:
+    """Refuse a method whose granularity is not the protocol's, before any training is spent.
+
+    Raises:
+        PluginError: The granularities differ; the hint names methods of the right kind.
+    """
+    if method.granularity != protocol.granularity:
+        kind = {"filter": "filter (structured)", "weight": "weight (unstructured)"}
+        raise PluginError(
+            f"plugin {method.name!r} prunes at {kind[method.granularity]} granularity, but "
+            f"protocol {protocol.id!r} is {kind[protocol.granularity]}",
+            "pick a protocol of the method's granularity (`pruning-suite protocols`) or a method "
+            "of the protocol's (`pruning-suite plugins` lists each method's granularity)",
+        )
 
 
 def _checked_scores(method: PruningMethod, scores: Any) -> dict[str, torch.Tensor]:
@@ -536,7 +647,7 @@ def _recorded_ratios(
 def _build_submission(**kw: Any) -> Submission:
     protocol: ComparisonProtocol = kw["protocol"]
     method: PruningMethod = kw["method"]
-    dense, pruned, log = kw["dense"], kw["pruned"], kw["log"]
+    dense, pruned, effective, log = kw["dense"], kw["pruned"], kw["effective"], kw["log"]
     target: PruningTarget = kw["target"]
     base = {k: v for k, v in kw["base_info"].items() if k != "seconds"}
     final = log[-1]
@@ -578,12 +689,19 @@ def _build_submission(**kw: Any) -> Submission:
             "input_shape": list(protocol.dataset.input_shape),
             "params_dense": dense.params,
             "params_pruned": pruned.params,
-            "sparsity": 1 - pruned.params / dense.params,
+            "sparsity": sparsity(
+                protocol.granularity, dense.params, pruned.params, effective.params
+            ),
             "macs_dense": dense.macs,
             "macs_pruned": pruned.macs,
             "flops_dense": dense.flops,
             "flops_pruned": pruned.flops,
             "speedup": dense.macs / pruned.macs,
+            "granularity": protocol.granularity,
+            "params_nonzero": effective.params,
+            "macs_effective": effective.macs,
+            "flops_effective": effective.flops,
+            "effective_speedup": dense.macs / effective.macs,
             "layers": layers,
         },
         "retraining": [row.as_dict() for row in log],
@@ -595,4 +713,6 @@ def _build_submission(**kw: Any) -> Submission:
         },
         "timings": kw["timings"],
     }
+    if kw["saved"] is not None:
+        data["pruned_model"] = kw["saved"]
     return Submission.model_validate(data)

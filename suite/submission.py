@@ -27,6 +27,7 @@ __all__ = [
     "LayerWidth",
     "Measurements",
     "MethodRef",
+    "PrunedModelFile",
     "ProtocolRef",
     "SuiteInfo",
     "Submission",
@@ -71,7 +72,7 @@ class MethodRef(_Strict):
     name: str
     version: str
     distribution: str = Field(description="installed distribution that provided the method")
-    granularity: Literal["filter"]
+    granularity: Literal["filter", "weight"]
     config: dict[str, Any]
 
 
@@ -110,11 +111,15 @@ class TargetInfo(_Strict):
 
 
 class LayerWidth(_Strict):
-    """Width of one prunable layer before and after pruning, as measured on the model."""
+    """Units of one prunable layer before and after pruning, as measured on the model.
+
+    Units are filters (output channels) or neurons for filter granularity, weight entries for
+    weight granularity (``after`` = weights kept by the mask).
+    """
 
     name: str
-    before: int = Field(ge=1, description="filters (output channels) or neurons before pruning")
-    after: int = Field(ge=1, description="filters (output channels) or neurons after pruning")
+    before: int = Field(ge=1, description="units before pruning: filters/neurons, or weights")
+    after: int = Field(ge=1, description="units after pruning: filters/neurons, or weights kept")
     target_ratio: float = Field(ge=0, lt=1, description="pruning ratio the target asked for")
     achieved_ratio: float = Field(ge=0, lt=1, description="(before - after) / before")
 
@@ -123,14 +128,32 @@ class Measurements(_Strict):
     """What the core measured after pruning (it never trusts a plugin's claim)."""
 
     input_shape: list[int] = Field(description="(channels, height, width) of one example")
+    granularity: Literal["filter", "weight"] = Field(
+        "filter",
+        description="filter: units removed physically (pruned figures shrink); weight: weights "
+        "masked to zero (pruned = dense figures; the effective ones count non-zero weights)",
+    )
     params_dense: int = Field(ge=1)
-    params_pruned: int = Field(ge=1)
-    sparsity: float = Field(ge=0, le=1, description="1 - params_pruned / params_dense")
+    params_pruned: int = Field(ge=1, description="entries of the pruned model's parameters")
+    params_nonzero: int | None = Field(
+        None, ge=1, description="non-zero parameters right after pruning (absent in old files)"
+    )
+    sparsity: float = Field(
+        ge=0,
+        le=1,
+        description="filter: 1 - params_pruned / params_dense; "
+        "weight: 1 - params_nonzero / params_dense",
+    )
     macs_dense: int = Field(ge=1, description="multiply-accumulates per example, dense model")
     macs_pruned: int = Field(ge=1, description="multiply-accumulates per example, pruned model")
     flops_dense: int = Field(ge=1, description="= 2 x macs_dense")
     flops_pruned: int = Field(ge=1, description="= 2 x macs_pruned")
     speedup: float = Field(gt=0, description="macs_dense / macs_pruned")
+    macs_effective: int | None = Field(
+        None, ge=1, description="MACs with a non-zero weight, per example (absent in old files)"
+    )
+    flops_effective: int | None = Field(None, ge=1, description="= 2 x macs_effective")
+    effective_speedup: float | None = Field(None, gt=0, description="macs_dense / macs_effective")
     layers: list[LayerWidth] = Field(
         min_length=1, description="width of each layer the protocol lets a method prune"
     )
@@ -157,6 +180,16 @@ class FinalMetrics(_Strict):
     delta_top1: float = Field(
         description="test_top1 - base_model.dense_test_top1, percentage points"
     )
+
+
+class PrunedModelFile(_Strict):
+    """The retrained pruned model saved beside the submission (``run --save-model``)."""
+
+    file: str = Field(
+        pattern=r"^[0-9a-f]{12}\.pt$",
+        description="bare file name '<run_id>.pt' in the submission's own folder, never a path",
+    )
+    sha256: str = Field(pattern=_HEX64, description="sha256 of the file's bytes")
 
 
 class Timings(_Strict):
@@ -207,6 +240,9 @@ class Submission(_Strict):
     retraining: list[EpochRow] = Field(min_length=1)
     final: FinalMetrics
     timings: Timings
+    pruned_model: PrunedModelFile | None = Field(
+        None, description="the saved retrained model, when the run saved it"
+    )
 
     @field_validator("created")
     @classmethod

@@ -192,15 +192,82 @@ def check_speedup(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_sparsity(ctx: CheckContext) -> Iterator[Finding]:
-    """R-MEAS-3: sparsity = 1 - params_pruned / params_dense (absolute tolerance 1e-9)."""
+    """R-MEAS-3: sparsity = 1 - params_pruned / params_dense (filter granularity) or
+    1 - params_nonzero / params_dense (weight granularity), absolute tolerance 1e-9."""
     m = ctx.submission.pruning
-    expected = 1 - m.params_pruned / m.params_dense
+    if m.granularity == "weight":
+        if m.params_nonzero is None:
+            return  # R-MEAS-7 reports the missing count
+        expected, formula = (
+            1 - m.params_nonzero / m.params_dense,
+            "1 - params_nonzero / params_dense",
+        )
+    else:
+        expected, formula = 1 - m.params_pruned / m.params_dense, "1 - params_pruned / params_dense"
     if not math.isclose(m.sparsity, expected, rel_tol=0, abs_tol=_ABS_TOL):
         yield Finding(
             "$.pruning.sparsity",
-            f"sparsity is {_num(m.sparsity)} but 1 - params_pruned / params_dense"
-            f" is {_num(expected)}",
+            f"sparsity is {_num(m.sparsity)} but {formula} is {_num(expected)}",
         )
+
+
+def check_effective_counts(ctx: CheckContext) -> Iterator[Finding]:
+    """R-MEAS-7: masked zeros are not dense compute: weight granularity records effective counts.
+
+    For weight granularity, ``params_nonzero``, ``macs_effective``, ``flops_effective`` and
+    ``effective_speedup`` are present, the dense shapes are kept (``params_pruned ==
+    params_dense``, ``macs_pruned == macs_dense``), and the method's granularity is the
+    protocol's. Whenever present: ``flops_effective = 2 x macs_effective``, ``effective_speedup =
+    macs_dense / macs_effective`` (relative 1e-6), effective figures <= the pruned ones.
+    """
+    sub = ctx.submission
+    m = sub.pruning
+    if sub.method.granularity != m.granularity:
+        yield Finding(
+            "$.method.granularity",
+            f"method granularity is {sub.method.granularity!r} but pruning.granularity is "
+            f"{m.granularity!r}",
+        )
+    fields = ("params_nonzero", "macs_effective", "flops_effective", "effective_speedup")
+    missing = [name for name in fields if getattr(m, name) is None]
+    if m.granularity == "weight":
+        for name in missing:
+            yield Finding(
+                f"$.pruning.{name}",
+                f"{name} is missing; weight granularity records effective counts",
+            )
+        for kind in ("params", "macs"):
+            if getattr(m, f"{kind}_pruned") != getattr(m, f"{kind}_dense"):
+                yield Finding(
+                    f"$.pruning.{kind}_pruned",
+                    f"{kind}_pruned differs from {kind}_dense; weight granularity keeps dense "
+                    "shapes (the removed weights are counted by the effective figures)",
+                )
+    if m.macs_effective is not None and m.flops_effective is not None:
+        if m.flops_effective != 2 * m.macs_effective:
+            yield Finding(
+                "$.pruning.flops_effective",
+                f"flops_effective is {m.flops_effective} but 2 x macs_effective is "
+                f"{2 * m.macs_effective}; FLOPs = 2 x MACs",
+            )
+    if m.macs_effective is not None and m.effective_speedup is not None:
+        expected = m.macs_dense / m.macs_effective
+        if not math.isclose(m.effective_speedup, expected, rel_tol=_REL_TOL_SPEEDUP):
+            yield Finding(
+                "$.pruning.effective_speedup",
+                f"effective_speedup is {_num(m.effective_speedup)} but macs_dense / "
+                f"macs_effective is {_num(expected)}",
+            )
+    for kind, effective, pruned in (
+        ("params_nonzero", m.params_nonzero, m.params_pruned),
+        ("macs_effective", m.macs_effective, m.macs_pruned),
+    ):
+        if effective is not None and effective > pruned:
+            yield Finding(
+                f"$.pruning.{kind}",
+                f"{kind} is {effective} but the pruned model has {pruned}; non-zero counts "
+                "cannot exceed the model's",
+            )
 
 
 def check_base_params(ctx: CheckContext) -> Iterator[Finding]:
@@ -299,6 +366,51 @@ def check_pruned_not_larger(ctx: CheckContext) -> Iterator[Finding]:
                 f"{kind}_pruned is {pruned} but {kind}_dense is {dense}; a pruned model is not "
                 "larger than its dense model",
             )
+
+
+def check_pruned_model_file(ctx: CheckContext) -> Iterator[Finding]:
+    """R-FILE-1: a saved model is ``<run_id>.pt`` in the submission's own folder, with its sha256.
+
+    Only that one name is ever opened, and only when it is a regular file (not a symlink) in the
+    folder of the submission file; a missing file is a warning (databases may omit big files).
+    """
+    sub = ctx.submission
+    saved = sub.pruned_model
+    if saved is None:
+        return
+    if saved.file != f"{sub.run_id}.pt":
+        yield Finding(
+            "$.pruned_model.file",
+            f"pruned_model.file is {saved.file!r} but the run's model file is {sub.run_id}.pt",
+        )
+        return
+    if ctx.path is None:
+        return
+    model_path = ctx.path.parent / saved.file
+    if model_path.is_symlink() or not model_path.is_file():
+        yield Finding(
+            "$.pruned_model.file",
+            f"{saved.file} is not a regular file beside the submission; its sha256 is unchecked",
+            "warning",
+            "copy the .pt file next to the .json, or drop pruned_model from the file",
+        )
+        return
+    actual = _file_sha256(model_path)
+    if actual != saved.sha256:
+        yield Finding(
+            "$.pruned_model.sha256",
+            f"{saved.file} has sha256 {actual[:12]}... but the submission says "
+            f"{saved.sha256[:12]}...",
+            hint="the model file was replaced or corrupted; rerun with --save-model",
+        )
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def expected_run_id(submission: Submission) -> str:
@@ -453,12 +565,14 @@ CONSISTENCY_CHECKS: tuple[Check, ...] = (
     check_base_params,
     check_layer_ratios,
     check_pruned_not_larger,
+    check_effective_counts,
     check_final_is_last_epoch,
     check_delta_top1,
     check_epoch_numbers,
     check_rankable,
     check_run_id,
     check_run_id_file_name,
+    check_pruned_model_file,
     check_protocol_content_hash,
     check_retraining_epochs,
     check_retraining_lr,
@@ -579,6 +693,15 @@ def _describe_schema_error(error: ValidationError) -> Iterator[Finding]:
     """Turn one jsonschema error into short findings at the most precise path."""
     parts = list(error.absolute_path)
     kind, limit, value = error.validator, error.validator_value, error.instance
+    if kind == "anyOf" and value is not None and error.context:
+        # an optional field (``X | None``): explain why the value is not a valid X
+        branches = [
+            e for e in error.context if e.validator != "type" or e.validator_value != "null"
+        ]
+        for sub_error in branches:
+            yield from _describe_schema_error(sub_error)
+        if branches:
+            return
     if kind == "required" and isinstance(value, dict):
         for name in limit:
             if name not in value:

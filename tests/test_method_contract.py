@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from pruning_suite import PruningContext
+from pruning_suite.masks import select_weight_masks
 from pruning_suite.plugins import load_registry
 from pruning_suite.pruning import apply_structured_pruning, find_prunable_layers, select_removals
 
@@ -62,9 +63,14 @@ def _model() -> nn.Module:
 def test_scores_have_one_finite_value_per_unit(name: str) -> None:
     model = _model()
     ctx = _context(model, seed=0)
-    scores = load_registry().method(name).score(ctx)
+    method = load_registry().method(name)
+    scores = method.score(ctx)
     assert set(scores) == {"conv1", "fc1"}
-    assert scores["conv1"].shape == (8,) and scores["fc1"].shape == (12,)
+    if method.granularity == "weight":  # one score per weight
+        assert scores["conv1"].shape == model.conv1.weight.shape
+        assert scores["fc1"].shape == model.fc1.weight.shape
+    else:  # one score per filter / neuron
+        assert scores["conv1"].shape == (8,) and scores["fc1"].shape == (12,)
     assert all(torch.isfinite(s).all() for s in scores.values())
 
 
@@ -84,6 +90,13 @@ def test_target_is_hit_and_same_seed_same_removals(name: str) -> None:
         model = _model()
         ctx = _context(model, seed=7)
         method = load_registry().method(name)
+        if method.granularity == "weight":
+            masks = select_weight_masks(method.score(ctx), method.layer_ratios(ctx), ctx.layers)
+            kept = {layer: int(mask.sum()) for layer, mask in masks.items()}
+            # conv1: 8x1x3x3 = 72 weights, ceil(.5*72) = 36 removed; fc1: 12x128, ceil(.25*1536) = 384
+            assert kept == {"conv1": 36, "fc1": 1152}
+            runs.append({layer: mask.tolist() for layer, mask in masks.items()})
+            continue
         removals = select_removals(method.score(ctx), method.layer_ratios(ctx), ctx.layers)
         changes = apply_structured_pruning(model, removals, torch.randn(2, 1, 8, 8))
         runs.append(removals)
