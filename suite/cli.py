@@ -76,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
         "--smoke", action="store_true", help="tiny budget to check a setup end to end; never ranked"
     )
     run.add_argument(
+        "--retrain-epochs",
+        type=int,
+        metavar="N",
+        help="retrain N epochs instead of the protocol's (open division, disclosed)",
+    )
+    run.add_argument(
+        "--retrain-lr-schedule",
+        metavar="SCHEDULE",
+        help="retraining LR schedule 'epoch:lr,...' instead of the protocol's (open division)",
+    )
+    run.add_argument(
         "--save-model",
         action="store_true",
         help="also write the retrained pruned model as <run-id>.pt beside the submission "
@@ -129,6 +140,18 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("paths", nargs="+", type=str, help="submission files or folders")
     validate.add_argument("--json", action="store_true", help="machine-readable output")
     validate.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat warnings (e.g. a run certified below the closed division, missing seeds) as errors",
+    )
+    validate.add_argument(
+        "--protocol",
+        action="append",
+        default=[],
+        metavar="FILE.toml",
+        help="a protocol of your own to check runs against (repeatable); shipped ones are known",
+    )
+    validate.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     validate.set_defaults(handler=_cmd_validate)
@@ -143,10 +166,113 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--format", choices=["github", "latex", "html", "csv"], default="github")
     report.add_argument(
+        "--protocol",
+        action="append",
+        default=[],
+        metavar="FILE.toml",
+        help="a protocol of your own that runs follow (repeatable); shipped ones are known",
+    )
+    report.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     report.set_defaults(handler=_cmd_report)
+    _add_base_commands(commands)
     return parser
+
+
+def _add_base_commands(commands: Any) -> None:
+    """``pruning-suite base train | import | list``: the base-model zoo (pruning_suite.zoo)."""
+    base = commands.add_parser(
+        "base", help="the base-model zoo: train, import or list the dense base models"
+    )
+    base.set_defaults(handler=lambda args: base.print_help() or 0)
+    actions = base.add_subparsers(title="actions", metavar="ACTION")
+    hidden_debug = {"action": "store_true", "default": argparse.SUPPRESS, "help": argparse.SUPPRESS}
+
+    train = actions.add_parser(
+        "train", help="train and cache a protocol's base model (as 'run' does implicitly)"
+    )
+    train.add_argument("--protocol", required=True, help="protocol id or .toml file")
+    train.add_argument("--data-dir", type=Path, help="dataset root in torchvision layout")
+    train.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
+    train.add_argument("--smoke", action="store_true", help="the smoke budget, as 'run --smoke'")
+    train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    train.add_argument("--debug", **hidden_debug)
+    train.set_defaults(handler=_cmd_base_train)
+
+    imp = actions.add_parser(
+        "import", help="register an existing state_dict checkpoint as a protocol's base model"
+    )
+    imp.add_argument("file", type=Path, help="checkpoint: torch.save(model.state_dict(), FILE)")
+    imp.add_argument("--protocol", required=True, help="protocol id or .toml file")
+    imp.add_argument("--data-dir", type=Path, help="dataset root (to measure dense accuracy)")
+    imp.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
+    imp.add_argument("--replace", action="store_true", help="overwrite a cached base model")
+    imp.add_argument("--debug", **hidden_debug)
+    imp.set_defaults(handler=_cmd_base_import)
+
+    listing = actions.add_parser("list", help="cached base models and pretrained weights")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument("--debug", **hidden_debug)
+    listing.set_defaults(handler=_cmd_base_list)
+
+
+def _cmd_base_train(args: argparse.Namespace) -> int:
+    from .zoo import train_base
+
+    def show(row: Any) -> None:
+        print(
+            f"base epoch {row.epoch + 1}: lr {row.lr:g}, loss {row.train_loss:.4f}, "
+            f"val {row.val_top1:.2f}%, test {row.test_top1:.2f}%"
+        )
+
+    result = train_base(
+        args.protocol, args.data_dir, args.device, args.smoke, None if args.quiet else show
+    )
+    _print_base_rows([result])
+    return 0
+
+
+def _cmd_base_import(args: argparse.Namespace) -> int:
+    from .zoo import import_base
+
+    _print_base_rows(
+        [import_base(args.file, args.protocol, args.data_dir, args.device, args.replace)]
+    )
+    return 0
+
+
+def _cmd_base_list(args: argparse.Namespace) -> int:
+    from .zoo import list_bases
+
+    rows = list_bases()
+    if args.json:
+        print(json.dumps([row.as_dict() for row in rows], indent=2))
+        return 0
+    _print_base_rows(rows)
+    return 0
+
+
+def _print_base_rows(rows: Sequence[Any]) -> None:
+    from tabulate import tabulate
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    table = [
+        [
+            r.protocol,
+            r.key,
+            r.source,
+            (r.sha256 or "-")[:16],
+            pct(r.dense_val_top1),
+            pct(r.dense_test_top1),
+            r.note,
+        ]
+        for r in rows
+    ]
+    headers = ["protocol", "key", "source", "sha256", "dense val top-1", "dense test top-1", "note"]
+    print(tabulate(table, headers=headers))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -164,6 +290,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         out=args.out,
         smoke=args.smoke,
         save_model=args.save_model,
+        retraining_epochs=args.retrain_epochs,
+        retraining_lr_schedule=args.retrain_lr_schedule,
     )
     with ConsoleObserver(enabled=not args.quiet) as observer:
         result = run(config, observer=observer)
@@ -332,9 +460,19 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import format_problems, has_errors, results_to_json, validate_paths
+    from .protocol import load_protocol_file
+    from .validate import (
+        format_problems,
+        has_errors,
+        results_to_json,
+        strict_results,
+        validate_paths,
+    )
 
-    results = validate_paths(args.paths)
+    protocols = [load_protocol_file(Path(path)) for path in args.protocol]
+    results = validate_paths(args.paths, protocols)
+    if args.strict:
+        results = strict_results(results)
     if args.json:
         print(json.dumps(results_to_json(results), indent=2))
     else:
@@ -350,8 +488,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
             f"no results folder {args.root!r}",
             "run 'pruning-suite run --plugin l1norm' first, or name the folder",
         )
-    submissions, problems = load_submissions(Path(args.root))
-    print(render(build_tables(submissions), args.format), end="")
+    from .protocol import load_protocol_file
+
+    protocols = [load_protocol_file(Path(path)) for path in args.protocol]
+    submissions, problems = load_submissions(Path(args.root), protocols)
+    print(render(build_tables(submissions, protocols), args.format), end="")
     for problem in problems:
         print(problem.report_line(), file=sys.stderr)
     return 0

@@ -31,11 +31,15 @@ __all__ = [
     "ArchitectureSpec",
     "Augmentation",
     "BaseModelSpec",
+    "BaseReference",
     "ComparisonProtocol",
     "DatasetSpec",
+    "PretrainedWeights",
     "PruningBudget",
     "PruningTarget",
     "Reference",
+    "ScratchBudget",
+    "TargetTolerance",
     "TrainRecipe",
     "DEFAULT_PROTOCOL",
     "list_protocols",
@@ -237,15 +241,65 @@ class PruningBudget(_Frozen):
     lr_schedule: str | None = None
 
 
+class BaseReference(_Frozen):
+    """The protocol's own base model, pinned: setup S2 means starting from exactly this model.
+
+    Deltas in ranking tables are computed against ``dense_test_top1`` when it is given, never
+    against a number taken from a submission (Wang et al., arXiv 2301.05219, Sec. 3, S2).
+    """
+
+    checkpoint_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="sha256 of the base checkpoint (state_dict)"
+    )
+    dense_test_top1: float | None = Field(
+        None, ge=0, le=100, description="the base model's dense test top-1, percent"
+    )
+
+
+class TargetTolerance(_Frozen):
+    """How close the achieved sparsity and speedup must be to the target's (setup S1)."""
+
+    sparsity: float = Field(
+        0.01, ge=0, le=1, description="absolute, as a fraction: 0.01 = 1 percentage point"
+    )
+    speedup: float = Field(0.02, ge=0, description="relative: 0.02 = within 2% of the target's")
+
+
+class ScratchBudget(_Frozen):
+    """How the training budget of a scratch baseline is computed (SX-A / SX-B, PAPER.md)."""
+
+    includes_retraining: bool = Field(
+        True,
+        description="SX-B: whether the retraining epochs K2 are added to K1 x F1/F2 "
+        "(scratch epochs = K1 x F1/F2 + K2, or K1 x F1/F2 alone)",
+    )
+
+
 class Reference(_Frozen):
-    """A published number shown beside the suite's own results."""
+    """A published number shown beside the suite's own results.
+
+    ``method = "dense"`` with an empty ``target`` is the published accuracy of the dense base model.
+    """
 
     source: str
     method: str
-    target: str
+    target: str = Field("", description="the protocol target it belongs to; '' for the dense model")
     top1: float = Field(ge=0, le=100)
     std: float | None = Field(None, ge=0)
     note: str = ""
+    statistic: str = Field(
+        "",
+        description=(
+            "how the number was computed, e.g. 'best-epoch test accuracy, population std' "
+            "(the suite ranks final-epoch or validation-selected accuracy, sample std)"
+        ),
+    )
+    sparsity: float | None = Field(
+        None, ge=0, le=1, description="the publication's reported sparsity, a fraction"
+    )
+    speedup: float | None = Field(
+        None, gt=0, description="the publication's reported speedup (dense MACs / pruned MACs)"
+    )
 
 
 class ComparisonProtocol(_Frozen):
@@ -271,6 +325,11 @@ class ComparisonProtocol(_Frozen):
     base_model: BaseModelSpec
     retraining: TrainRecipe
     pruning_budget: PruningBudget = PruningBudget()
+    base_reference: BaseReference | None = Field(
+        None, description="the pinned base model (S2) and its dense accuracy, when known"
+    )
+    target_tolerance: TargetTolerance = TargetTolerance()
+    scratch: ScratchBudget = ScratchBudget()
     seeds: int = Field(3, ge=1, description="runs per method needed for a ranked result")
     references: tuple[Reference, ...] = ()
 

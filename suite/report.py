@@ -1,11 +1,18 @@
 """The engine of ``pruning-suite report``: ranking tables computed from submission files.
 
 Tables are never typed by hand. Each table holds the rankable (non-smoke) runs of one protocol
-version and target, one row per method (name, version and, when a row would otherwise mix them,
+version, target and certification (division and comparison setup, recomputed from each file's
+fields by :func:`pruning_suite.rules.certify`, never taken from the file), one row per method (name, version and, when a row would otherwise mix them,
 config), ranked by the mean final-epoch test top-1 over seeds. Only valid files are ranked; every
 invalid file is reported with its problems. Wang et al. (arXiv 2301.05219) ask for the final
 epoch's accuracy (never the best epoch's), several seeds, and the spread across them; so a cell
 is ``mean ± sample std`` (``ddof=1``), with ``n/a`` for the std of a single run.
+
+Closed-division tables (S3.2 or stricter: the protocol's own retraining recipe) come first;
+open-division runs are tabled apart under their own header and never ranked among closed ones.
+The delta column is computed against the protocol's pinned base model (``base_reference``)
+when it has one, never against a number a submission states; otherwise against the mean dense
+accuracy of the table's runs, with a note.
 
 A seed counts once per row: of several runs of one method and seed, the newest (``created``) is
 kept and a note says how many were dropped. Under a protocol shipped with the suite, a row with
@@ -31,9 +38,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .protocol import canonical_json
+from .protocol import ComparisonProtocol, canonical_json
+from .rules import SETUPS, certify
 from .submission import Submission
-from .validate import Problem, check_paths, shipped_protocol
+from .validate import Problem, check_paths, known_protocol, shipped_protocol
 
 __all__ = [
     "FORMATS",
@@ -64,6 +72,8 @@ _CSV_HEADERS = (
     "protocol",
     "protocol_version",
     "target",
+    "division",
+    "setup",
     "method",
     "method_version",
     "config",
@@ -126,8 +136,12 @@ class Table:
         protocol: Protocol id.
         protocol_version: Protocol version.
         target: Target id.
+        division: ``"closed"`` or ``"open"`` (see :mod:`pruning_suite.rules`).
+        setup: The comparison setup every run of the table is certified with (``"S4.2"``...),
+            None when uncertified (unknown protocol, or not even S1).
         rows: Methods, best mean top-1 first.
-        dense_top1: Mean dense test top-1 of the base model over the table's runs, percent.
+        dense_top1: The dense test top-1 the delta column is against, percent: the protocol's
+            pinned base model's (``dense_from_protocol``), else the mean over the table's runs.
         smoke_runs: Smoke runs of this protocol version and target (counted, never ranked).
         duplicates_dropped: Rankable runs left out because a newer run has the same method
             (name, version, config) and seed.
@@ -137,11 +151,14 @@ class Table:
     protocol: str
     protocol_version: int
     target: str
+    division: str = "open"
+    setup: str | None = None
     rows: list[MethodRow] = field(default_factory=list)
     dense_top1: float | None = None
     smoke_runs: int = 0
     duplicates_dropped: int = 0
     notes: list[str] = field(default_factory=list)
+    dense_from_protocol: bool = False
 
     @property
     def caption(self) -> str:
@@ -150,54 +167,112 @@ class Table:
 
     @property
     def title(self) -> str:
-        """``protocol@version, target TARGET``, on one line."""
+        """``protocol@version, target TARGET, closed division, certified S4.2``, on one line."""
         return (
-            f"{_one_line(self.protocol)}@{self.protocol_version}, target {_one_line(self.target)}"
+            f"{_one_line(self.protocol)}@{self.protocol_version}, target {_one_line(self.target)}, "
+            f"{self.certified}"
         )
 
+    @property
+    def certified(self) -> str:
+        """What the table certifies, e.g. ``closed division, certified S4.2``."""
+        if self.setup is None:
+            return "open division, uncertified (not ranked with the closed division)"
+        if self.division == "closed":
+            return f"closed division, certified {self.setup}"
+        return f"open division, certified {self.setup} (not ranked with the closed division)"
 
-def load_submissions(root: Path | str) -> tuple[list[Submission], list[Problem]]:
+
+def load_submissions(
+    root: Path | str, protocols: Sequence[ComparisonProtocol] = ()
+) -> tuple[list[Submission], list[Problem]]:
     """Read every submission under ``root`` (recursively, ``*.json``).
 
     Args:
         root: A folder (or a single file).
+        protocols: Protocols besides the shipped ones that runs may follow (your own files).
 
     Returns:
         The valid submissions, and every problem found (files with an error are not returned
         as submissions; warnings do not exclude a file).
     """
-    results = check_paths([Path(root)])
+    results = check_paths([Path(root)], protocols)
     submissions = [r.submission for r in results if r.ok and r.submission is not None]
     problems = [p for r in results for p in r.problems]
     return submissions, problems
 
 
-def build_tables(submissions: Sequence[Submission]) -> list[Table]:
-    """Group submissions by (protocol id, protocol version, target id) and rank the methods.
+def build_tables(
+    submissions: Sequence[Submission], protocols: Sequence[ComparisonProtocol] = ()
+) -> list[Table]:
+    """Group submissions by protocol version, target and certification, and rank the methods.
 
     Args:
         submissions: Valid submissions; smoke runs are counted, never ranked.
+        protocols: Protocols besides the shipped ones (for certification and the pinned base).
 
     Returns:
-        One :class:`Table` per group, sorted by protocol, version and target. A group with only
-        smoke runs gives a table without rows. Of several rankable runs with the same method
-        (name, version, config) and seed, only the newest (``created``) is ranked.
+        One :class:`Table` per (protocol id, version, target, division, setup), sorted by
+        protocol, version and target, the closed division first, stricter setups first. A group
+        with only smoke runs gives a table without rows. Of several rankable runs with the same
+        method (name, version, config) and seed, only the newest (``created``) is ranked.
     """
-    groups: dict[tuple[str, int, str], list[Submission]] = defaultdict(list)
+    groups: dict[tuple[str, int, str, str, str | None], list[Submission]] = defaultdict(list)
+    smoke: dict[tuple[str, int, str], int] = defaultdict(int)
     for sub in submissions:
-        groups[(sub.protocol.id, sub.protocol.version, sub.target.id)].append(sub)
-    return [_build_table(key, subs) for key, subs in sorted(groups.items())]
+        where = (sub.protocol.id, sub.protocol.version, sub.target.id)
+        if sub.smoke or not sub.rankable:
+            smoke[where] += 1
+            continue
+        protocol = known_protocol(sub, protocols)
+        cert = certify(sub, protocol) if protocol is not None else None
+        division, setup = (cert.division, cert.setup) if cert else ("open", None)
+        groups[(*where, division, setup)].append(sub)
+    for where in smoke:
+        if not any(key[:3] == where for key in groups):
+            groups[(*where, "open", None)] = []
+    tables = sorted(
+        (_build_table(key, subs, protocols) for key, subs in groups.items()), key=_table_order
+    )
+    for where, count in smoke.items():  # counted once, under the first table of their target
+        first = next(t for t in tables if (t.protocol, t.protocol_version, t.target) == where)
+        first.smoke_runs = count
+        first.notes = [n for n in first.notes if n != "no rankable runs"] or first.notes
+        first.notes.append(f"{count} smoke {_runs(count)} not rankable (not listed)")
+    return tables
 
 
-def _build_table(key: tuple[str, int, str], subs: list[Submission]) -> Table:
+def _table_order(table: Table) -> tuple:
+    strictness = SETUPS.index(table.setup) if table.setup in SETUPS else -1
+    return (
+        table.protocol,
+        table.protocol_version,
+        table.target,
+        table.division != "closed",
+        -strictness,
+    )
+
+
+def _build_table(
+    key: tuple[str, int, str, str, str | None],
+    subs: list[Submission],
+    protocols: Sequence[ComparisonProtocol],
+) -> Table:
     table = Table(*key)
-    rankable = [s for s in subs if s.rankable and not s.smoke]
-    table.smoke_runs = len(subs) - len(rankable)
+    rankable = list(subs)
     ranked = _newest_per_method_and_seed(rankable)
     table.duplicates_dropped = len(rankable) - len(ranked)
-    if ranked:
+    protocol = next(
+        (p for p in protocols if (p.id, p.version) == (table.protocol, table.protocol_version)),
+        None,
+    ) or shipped_protocol(table.protocol, table.protocol_version)
+    pinned = protocol.base_reference if protocol is not None else None
+    if pinned is not None and pinned.dense_test_top1 is not None:
+        table.dense_top1 = pinned.dense_test_top1
+        table.dense_from_protocol = True
+    elif ranked:
         table.dense_top1 = statistics.fmean(s.base_model.dense_test_top1 for s in ranked)
-        protocol = shipped_protocol(table.protocol, table.protocol_version)
+    if ranked:
         table.rows = _rank(ranked, table.dense_top1, protocol.seeds if protocol else None)
     table.notes = _notes(table, ranked)
     return table
@@ -293,7 +368,12 @@ def _notes(table: Table, ranked: list[Submission]) -> list[str]:
             "comparable on the same base model"
         )
     dense = sorted({s.base_model.dense_test_top1 for s in ranked})
-    if len(dense) > 1:
+    if table.dense_from_protocol:
+        notes.append(
+            f"delta vs the protocol's base model (dense test top-1 {table.dense_top1:.2f}), "
+            "not vs the runs' own baselines"
+        )
+    elif len(dense) > 1:
         shown = ", ".join(f"{d:.2f}" for d in dense)
         notes.append(
             f"warning: the runs disagree on the base model's dense test top-1 ({shown}); "
@@ -304,10 +384,6 @@ def _notes(table: Table, ranked: list[Submission]) -> list[str]:
         notes.append(
             f"warning: {len(hashes)} different protocol contents share this id and version "
             f"({', '.join(h[:12] for h in hashes)}); the runs may not be comparable"
-        )
-    if table.smoke_runs:
-        notes.append(
-            f"{table.smoke_runs} smoke {_runs(table.smoke_runs)} not rankable (not listed)"
         )
     return notes
 
@@ -402,7 +478,11 @@ def _tabulate(rows: list[list[str]], headers: Sequence[str], tablefmt: str) -> s
 
 def _render_github(table: Table) -> str:
     protocol, target = _one_line(table.protocol), _one_line(table.target)
-    parts = [f"**{protocol}@{table.protocol_version}**, target **{target}**: {_STATISTIC}", ""]
+    parts = [
+        f"**{protocol}@{table.protocol_version}**, target **{target}**, {table.certified}: "
+        f"{_STATISTIC}",
+        "",
+    ]
     if table.rows:
         rows = [_cells(r) for r in table.rows]
         for cells in rows:
@@ -471,6 +551,8 @@ def _render_csv(tables: Sequence[Table]) -> str:
                     _csv_text(table.protocol),
                     table.protocol_version,
                     _csv_text(table.target),
+                    table.division,
+                    table.setup or "",
                     _csv_text(row.method),
                     _csv_text(row.version),
                     _csv_text(row.config),

@@ -21,13 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from . import __version__
 from .basecache import file_sha256, obtain_base_model
 from .checkpoint import layer_widths, save_pruned
 from .data import DataSplits, Split, load_dataset
-from .errors import OutputError, PluginError, PruningSuiteError, VerificationError
+from .errors import (
+    OutputError,
+    PluginError,
+    ProtocolError,
+    PruningSuiteError,
+    VerificationError,
+)
 from .jsonio import write_json_atomic
 from .masks import WeightMasks, select_weight_masks
 from .measure import measure, measure_effective, sparsity
@@ -42,6 +49,7 @@ from .protocol import (
     load_protocol,
 )
 from .pruning import apply_structured_pruning, find_prunable_layers, select_removals
+from .rules import certify
 from .submission import Submission
 from .train import EpochStats, evaluate, train
 
@@ -55,6 +63,7 @@ __all__ = [
     "prune_model",
     "resolve_device",
     "run",
+    "target_reference",
 ]
 
 SMOKE_MAX_BATCHES = 20
@@ -78,6 +87,10 @@ class RunConfig:
         smoke: Reduced budget (at most 2 epochs of 20 batches per phase), never rankable.
         save_model: Also write the retrained pruned model to ``<run-id>.pt`` beside the
             submission (:func:`pruning_suite.checkpoint.save_pruned`; weight masks in its meta).
+        retraining_epochs: Retrain for this many epochs instead of the protocol's (open
+            division: the run is certified at most S2).
+        retraining_lr_schedule: Retrain with this LR schedule (``"epoch:lr,..."``) instead of the
+            protocol's (open division: at most S3.1).
     """
 
     plugin: str
@@ -90,6 +103,21 @@ class RunConfig:
     out: Path = Path("submissions")
     smoke: bool = False
     save_model: bool = False
+    retraining_epochs: int | None = None
+    retraining_lr_schedule: str | None = None
+
+    @property
+    def retraining_override(self) -> dict[str, Any] | None:
+        """The recipe fields this run changes (open division), or None."""
+        override = {
+            key: value
+            for key, value in (
+                ("epochs", self.retraining_epochs),
+                ("lr_schedule", self.retraining_lr_schedule),
+            )
+            if value is not None
+        }
+        return override or None
 
 
 @dataclass(frozen=True)
@@ -119,18 +147,22 @@ def compute_run_id(
     target: PruningTarget,
     seed: int,
     smoke: bool,
+    retraining_override: Mapping[str, Any] | None = None,
 ) -> str:
-    """Short hash (12 hex digits) of protocol id+version, method name+version+config, target, seed, smoke.
+    """Short hash (12 hex digits) of protocol id+version, method name+version+config, target, seed,
+    smoke, and the retraining override when there is one.
 
     Re-running the same configuration lands on the same file.
     """
-    key = {
+    key: dict[str, Any] = {
         "protocol": [protocol.id, protocol.version],
         "method": [method.name, method.version, method.config.model_dump(mode="json")],
         "target": target.id,
         "seed": seed,
         "smoke": smoke,
     }
+    if retraining_override:
+        key["retraining_override"] = dict(retraining_override)
     return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:12]
 
 
@@ -178,7 +210,10 @@ def run(
     method = registry.method(config.plugin, dict(config.method_config))
     check_granularity(method, protocol)
     _check_seed(config.seed)
-    run_id = compute_run_id(protocol, method, target, config.seed, config.smoke)
+    retraining = _retraining_recipe(protocol, config)
+    run_id = compute_run_id(
+        protocol, method, target, config.seed, config.smoke, config.retraining_override
+    )
     device = resolve_device(config.device)
     out_path = _prepare_output(config.out, protocol, method, run_id)
     hooks = _Observers(registry)
@@ -218,6 +253,7 @@ def run(
     observer.stage("pruning")
     t_prune = time.perf_counter()
     dense = measure(model, protocol.dataset.input_shape)
+    target_figures = target_reference(model, protocol, target, data.train.inputs[:2])
     outcome = prune_model(model, method, protocol, target, config.seed, data.train)
     pruned = measure(model, protocol.dataset.input_shape)
     effective = measure_effective(model, protocol.dataset.input_shape)
@@ -225,7 +261,7 @@ def run(
     pruned_top1 = evaluate(model, data.test)
     masks = outcome.masks
 
-    retrain_recipe = _budget(protocol.retraining, config.smoke)
+    retrain_recipe = _budget(retraining, config.smoke)
     observer.phase_start("retraining", retrain_recipe.epochs)
     t_retrain = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -265,6 +301,8 @@ def run(
         pruned_top1=pruned_top1,
         log=log,
         saved=saved,
+        target_figures=target_figures,
+        retrain_recipe=retrain_recipe,
         timings={
             "base_model": base.seconds,
             "pruning": pruning_seconds,
@@ -306,6 +344,63 @@ def _save_model(
     }
     written = save_pruned(model, path, layer_widths(model), arch, meta)
     return {"file": written.name, "sha256": file_sha256(written)}
+
+
+def _retraining_recipe(protocol: ComparisonProtocol, config: RunConfig) -> Any:
+    """The protocol's retraining recipe with the run's overrides (open division) applied.
+
+    Raises:
+        ProtocolError: An override is not a valid recipe value.
+    """
+    override = config.retraining_override
+    if not override:
+        return protocol.retraining
+    try:
+        return protocol.retraining.model_validate({**protocol.retraining.model_dump(), **override})
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ProtocolError(
+            f"retraining override {override} is not a valid recipe: {problems}",
+            "give --retrain-epochs a positive integer and --retrain-lr-schedule as 'epoch:lr,...' "
+            "starting at epoch 0, e.g. '0:0.01,30:0.001'",
+        ) from err
+
+
+def target_reference(
+    model: nn.Module, protocol: ComparisonProtocol, target: PruningTarget, example: torch.Tensor
+) -> dict[str, float]:
+    """The sparsity and speedup the target's own layer ratios give (the reference of R-TARGET-1).
+
+    A copy of the dense model is pruned at exactly the target's ratios under the one count rule
+    (which units go does not change the counts, so the lowest indices are taken) and measured
+    like a run. Effective figures for weight granularity.
+
+    Args:
+        model: The dense model (not modified).
+        protocol: Supplies granularity, prunable layers and input shape.
+        target: The target.
+        example: A few input examples ``[B, C, H, W]`` on the model's device.
+
+    Returns:
+        ``{"sparsity": fraction, "speedup": dense MACs / pruned (effective) MACs}``.
+    """
+    reference = copy.deepcopy(model).eval()
+    layers = find_prunable_layers(reference, protocol.prunable_layers)
+    ratios = target.resolve([layer.name for layer in layers])
+    input_shape = protocol.dataset.input_shape
+    dense = measure(reference, input_shape)
+    if protocol.granularity == "weight":
+        scores = {layer.name: torch.zeros_like(layer.module.weight) for layer in layers}
+        WeightMasks(select_weight_masks(scores, ratios, layers)).apply(reference)
+    else:
+        scores = {layer.name: torch.zeros(layer.num_units) for layer in layers}
+        apply_structured_pruning(reference, select_removals(scores, ratios, layers), example)
+    pruned, effective = measure(reference, input_shape), measure_effective(reference, input_shape)
+    macs = effective.macs if protocol.granularity == "weight" else pruned.macs
+    return {
+        "sparsity": sparsity(protocol.granularity, dense.params, pruned.params, effective.params),
+        "speedup": dense.macs / macs,
+    }
 
 
 def _check_masks_held(model: nn.Module, masks: WeightMasks) -> None:
@@ -679,7 +774,11 @@ def _build_submission(**kw: Any) -> Submission:
             "granularity": method.granularity,
             "config": method.config.model_dump(mode="json"),
         },
-        "target": {"id": target.id, "layer_ratios": _recorded_ratios(target, kw["changes"])},
+        "target": {
+            "id": target.id,
+            "layer_ratios": _recorded_ratios(target, kw["changes"]),
+            **kw["target_figures"],
+        },
         "seed": kw["config"].seed,
         "smoke": kw["config"].smoke,
         "rankable": not kw["config"].smoke,
@@ -715,4 +814,10 @@ def _build_submission(**kw: Any) -> Submission:
     }
     if kw["saved"] is not None:
         data["pruned_model"] = kw["saved"]
-    return Submission.model_validate(data)
+    data["retraining_recipe"] = kw["retrain_recipe"].model_dump(mode="json")
+    data["pruning_stage"] = {"epochs": 0, "lr_schedule": None, "log": []}  # one-shot methods
+    if kw["config"].retraining_override:
+        data["retraining_override"] = kw["config"].retraining_override
+    submission = Submission.model_validate(data)
+    certification = certify(submission, protocol)
+    return submission.model_copy(update={"certification": certification})

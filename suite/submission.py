@@ -21,6 +21,7 @@ from .protocol import SEED_RANGE
 __all__ = [
     "SCHEMA_VERSION",
     "BaseModelInfo",
+    "Certification",
     "EpochRow",
     "Environment",
     "FinalMetrics",
@@ -28,6 +29,9 @@ __all__ = [
     "Measurements",
     "MethodRef",
     "PrunedModelFile",
+    "PruningStage",
+    "RecipeRecord",
+    "ScratchInfo",
     "ProtocolRef",
     "SuiteInfo",
     "Submission",
@@ -108,6 +112,18 @@ class TargetInfo(_Strict):
     layer_ratios: dict[str, float] = Field(
         description="the target's fnmatch patterns over module names -> pruning ratio (fraction)"
     )
+    sparsity: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="sparsity the target's ratios give under the count rule (measured by the "
+        "runner on the architecture); the reference of R-TARGET-1",
+    )
+    speedup: float | None = Field(
+        None,
+        gt=0,
+        description="speedup the target's ratios give (effective for weight granularity)",
+    )
 
 
 class LayerWidth(_Strict):
@@ -170,16 +186,81 @@ class EpochRow(_Strict):
 
 
 class FinalMetrics(_Strict):
-    """The reported result: the final retraining epoch's accuracies (never a best epoch)."""
+    """The reported result: the final retraining epoch's accuracies, or those of the epoch with
+    the best validation top-1 at or after the last pruning step; never a best test epoch."""
 
-    test_top1: Percent = Field(ge=0, le=100, description="test top-1 of the last logged epoch")
-    val_top1: Percent = Field(ge=0, le=100, description="validation top-1 of the last logged epoch")
+    test_top1: Percent = Field(ge=0, le=100, description="test top-1 of the reported epoch")
+    val_top1: Percent = Field(ge=0, le=100, description="validation top-1 of the reported epoch")
+    selection: Literal["final-epoch", "best-val"] = Field(
+        "final-epoch",
+        description="final-epoch: the last retraining epoch; best-val: the retraining epoch with "
+        "the highest validation top-1 (earliest on ties)",
+    )
+    selected_epoch: int | None = Field(
+        None, ge=0, description="the reported retraining epoch (0-based); None = the last"
+    )
     pruned_test_top1_before_retraining: Percent = Field(
         ge=0, le=100, description="test top-1 right after pruning, before any retraining, percent"
     )
     delta_top1: float = Field(
         description="test_top1 - base_model.dense_test_top1, percentage points"
     )
+
+
+class RecipeRecord(_Strict):
+    """The training recipe a phase actually ran with (``pruning_suite.protocol.TrainRecipe``)."""
+
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    optimizer: str
+    lr_schedule: str
+    momentum: float = Field(ge=0)
+    weight_decay: float = Field(ge=0)
+    nesterov: bool
+    augmentation: dict[str, Any]
+
+    @field_validator("momentum", "weight_decay", mode="before")
+    @classmethod
+    def _whole_floats(cls, value: Any) -> Any:
+        """0 in a recipe is 0.0 (JSON writers drop the '.0')."""
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class PruningStage(_Strict):
+    """The method's pruning stage (S4.1 / S4.2): 0 epochs for one-shot pruning."""
+
+    epochs: int = Field(0, ge=0, description="training epochs spent inside the pruning stage")
+    lr_schedule: str | None = Field(None, description="its LR schedule; None when 0 epochs")
+    log: list[EpochRow] = Field(
+        default_factory=list, description="one row per pruning-stage epoch (never reportable)"
+    )
+
+
+class Certification(_Strict):
+    """The strictest comparison setup the run satisfies and its division (``pruning_suite.rules``)."""
+
+    setup: Literal["S1", "S2", "S3.1", "S3.2", "S4.1", "S4.2"] | None = Field(
+        description="strictest setup met (Wang et al., arXiv 2301.05219, Table 2); None: not even S1"
+    )
+    division: Literal["closed", "open"] = Field(
+        description="closed: S3.2 or stricter (the protocol's own retraining recipe); open: else"
+    )
+    unmet: list[str] = Field(
+        default_factory=list, description="why stricter setups are not met, one line each"
+    )
+
+
+class ScratchInfo(_Strict):
+    """A scratch baseline's training budget (SX-A / SX-B; PAPER.md Table 2)."""
+
+    setup: Literal["SX-A", "SX-B"]
+    pretrain_epochs: int = Field(ge=0, description="K1: the base model's training epochs")
+    pruning_epochs: int = Field(0, ge=0, description="P: pruning-stage epochs (SX-A)")
+    retraining_epochs: int = Field(ge=0, description="K2: the protocol's retraining epochs")
+    flops_dense: int = Field(ge=1, description="F1: FLOPs per example, dense")
+    flops_pruned: int = Field(ge=1, description="F2: FLOPs per example, the small model")
+    includes_retraining: bool = Field(description="SX-B: K2 added to K1 x F1/F2")
+    epochs: int = Field(ge=1, description="epochs the scratch model was trained")
 
 
 class PrunedModelFile(_Strict):
@@ -242,6 +323,23 @@ class Submission(_Strict):
     timings: Timings
     pruned_model: PrunedModelFile | None = Field(
         None, description="the saved retrained model, when the run saved it"
+    )
+    retraining_override: dict[str, Any] | None = Field(
+        None,
+        description="recipe fields the run changed from the protocol's (open division); part "
+        "of the run id",
+    )
+    retraining_recipe: RecipeRecord | None = Field(
+        None, description="the recipe retraining ran with (absent in older files)"
+    )
+    pruning_stage: PruningStage | None = Field(
+        None, description="the method's pruning stage (absent in older files)"
+    )
+    certification: Certification | None = Field(
+        None, description="strictest comparison setup met and division (absent in older files)"
+    )
+    scratch: ScratchInfo | None = Field(
+        None, description="set for scratch baselines only: their SX-A / SX-B budget"
     )
 
     @field_validator("created")

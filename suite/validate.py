@@ -19,6 +19,8 @@ duplicate run ids are reported.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -37,6 +39,7 @@ from pydantic import ValidationError as PydanticValidationError
 from .errors import SubmissionError
 from .jsonio import json_path, read_json
 from .protocol import ComparisonProtocol, canonical_json, list_protocols
+from .rules import SETUP_RULES, certify, scratch_epochs
 from .schema import load_packaged_schema
 from .submission import SCHEMA_VERSION, Submission
 
@@ -49,13 +52,17 @@ __all__ = [
     "Finding",
     "Problem",
     "check_file",
+    "check_across_files",
     "check_paths",
     "expected_run_id",
     "format_problems",
     "has_errors",
     "json_path",
+    "known_protocol",
+    "rule_of",
     "results_to_json",
     "shipped_protocol",
+    "strict_results",
     "validate_file",
     "validate_paths",
 ]
@@ -89,6 +96,8 @@ class Problem:
         message: What is wrong, one line.
         severity: ``"error"`` (the file is invalid) or ``"warning"`` (reported, not fatal).
         hint: How to fix it, one line; may be empty.
+        rule: The rule id (RULES.md) the problem violates, e.g. ``"R-RETRAIN-2"``; empty for
+            problems of reading and format (R-SCHEMA-1).
     """
 
     path: str
@@ -96,10 +105,12 @@ class Problem:
     message: str
     severity: Severity = "error"
     hint: str = ""
+    rule: str = ""
 
     def format(self) -> str:
-        """``path: where: severity: message`` (and the hint on an indented second line)."""
-        line = f"{self.path}: {self.where}: {self.severity}: {self.message}"
+        """``path: where: severity [rule]: message`` (and the hint on an indented second line)."""
+        rule = f" [{self.rule}]" if self.rule else ""
+        line = f"{self.path}: {self.where}: {self.severity}{rule}: {self.message}"
         return f"{line}\n  hint: {self.hint}" if self.hint else line
 
     def report_line(self) -> str:
@@ -144,6 +155,7 @@ class Finding(NamedTuple):
     message: str
     severity: Severity = "error"
     hint: str = ""
+    rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -153,10 +165,13 @@ class CheckContext:
     Attributes:
         submission: The schema- and model-valid submission.
         path: The file it was read from, or None for a submission not read from a file.
+        protocol: The protocol the run claims, when the suite knows it (shipped, or given to
+            ``validate --protocol FILE``) and its content hash matches; else None.
     """
 
     submission: Submission
     path: Path | None = None
+    protocol: ComparisonProtocol | None = None
 
 
 Check = Callable[[CheckContext], Iterable[Finding]]
@@ -295,17 +310,32 @@ def check_layer_ratios(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_final_is_last_epoch(ctx: CheckContext) -> Iterator[Finding]:
-    """R-EVAL-1: final.test_top1 and final.val_top1 are the last epoch's (never a best epoch's)."""
+    """R-EVAL-1: the reported accuracy is the final retraining epoch's, or (``selection:
+    best-val``) that of the retraining epoch with the best validation top-1, earliest on ties;
+    never a best test epoch, and never an epoch before the last pruning step (the pruning stage's
+    rows are not retraining rows)."""
     sub = ctx.submission
-    last = sub.retraining[-1]
-    n = len(sub.retraining) - 1
+    rows = sub.retraining
+    if sub.final.selection == "best-val":
+        best = max(row.val_top1 for row in rows)
+        chosen = next(i for i, row in enumerate(rows) if row.val_top1 == best)
+        how = "the retraining epoch with the best validation top-1"
+    else:
+        chosen = len(rows) - 1
+        how = "the last retraining epoch"
+    if sub.final.selected_epoch is not None and sub.final.selected_epoch != chosen:
+        yield Finding(
+            "$.final.selected_epoch",
+            f"selected_epoch is {sub.final.selected_epoch} but {how} is {chosen}",
+        )
     for name in ("test_top1", "val_top1"):
-        final, logged = getattr(sub.final, name), getattr(last, name)
+        final, logged = getattr(sub.final, name), getattr(rows[chosen], name)
         if not math.isclose(final, logged, rel_tol=0, abs_tol=_ABS_TOL):
             yield Finding(
                 f"$.final.{name}",
-                f"final.{name} is {_num(final)} but the last retraining epoch "
-                f"($.retraining[{n}]) has {_num(logged)}; report the final epoch, not the best",
+                f"final.{name} is {_num(final)} but {how} ($.retraining[{chosen}]) has "
+                f"{_num(logged)}; report the final epoch (or the best-validation one), never the "
+                "best test epoch",
             )
 
 
@@ -433,6 +463,8 @@ def expected_run_id(submission: Submission) -> str:
         "seed": submission.seed,
         "smoke": submission.smoke,
     }
+    if submission.retraining_override:
+        key["retraining_override"] = submission.retraining_override
     return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:12]
 
 
@@ -470,6 +502,25 @@ def shipped_protocol(protocol_id: str, version: int) -> ComparisonProtocol | Non
     return protocol if protocol is not None and protocol.version == version else None
 
 
+def known_protocol(
+    sub: Submission, protocols: Sequence[ComparisonProtocol] = ()
+) -> ComparisonProtocol | None:
+    """The protocol ``sub`` ran under, if the suite knows it with the same content hash.
+
+    Looked up among ``protocols`` (given by the user) first, then the shipped ones; only a
+    protocol with the submission's id, version and content hash counts.
+    """
+    ref = sub.protocol
+    for protocol in (*protocols, shipped_protocol(ref.id, ref.version)):
+        if (
+            protocol is not None
+            and (protocol.id, protocol.version) == (ref.id, ref.version)
+            and protocol.content_hash == ref.content_hash
+        ):
+            return protocol
+    return None
+
+
 @cache
 def _shipped_protocols() -> dict[str, ComparisonProtocol]:
     return {protocol.id: protocol for protocol in list_protocols()}
@@ -484,6 +535,8 @@ def check_protocol_content_hash(ctx: CheckContext) -> Iterator[Finding]:
     ref = ctx.submission.protocol
     name = f"{_inline(ref.id)}@{ref.version}"
     shipped = _shipped_protocols().get(ref.id)
+    if ctx.protocol is not None and ctx.protocol is not shipped:
+        return  # a protocol the user gave (validate --protocol FILE) with this content hash
     if shipped is None:
         yield Finding(
             "$.protocol.id",
@@ -507,44 +560,143 @@ def check_protocol_content_hash(ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
-def check_retraining_epochs(ctx: CheckContext) -> Iterator[Finding]:
-    """R-RETRAIN-2: a run under a shipped protocol logs every retraining epoch of its recipe.
+def _setup_findings(ctx: CheckContext, rule: str) -> Iterator[Finding]:
+    """The unmet requirements of one setup rule, as warnings: such a run is certified lower
+    (open division), which R-CERT-1 holds the file to; it is not invalid."""
+    if ctx.protocol is None or ctx.submission.smoke:
+        return
+    for setup, rule_id, check in SETUP_RULES:
+        if rule_id == rule:
+            for unmet in check(ctx.submission, ctx.protocol):
+                message = f"not {setup}: {unmet.message}"
+                yield Finding(unmet.where, message, "warning", unmet.hint, rule)
 
-    A rankable run logs exactly ``retraining.epochs`` rows; a smoke run at most that many.
+
+def check_dataset_checksum(ctx: CheckContext) -> Iterator[Finding]:
+    """R-DATA-2: S1 needs the protocol's dataset checksum (``rules.check_dataset_checksum``)."""
+    yield from _setup_findings(ctx, "R-DATA-2")
+
+
+def check_target_tolerance(ctx: CheckContext) -> Iterator[Finding]:
+    """R-TARGET-1: S1 needs sparsity and speedup within tolerance of the target's."""
+    yield from _setup_findings(ctx, "R-TARGET-1")
+
+
+def check_base_model(ctx: CheckContext) -> Iterator[Finding]:
+    """R-BASE-2: S2 needs the protocol's base model (``rules.check_base_model``)."""
+    yield from _setup_findings(ctx, "R-BASE-2")
+
+
+def check_retraining_epochs(ctx: CheckContext) -> Iterator[Finding]:
+    """R-RETRAIN-2: S3.1 needs the protocol's retraining epochs; a smoke run logs at most that many.
+
+    A rankable run with other epochs is a warning (open division, certified at most S2); a smoke
+    run logging more epochs than the protocol's is an error.
     """
     sub = ctx.submission
-    protocol = shipped_protocol(sub.protocol.id, sub.protocol.version)
-    if protocol is None:
-        return
-    logged, epochs = len(sub.retraining), protocol.retraining.epochs
-    if logged > epochs or (logged != epochs and not sub.smoke):
-        limit = "at most" if sub.smoke else "all"
+    if (
+        ctx.protocol is not None
+        and sub.smoke
+        and len(sub.retraining) > ctx.protocol.retraining.epochs
+    ):
         yield Finding(
             "$.retraining",
-            f"{logged} retraining epochs are logged but protocol {sub.protocol.id}@"
-            f"{sub.protocol.version} retrains for {epochs}; a {_run_kind(sub)} logs {limit} "
-            f"{epochs}",
+            f"{len(sub.retraining)} retraining epochs are logged but protocol {sub.protocol.id}@"
+            f"{sub.protocol.version} retrains for {ctx.protocol.retraining.epochs}; a smoke run "
+            "logs at most that many",
+        )
+    yield from _setup_findings(ctx, "R-RETRAIN-2")
+
+
+def check_retraining_recipe(ctx: CheckContext) -> Iterator[Finding]:
+    """R-RETRAIN-3: S3.2 needs the protocol's whole retraining recipe, LR of every epoch included."""
+    yield from _setup_findings(ctx, "R-RETRAIN-3")
+
+
+def check_pruning_stage_epochs(ctx: CheckContext) -> Iterator[Finding]:
+    """R-STAGE-1: S4.1 needs pruning-stage epochs within the protocol's pruning budget."""
+    yield from _setup_findings(ctx, "R-STAGE-1")
+
+
+def check_pruning_stage_lr(ctx: CheckContext) -> Iterator[Finding]:
+    """R-STAGE-2: S4.2 needs the pruning budget's LR schedule."""
+    yield from _setup_findings(ctx, "R-STAGE-2")
+
+
+def check_certification(ctx: CheckContext) -> Iterator[Finding]:
+    """R-CERT-1: the recorded setup and division are what the file's own fields support.
+
+    Recomputed with :func:`pruning_suite.rules.certify` under the known protocol; a file that
+    claims a stricter setup or the closed division without meeting it is an error. A file without
+    a certification (older format) is a warning: it is ranked as open division.
+    """
+    sub = ctx.submission
+    if ctx.protocol is None:
+        return
+    expected = certify(sub, ctx.protocol)
+    recorded = sub.certification
+    if recorded is None:
+        yield Finding(
+            "$.certification",
+            f"no certification recorded; the fields support {expected.setup or 'no setup'} "
+            f"({expected.division} division)",
+            "warning",
+            "rerun with this suite to record it; until then the run is ranked as open division",
+        )
+        return
+    if (recorded.setup, recorded.division) != (expected.setup, expected.division):
+        yield Finding(
+            "$.certification",
+            f"certification says {recorded.setup} ({recorded.division} division) but the file's "
+            f"fields support {expected.setup or 'no setup'} ({expected.division} division)",
+            hint="; ".join(expected.unmet[:3]) or "do not edit a submission's certification",
         )
 
 
-def check_retraining_lr(ctx: CheckContext) -> Iterator[Finding]:
-    """R-RETRAIN-3: each retraining row's lr is the shipped protocol's schedule at that epoch.
+def check_scratch_budget(ctx: CheckContext) -> Iterator[Finding]:
+    """R-SX-1: a scratch baseline trained exactly its SX-A / SX-B budget.
 
-    Row ``i`` (epoch ``i``, see R-LOG-1) must have ``lr == retraining.lr_at(i)`` within a relative
-    tolerance of 1e-9; smoke runs follow the same schedule.
+    ``scratch.epochs`` equals :func:`pruning_suite.rules.scratch_epochs` of the recorded K1, P,
+    K2, F1 and F2; F2 is the run's measured ``flops_pruned`` and F1 its ``flops_dense``; and under
+    a known protocol, K1 and K2 are the protocol's and ``includes_retraining`` its choice.
     """
     sub = ctx.submission
-    protocol = shipped_protocol(sub.protocol.id, sub.protocol.version)
-    if protocol is None:
+    info = sub.scratch
+    if info is None:
         return
-    recipe = protocol.retraining
-    for i, row in enumerate(sub.retraining):
-        expected = recipe.lr_at(i)
-        if not math.isclose(row.lr, expected, rel_tol=_REL_TOL_LR):
+    expected = scratch_epochs(
+        info.setup,
+        info.pretrain_epochs,
+        info.retraining_epochs,
+        info.flops_dense,
+        info.flops_pruned,
+        info.includes_retraining,
+        info.pruning_epochs,
+    )
+    if info.epochs != expected:
+        yield Finding(
+            "$.scratch.epochs",
+            f"scratch trained {info.epochs} epochs but its {info.setup} budget is {expected}",
+            hint="train the scratch model for exactly its budget",
+        )
+    measured = (sub.pruning.flops_dense, sub.pruning.flops_pruned)
+    if (info.flops_dense, info.flops_pruned) != measured:
+        yield Finding(
+            "$.scratch.flops_pruned",
+            f"the budget uses F1/F2 = {info.flops_dense}/{info.flops_pruned} but the run measured "
+            f"{measured[0]}/{measured[1]}",
+        )
+    if ctx.protocol is not None:
+        wanted = (
+            ctx.protocol.base_model.recipe.epochs,
+            ctx.protocol.retraining.epochs,
+            ctx.protocol.scratch.includes_retraining,
+        )
+        got = (info.pretrain_epochs, info.retraining_epochs, info.includes_retraining)
+        if got != wanted:
             yield Finding(
-                f"$.retraining[{i}].lr",
-                f"lr is {_num(row.lr)} but protocol {sub.protocol.id}@{sub.protocol.version} "
-                f"schedules {_num(expected)} for epoch {i} ({recipe.lr_schedule})",
+                "$.scratch",
+                f"K1, K2, includes_retraining are {got} but the protocol's are {wanted}",
             )
 
 
@@ -574,8 +726,15 @@ CONSISTENCY_CHECKS: tuple[Check, ...] = (
     check_run_id_file_name,
     check_pruned_model_file,
     check_protocol_content_hash,
+    check_dataset_checksum,
+    check_target_tolerance,
+    check_base_model,
     check_retraining_epochs,
-    check_retraining_lr,
+    check_retraining_recipe,
+    check_pruning_stage_epochs,
+    check_pruning_stage_lr,
+    check_certification,
+    check_scratch_budget,
 )
 """Checks run on every model-valid submission, in order; add one by adding its function here."""
 
@@ -583,23 +742,25 @@ CONSISTENCY_CHECKS: tuple[Check, ...] = (
 # --------------------------------------------------------------------------- one file
 
 
-def validate_file(path: Path | str) -> list[Problem]:
+def validate_file(path: Path | str, protocols: Sequence[ComparisonProtocol] = ()) -> list[Problem]:
     """Validate one submission file.
 
     Args:
         path: The JSON file.
+        protocols: Protocols besides the shipped ones to check runs against (your own files).
 
     Returns:
         Every problem found (empty when the file is valid). Never raises on bad input.
     """
-    return check_file(Path(path)).problems
+    return check_file(Path(path), protocols).problems
 
 
-def check_file(path: Path) -> FileResult:
+def check_file(path: Path, protocols: Sequence[ComparisonProtocol] = ()) -> FileResult:
     """Validate one file and keep what was parsed (see :class:`FileResult`).
 
     Args:
         path: The JSON file.
+        protocols: Protocols besides the shipped ones (see :func:`validate_file`).
 
     Returns:
         The problems, the parsed data and, when it is model-valid, the :class:`Submission`.
@@ -611,7 +772,8 @@ def check_file(path: Path) -> FileResult:
         message = err.message.removeprefix(f"{path}: ")  # the file is named once, by Problem
         result.problems.append(Problem(str(path), "$", message, hint=err.hint))
         return result
-    for stage in (_version_problems, _schema_problems, _model_problems, _consistency_problems):
+    consistency = functools.partial(_consistency_problems, protocols=tuple(protocols))
+    for stage in (_version_problems, _schema_problems, _model_problems, consistency):
         problems = list(stage(result))
         if problems:
             result.problems.extend(_cap(path, problems))
@@ -619,8 +781,21 @@ def check_file(path: Path) -> FileResult:
     return result
 
 
-def _problem(path: Path, finding: Finding) -> Problem:
-    return Problem(str(path), finding.where, finding.message, finding.severity, finding.hint)
+def _problem(path: Path, finding: Finding, rule: str = "") -> Problem:
+    return Problem(
+        str(path),
+        finding.where,
+        finding.message,
+        finding.severity,
+        finding.hint,
+        finding.rule or rule,
+    )
+
+
+def rule_of(check: Callable[..., Any]) -> str:
+    """The rule id a check function's docstring starts with (``"R-MEAS-1: ..."``), or ""."""
+    match = re.match(r"\s*(R-[A-Z]+-\d+)", check.__doc__ or "")
+    return match.group(1) if match else ""
 
 
 def _cap(path: Path, problems: list[Problem]) -> list[Problem]:
@@ -677,13 +852,17 @@ def _model_problems(result: FileResult) -> list[Problem]:
     return []
 
 
-def _consistency_problems(result: FileResult) -> Iterator[Problem]:
+def _consistency_problems(
+    result: FileResult, protocols: tuple[ComparisonProtocol, ...] = ()
+) -> Iterator[Problem]:
     if result.submission is None:
         return
-    ctx = CheckContext(result.submission, result.path)
+    protocol = known_protocol(result.submission, protocols)
+    ctx = CheckContext(result.submission, result.path, protocol)
     for check in CONSISTENCY_CHECKS:
+        rule = rule_of(check)
         for finding in check(ctx):
-            yield _problem(result.path, finding)
+            yield _problem(result.path, finding, rule)
 
 
 # --------------------------------------------------------------------------- schema messages
@@ -778,25 +957,31 @@ def _path_sort_key(where: str) -> list[tuple[int, Any]]:
 # --------------------------------------------------------------------------- files and folders
 
 
-def validate_paths(paths: Sequence[Path | str]) -> dict[Path, list[Problem]]:
+def validate_paths(
+    paths: Sequence[Path | str], protocols: Sequence[ComparisonProtocol] = ()
+) -> dict[Path, list[Problem]]:
     """Validate files and folders (recursively, ``*.json``), then check across files.
 
     Args:
         paths: Files and folders. In a folder, a symlink leading outside that folder is skipped
             with a warning and never followed; each real file is checked once.
+        protocols: Protocols besides the shipped ones (see :func:`validate_file`).
 
     Returns:
         Every file (and every skipped or empty path) with its problems, in the order found; a
         valid file maps to an empty list.
     """
-    return {r.path: r.problems for r in check_paths(paths)}
+    return {r.path: r.problems for r in check_paths(paths, protocols)}
 
 
-def check_paths(paths: Sequence[Path | str]) -> list[FileResult]:
+def check_paths(
+    paths: Sequence[Path | str], protocols: Sequence[ComparisonProtocol] = ()
+) -> list[FileResult]:
     """Like :func:`validate_paths`, keeping what was parsed (used by ``report``).
 
     Args:
         paths: Files and folders.
+        protocols: Protocols besides the shipped ones (see :func:`validate_file`).
 
     Returns:
         One :class:`FileResult` per file or skipped path.
@@ -818,8 +1003,9 @@ def check_paths(paths: Sequence[Path | str]) -> list[FileResult]:
             real = path.resolve()
             if real not in seen:
                 seen.add(real)
-                results.append(check_file(path))
+                results.append(check_file(path, protocols))
     _check_duplicate_run_ids(results)
+    check_across_files(results, protocols)
     return results
 
 
@@ -865,6 +1051,153 @@ def _not_a_file(path: Path, message: str, hint: str) -> FileResult:
     return FileResult(path, [Problem(str(path), "$", message, hint=hint)])
 
 
+def check_across_files(
+    results: list[FileResult], protocols: Sequence[ComparisonProtocol] = ()
+) -> None:
+    """The rules that need several files: R-SEED-1, R-SEED-2, R-PROTO-3, R-BASE-3.
+
+    Appends its problems to the files' results. Runs are grouped by what a ranking row is made
+    of: protocol id and version, target, method name, version and config, retraining override;
+    smoke runs are left out (they are never ranked).
+    """
+    groups: dict[str, list[FileResult]] = defaultdict(list)
+    for result in results:
+        key = _row_key(result.data)
+        if key is not None:
+            groups[key].append(result)
+    for members in groups.values():
+        _check_seeds(members, protocols)
+    _check_versions(results)
+    _check_bases(results)
+
+
+def _row_key(data: Any) -> str | None:
+    """The ranking row a parsed file belongs to, from its raw fields (valid or not); None for
+    smoke runs and files too broken to tell."""
+    if not isinstance(data, dict) or data.get("smoke") is not False:
+        return None
+    try:
+        key = [
+            data["protocol"]["id"],
+            data["protocol"]["version"],
+            data["target"]["id"],
+            data["method"]["name"],
+            data["method"]["version"],
+            data["method"]["config"],
+            data.get("retraining_override"),
+        ]
+        return canonical_json(key)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _check_seeds(members: list[FileResult], protocols: Sequence[ComparisonProtocol]) -> None:
+    """R-SEED-1 (seeds distinct within a row) and R-SEED-2 (the protocol's number of seeds)."""
+    valid = [m for m in members if m.ok and m.submission is not None]
+    seeds = [m.submission.seed for m in valid]  # type: ignore[union-attr]
+    counts = {seed: seeds.count(seed) for seed in seeds}
+    shown = ", ".join(str(seed) for seed in sorted(seeds))
+    for member in valid:
+        if counts[member.submission.seed] > 1:  # type: ignore[union-attr]
+            member.problems.append(
+                Problem(
+                    str(member.path),
+                    "$.seed",
+                    f"seed {member.submission.seed} is used by more than one run of this method "  # type: ignore[union-attr]
+                    f"and configuration (seeds {shown}); the mean over seeds would count it twice",
+                    hint="rerun with a distinct seed and delete the copy",
+                    rule="R-SEED-1",
+                )
+            )
+    sample = next((m.data for m in members if isinstance(m.data, dict)), None)
+    protocol = _protocol_of(sample, protocols)
+    if protocol is None:
+        return
+    distinct = len(set(seeds))
+    if distinct >= protocol.seeds:
+        return
+    severity: Severity = "error" if distinct == 0 else "warning"
+    for member in members:
+        member.problems.append(
+            Problem(
+                str(member.path),
+                "$.seed",
+                f"{distinct} of {protocol.seeds} required seeds of this method under "
+                f"{protocol.id}@{protocol.version} are valid runs; a ranked mean needs "
+                f"{protocol.seeds}",
+                severity,
+                f"run the missing seeds (e.g. --seed {distinct}) and fix the invalid files",
+                "R-SEED-2",
+            )
+        )
+
+
+def _protocol_of(data: Any, protocols: Sequence[ComparisonProtocol]) -> ComparisonProtocol | None:
+    try:
+        pid, version = data["protocol"]["id"], data["protocol"]["version"]
+    except (KeyError, TypeError):
+        return None
+    for protocol in protocols:
+        if (protocol.id, protocol.version) == (pid, version):
+            return protocol
+    return shipped_protocol(pid, version) if isinstance(pid, str) and _is_int(version) else None
+
+
+def _check_versions(results: list[FileResult]) -> None:
+    """R-PROTO-3: one protocol id at several versions in one tree is reported (warning)."""
+    versions: dict[str, set[int]] = defaultdict(set)
+    for result in results:
+        if result.submission is not None:
+            versions[result.submission.protocol.id].add(result.submission.protocol.version)
+    for result in results:
+        sub = result.submission
+        if sub is not None and len(found := versions[sub.protocol.id]) > 1:
+            result.problems.append(
+                Problem(
+                    str(result.path),
+                    "$.protocol.version",
+                    f"protocol {_inline(sub.protocol.id)} appears at versions "
+                    f"{', '.join(map(str, sorted(found)))} in these files; results of different "
+                    "versions are never ranked together",
+                    "warning",
+                    "rerun old runs under the newest version, or keep the versions in separate folders",
+                    "R-PROTO-3",
+                )
+            )
+
+
+def _check_bases(results: list[FileResult]) -> None:
+    """R-BASE-3: rankable runs of one protocol version in one tree start from one base model.
+
+    A run whose base checkpoint differs from the one most runs of its protocol version share is
+    reported (warning): its table row is not comparable on the same base model (S2).
+    """
+    by_protocol: dict[tuple[str, int], list[FileResult]] = defaultdict(list)
+    for result in results:
+        sub = result.submission
+        if sub is not None and result.ok and not sub.smoke:
+            by_protocol[(sub.protocol.id, sub.protocol.version)].append(result)
+    for (pid, version), members in by_protocol.items():
+        shas = [m.submission.base_model.checkpoint_sha256 for m in members]  # type: ignore[union-attr]
+        if len(set(shas)) < 2:
+            continue
+        common = max(sorted(set(shas)), key=shas.count)
+        for member, sha in zip(members, shas, strict=True):
+            if sha != common:
+                member.problems.append(
+                    Problem(
+                        str(member.path),
+                        "$.base_model.checkpoint_sha256",
+                        f"base model {sha[:12]}... differs from {common[:12]}..., the one "
+                        f"{shas.count(common)} of {len(shas)} runs under {_inline(pid)}@{version} "
+                        "start from; runs on different base models are not S2-comparable",
+                        "warning",
+                        "rerun from the shared base model (the suite caches one per protocol)",
+                        "R-BASE-3",
+                    )
+                )
+
+
 def _check_duplicate_run_ids(results: list[FileResult]) -> None:
     by_id: dict[str, list[FileResult]] = defaultdict(list)
     for result in results:
@@ -881,11 +1214,20 @@ def _check_duplicate_run_ids(results: list[FileResult]) -> None:
                     "$.run_id",
                     f"run_id {run_id!r} is also used by {others}",
                     hint="a run id names one run; delete the copy or rerun with another seed",
+                    rule="R-ID-1",
                 )
             )
 
 
 # --------------------------------------------------------------------------- output
+
+
+def strict_results(results: Mapping[Path, list[Problem]]) -> dict[Path, list[Problem]]:
+    """``validate --strict``: every warning becomes an error (a skipped symlink included)."""
+    return {
+        path: [dataclasses.replace(p, severity="error") for p in problems]
+        for path, problems in results.items()
+    }
 
 
 def has_errors(results: Mapping[Path, list[Problem]]) -> bool:
