@@ -52,6 +52,13 @@ from .pruning import apply_structured_pruning, find_prunable_layers, select_remo
 from .rules import certify
 from .submission import Submission
 from .train import EpochStats, evaluate, train
+from .trainability import (
+    JSV_BATCH_SIZE,
+    JSV_BATCHES,
+    jsv_enabled_by_default,
+    jsv_stats,
+    trainability_accuracy,
+)
 
 __all__ = [
     "RunConfig",
@@ -91,6 +98,8 @@ class RunConfig:
             division: the run is certified at most S2).
         retraining_lr_schedule: Retrain with this LR schedule (``"epoch:lr,..."``) instead of the
             protocol's (open division: at most S3.1).
+        jsv: Measure the mean JSV after pruning and after every retraining epoch; None = when
+            the model is small enough (:func:`pruning_suite.trainability.jsv_enabled_by_default`).
     """
 
     plugin: str
@@ -105,6 +114,7 @@ class RunConfig:
     save_model: bool = False
     retraining_epochs: int | None = None
     retraining_lr_schedule: str | None = None
+    jsv: bool | None = None
 
     @property
     def retraining_override(self) -> dict[str, Any] | None:
@@ -260,6 +270,7 @@ def run(
     pruning_seconds = time.perf_counter() - t_prune
     pruned_top1 = evaluate(model, data.test)
     masks = outcome.masks
+    jsv_log = _JSVLog.start(model, protocol, data.train, config.jsv)
 
     retrain_recipe = _budget(retraining, config.smoke)
     observer.phase_start("retraining", retrain_recipe.epochs)
@@ -270,7 +281,7 @@ def run(
         data,
         retrain_recipe,
         config.seed,
-        _epoch_relay("retraining", observer, hooks),
+        jsv_log.relay(model, _epoch_relay("retraining", observer, hooks)),
         max_batches,
         (protocol.dataset.mean, protocol.dataset.std),
         after_step=None if masks is None else (lambda optimizer: masks.enforce(model, optimizer)),
@@ -303,6 +314,7 @@ def run(
         saved=saved,
         target_figures=target_figures,
         retrain_recipe=retrain_recipe,
+        trainability=_trainability(log, retrain_recipe, jsv_log),
         timings={
             "base_model": base.seconds,
             "pruning": pruning_seconds,
@@ -344,6 +356,70 @@ def _save_model(
     }
     written = save_pruned(model, path, layer_widths(model), arch, meta)
     return {"file": written.name, "sha256": file_sha256(written)}
+
+
+@dataclass
+class _JSVLog:
+    """Mean JSV right after pruning (epoch -1) and after every retraining epoch (PAPER.md)."""
+
+    batches: list[torch.Tensor] | None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def start(
+        cls, model: nn.Module, protocol: ComparisonProtocol, train_split: Split, wanted: bool | None
+    ) -> _JSVLog:
+        on = _jsv_by_default(model, protocol, len(train_split)) if wanted is None else wanted
+        if not on:
+            return cls(None)
+        # the same fixed examples for every run and method of the protocol (generator seed 0)
+        order = torch.randperm(len(train_split), generator=torch.Generator().manual_seed(0))
+        picked = order[: JSV_BATCHES * JSV_BATCH_SIZE].to(train_split.inputs.device)
+        inputs = train_split.inputs[picked]
+        log = cls(list(inputs.split(JSV_BATCH_SIZE)))
+        log.measure(model, -1)
+        return log
+
+    def measure(self, model: nn.Module, epoch: int) -> None:
+        if self.batches is not None:
+            self.rows.append({"epoch": epoch, **jsv_stats(model, self.batches).as_dict()})
+
+    def relay(
+        self, model: nn.Module, then: Callable[[EpochStats], None]
+    ) -> Callable[[EpochStats], None]:
+        def on_epoch(row: EpochStats) -> None:
+            self.measure(model, row.epoch)
+            then(row)
+
+        return on_epoch
+
+
+JSV_MAX_EPOCH_SHARE = 0.25
+"""The mean JSV is measured by default only when one measurement costs at most this share of a
+training epoch (and the model passes :func:`~pruning_suite.trainability.jsv_enabled_by_default`)."""
+
+
+def _jsv_by_default(model: nn.Module, protocol: ComparisonProtocol, train_examples: int) -> bool:
+    """On for models cheap enough, and only when a measurement (10 x 100 examples, one forward
+    and K backward passes each) costs at most a quarter of a training epoch (one forward and
+    about two forward-costs of backward per example): off for tiny datasets such as digits."""
+    shape, classes = protocol.dataset.input_shape, protocol.dataset.num_classes
+    jsv_passes = (1 + classes) * JSV_BATCHES * JSV_BATCH_SIZE
+    return (
+        jsv_enabled_by_default(model, shape, classes)
+        and jsv_passes <= JSV_MAX_EPOCH_SHARE * 3 * train_examples
+    )
+
+
+def _trainability(log: list[EpochStats], recipe: Any, jsv_log: _JSVLog) -> dict[str, Any]:
+    stage = recipe.first_stage_epochs()
+    ta_val, ta_test = trainability_accuracy(log, stage)
+    return {
+        "ta_val": ta_val,
+        "ta_test": ta_test,
+        "first_stage_epochs": len(stage),
+        "jsv": jsv_log.rows if jsv_log.batches is not None else None,
+    }
 
 
 def _retraining_recipe(protocol: ComparisonProtocol, config: RunConfig) -> Any:
@@ -815,6 +891,7 @@ def _build_submission(**kw: Any) -> Submission:
     if kw["saved"] is not None:
         data["pruned_model"] = kw["saved"]
     data["retraining_recipe"] = kw["retrain_recipe"].model_dump(mode="json")
+    data["trainability"] = kw["trainability"]
     data["pruning_stage"] = {"epochs": 0, "lr_schedule": None, "log": []}  # one-shot methods
     if kw["config"].retraining_override:
         data["retraining_override"] = kw["config"].retraining_override

@@ -37,6 +37,7 @@ __all__ = [
     "Submission",
     "TargetInfo",
     "Timings",
+    "TrainabilityInfo",
 ]
 
 SCHEMA_VERSION = 1
@@ -263,6 +264,38 @@ class ScratchInfo(_Strict):
     epochs: int = Field(ge=1, description="epochs the scratch model was trained")
 
 
+class JSVRow(_Strict):
+    """Mean Jacobian singular values of logits w.r.t. input (dimensionless; PAPER.md)."""
+
+    epoch: int = Field(ge=-1, description="-1: right after pruning; else the retraining epoch")
+    mean: float = Field(ge=0)
+    std: float = Field(ge=0)
+    max: float = Field(ge=0)
+    min: float = Field(ge=0)
+    cond_mean: float | None = Field(
+        None, ge=0, description="mean condition number over non-zero singular values"
+    )
+    examples: int = Field(ge=1)
+    rank_deficient: int = Field(ge=0)
+
+
+class TrainabilityInfo(_Strict):
+    """Trainability (Wang et al., arXiv 2301.05219, Sec. 4): TA and mean JSV."""
+
+    ta_val: Percent = Field(
+        ge=0, le=100, description="mean val top-1 over the first LR stage of retraining"
+    )
+    ta_test: Percent = Field(
+        ge=0, le=100, description="mean test top-1 over the first LR stage of retraining"
+    )
+    first_stage_epochs: int = Field(ge=1, description="epochs of the first LR stage")
+    jsv: list[JSVRow] | None = Field(
+        None,
+        description="after pruning and after every retraining epoch, on 10 fixed training "
+        "batches of 100; None when off (too costly for the model, or --no-jsv)",
+    )
+
+
 class PrunedModelFile(_Strict):
     """The retrained pruned model saved beside the submission (``run --save-model``)."""
 
@@ -337,6 +370,9 @@ class Submission(_Strict):
     )
     certification: Certification | None = Field(
         None, description="strictest comparison setup met and division (absent in older files)"
+    )
+    trainability: TrainabilityInfo | None = Field(
+        None, description="trainability accuracy and mean JSV (absent in older files)"
     )
     scratch: ScratchInfo | None = Field(
         None, description="set for scratch baselines only: their SX-A / SX-B budget"
