@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import numbers
 import platform
 import sys
@@ -57,6 +58,7 @@ from .trainability import (
     JSV_BATCHES,
     jsv_enabled_by_default,
     jsv_stats,
+    orthp_,
     trainability_accuracy,
 )
 
@@ -98,6 +100,8 @@ class RunConfig:
             division: the run is certified at most S2).
         retraining_lr_schedule: Retrain with this LR schedule (``"epoch:lr,..."``) instead of the
             protocol's (open division: at most S3.1).
+        orthp: Re-initialize every Conv2d/Linear weight with OrthP right after pruning (PAPER.md;
+            recorded as ``method.reinit = "orthp"``, part of the run id).
         jsv: Measure the mean JSV after pruning and after every retraining epoch; None = when
             the model is small enough (:func:`pruning_suite.trainability.jsv_enabled_by_default`).
     """
@@ -115,6 +119,7 @@ class RunConfig:
     retraining_epochs: int | None = None
     retraining_lr_schedule: str | None = None
     jsv: bool | None = None
+    orthp: bool = False
 
     @property
     def retraining_override(self) -> dict[str, Any] | None:
@@ -158,6 +163,7 @@ def compute_run_id(
     seed: int,
     smoke: bool,
     retraining_override: Mapping[str, Any] | None = None,
+    reinit: str | None = None,
 ) -> str:
     """Short hash (12 hex digits) of protocol id+version, method name+version+config, target, seed,
     smoke, and the retraining override when there is one.
@@ -173,6 +179,8 @@ def compute_run_id(
     }
     if retraining_override:
         key["retraining_override"] = dict(retraining_override)
+    if reinit:
+        key["reinit"] = reinit
     return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:12]
 
 
@@ -222,7 +230,13 @@ def run(
     _check_seed(config.seed)
     retraining = _retraining_recipe(protocol, config)
     run_id = compute_run_id(
-        protocol, method, target, config.seed, config.smoke, config.retraining_override
+        protocol,
+        method,
+        target,
+        config.seed,
+        config.smoke,
+        config.retraining_override,
+        "orthp" if config.orthp else None,
     )
     device = resolve_device(config.device)
     out_path = _prepare_output(config.out, protocol, method, run_id)
@@ -268,8 +282,10 @@ def run(
     pruned = measure(model, protocol.dataset.input_shape)
     effective = measure_effective(model, protocol.dataset.input_shape)
     pruning_seconds = time.perf_counter() - t_prune
-    pruned_top1 = evaluate(model, data.test)
     masks = outcome.masks
+    if config.orthp:
+        _apply_orthp(model, protocol, masks)
+    pruned_top1 = evaluate(model, data.test)
     jsv_log = _JSVLog.start(model, protocol, data.train, config.jsv)
 
     retrain_recipe = _budget(retraining, config.smoke)
@@ -409,6 +425,15 @@ def _jsv_by_default(model: nn.Module, protocol: ComparisonProtocol, train_exampl
         jsv_enabled_by_default(model, shape, classes)
         and jsv_passes <= JSV_MAX_EPOCH_SHARE * 3 * train_examples
     )
+
+
+def _apply_orthp(model: nn.Module, protocol: ComparisonProtocol, masks: WeightMasks | None) -> None:
+    """OrthP on every Conv2d/Linear, gain 1 for a linear network and sqrt(2) for ReLU ones."""
+    linear = protocol.architecture.kwargs.get("activation") == "none"
+    with torch.no_grad():
+        orthp_(model, activation_gain=1.0 if linear else math.sqrt(2))
+    if masks is not None:
+        masks.apply(model)
 
 
 def _trainability(log: list[EpochStats], recipe: Any, jsv_log: _JSVLog) -> dict[str, Any]:
@@ -849,6 +874,7 @@ def _build_submission(**kw: Any) -> Submission:
             "distribution": kw["registry"].methods[method.name].distribution,
             "granularity": method.granularity,
             "config": method.config.model_dump(mode="json"),
+            "reinit": "orthp" if kw["config"].orthp else None,
         },
         "target": {
             "id": target.id,

@@ -79,6 +79,10 @@ class MethodRef(_Strict):
     distribution: str = Field(description="installed distribution that provided the method")
     granularity: Literal["filter", "weight"]
     config: dict[str, Any]
+    reinit: Literal["orthp"] | None = Field(
+        None,
+        description="re-initialization right after pruning (OrthP, PAPER.md); part of the run id",
+    )
 
 
 class Environment(_Strict):

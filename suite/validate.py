@@ -465,6 +465,8 @@ def expected_run_id(submission: Submission) -> str:
     }
     if submission.retraining_override:
         key["retraining_override"] = submission.retraining_override
+    if submission.method.reinit:
+        key["reinit"] = submission.method.reinit
     return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:12]
 
 
