@@ -96,11 +96,15 @@ class PruningMethod(ABC):
             protocol's granularity.
         description: One line for ``pruning-suite plugins``.
         Config: The pydantic model of the method's options (default: no options).
+        from_scratch: True for a scratch baseline: the core re-initializes the pruned
+            architecture (PyTorch's default init) and trains it from scratch under the SX-A / SX-B
+            budget its config names (``setup``), instead of retraining (PAPER.md, Table 2).
     """
 
     name: ClassVar[str]
     version: ClassVar[str]
     granularity: ClassVar[Granularity] = "filter"
+    from_scratch: ClassVar[bool] = False
     description: ClassVar[str] = ""
     Config: ClassVar[type[MethodConfig]] = MethodConfig
 

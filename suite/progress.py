@@ -73,7 +73,9 @@ def print_summary(submission: Submission, path: Path) -> None:
         f"target {s.target.id}, seed {s.seed}{smoke}",
         f"  base model     top-1 {s.base_model.dense_test_top1:.2f}% ({s.base_model.source}, sha256 {s.base_model.checkpoint_sha256[:12]})",
         f"  pruned         top-1 {s.final.pruned_test_top1_before_retraining:.2f}% before retraining",
-        f"  retrained      top-1 {s.final.test_top1:.2f}% (final epoch {len(s.retraining) - 1}), "
+        f"  {'from scratch' if s.scratch else 'retrained   '}   top-1 {s.final.test_top1:.2f}% "
+        f"(final epoch {len(s.retraining) - 1}"
+        f"{f', {s.scratch.setup} budget {s.scratch.epochs} epochs' if s.scratch else ''}), "
         f"delta {s.final.delta_top1:+.2f} pp",
         _size_line(p),
         ("  weights kept   " if p.granularity == "weight" else "  widths         ")

@@ -322,6 +322,8 @@ def certify(sub: Submission, protocol: ComparisonProtocol) -> Certification:
     """
     if sub.smoke:
         return Certification(setup=None, division="open", unmet=["smoke run: reduced budget"])
+    if sub.scratch is not None:
+        return _certify_scratch(sub, protocol)
     unmet = unmet_requirements(sub, protocol)
     failed = {u.setup for u in unmet}
     setup = None
@@ -334,6 +336,31 @@ def certify(sub: Submission, protocol: ComparisonProtocol) -> Certification:
         division=division_of(setup),
         unmet=[f"{u.setup} {u.rule}: {u.message}" for u in unmet],
     )
+
+
+def _certify_scratch(sub: Submission, protocol: ComparisonProtocol) -> Certification:
+    """A scratch baseline: its SX setup when S1 holds and it trained exactly its budget (R-SX-1)
+    under the protocol's K1, K2, P; open division (it is compared with pruning in studies, not
+    ranked among pruning methods)."""
+    info = sub.scratch
+    assert info is not None
+    unmet = [u for s, _, check in SETUP_RULES if s == "S1" for u in check(sub, protocol)]
+    reasons = [f"{u.setup} {u.rule}: {u.message}" for u in unmet]
+    budget = scratch_epochs(
+        info.setup,
+        protocol.base_model.recipe.epochs,
+        protocol.retraining.epochs,
+        sub.pruning.flops_dense,
+        sub.pruning.flops_pruned,
+        protocol.scratch.includes_retraining,
+        protocol.pruning_budget.epochs,
+    )
+    if len(sub.retraining) != budget:
+        reasons.append(
+            f"{info.setup} R-SX-1: {len(sub.retraining)} scratch epochs logged, budget {budget}"
+        )
+    setup = None if reasons else info.setup
+    return Certification(setup=setup, division="open", unmet=reasons)
 
 
 def division_of(setup: str | None) -> Literal["closed", "open"]:

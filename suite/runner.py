@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from . import __version__
-from .basecache import file_sha256, obtain_base_model
+from .basecache import _reset_parameters, file_sha256, obtain_base_model
 from .checkpoint import layer_widths, save_pruned
 from .data import DataSplits, Split, load_dataset
 from .errors import (
@@ -46,11 +46,12 @@ from .protocol import (
     SEED_RANGE,
     ComparisonProtocol,
     PruningTarget,
+    TrainRecipe,
     canonical_json,
     load_protocol,
 )
 from .pruning import apply_structured_pruning, find_prunable_layers, select_removals
-from .rules import certify
+from .rules import certify, scratch_epochs
 from .submission import Submission
 from .train import EpochStats, evaluate, train
 from .trainability import (
@@ -285,6 +286,11 @@ def run(
     masks = outcome.masks
     if config.orthp:
         _apply_orthp(model, protocol, masks)
+    scratch = None
+    if method.from_scratch:
+        scratch, retraining = scratch_plan(method, protocol, dense.flops, pruned.flops)
+        torch.manual_seed(config.seed)
+        _reset_parameters(model)  # the small architecture, re-initialized: trained from scratch
     pruned_top1 = evaluate(model, data.test)
     jsv_log = _JSVLog.start(model, protocol, data.train, config.jsv)
 
@@ -331,6 +337,7 @@ def run(
         target_figures=target_figures,
         retrain_recipe=retrain_recipe,
         trainability=_trainability(log, retrain_recipe, jsv_log),
+        scratch=scratch,
         timings={
             "base_model": base.seconds,
             "pruning": pruning_seconds,
@@ -425,6 +432,54 @@ def _jsv_by_default(model: nn.Module, protocol: ComparisonProtocol, train_exampl
         jsv_enabled_by_default(model, shape, classes)
         and jsv_passes <= JSV_MAX_EPOCH_SHARE * 3 * train_examples
     )
+
+
+def scratch_plan(
+    method: PruningMethod, protocol: ComparisonProtocol, flops_dense: int, flops_pruned: int
+) -> tuple[dict[str, Any], TrainRecipe]:
+    """The SX-A / SX-B budget of a scratch baseline and the recipe it trains with.
+
+    The recipe is the protocol's base-model recipe with its epochs set to the budget and its LR
+    milestones scaled by ``budget / K1`` (rounded to whole epochs), the paper's "scratch, step
+    LR" (PAPER.md, Table 6).
+
+    Args:
+        method: A method with ``from_scratch``; its config's ``setup`` is ``"SX-A"`` or ``"SX-B"``.
+        protocol: Supplies K1 (base epochs), K2 (retraining epochs), the pruning budget P and
+            whether SX-B adds K2 (``scratch.includes_retraining``).
+        flops_dense: F1, FLOPs per example of the dense model.
+        flops_pruned: F2, FLOPs per example of the pruned architecture.
+
+    Returns:
+        The submission's ``scratch`` block and the recipe.
+    """
+    setup = getattr(method.config, "setup", "SX-B")
+    base = protocol.base_model.recipe
+    info = {
+        "setup": setup,
+        "pretrain_epochs": base.epochs,
+        "pruning_epochs": protocol.pruning_budget.epochs,
+        "retraining_epochs": protocol.retraining.epochs,
+        "flops_dense": flops_dense,
+        "flops_pruned": flops_pruned,
+        "includes_retraining": protocol.scratch.includes_retraining,
+    }
+    epochs = scratch_epochs(
+        setup,
+        base.epochs,
+        protocol.retraining.epochs,
+        flops_dense,
+        flops_pruned,
+        protocol.scratch.includes_retraining,
+        protocol.pruning_budget.epochs,
+    )
+    info["epochs"] = epochs
+    scaled: dict[int, float] = {}
+    for start, lr in base.stages:  # milestones that collide at a short budget keep the later LR
+        scaled[round(start * epochs / base.epochs)] = lr
+    stages = ",".join(f"{start}:{lr:g}" for start, lr in sorted(scaled.items()) if start < epochs)
+    recipe = base.model_copy(update={"epochs": epochs, "lr_schedule": stages})
+    return info, TrainRecipe.model_validate(recipe.model_dump())
 
 
 def _apply_orthp(model: nn.Module, protocol: ComparisonProtocol, masks: WeightMasks | None) -> None:
@@ -918,6 +973,8 @@ def _build_submission(**kw: Any) -> Submission:
         data["pruned_model"] = kw["saved"]
     data["retraining_recipe"] = kw["retrain_recipe"].model_dump(mode="json")
     data["trainability"] = kw["trainability"]
+    if kw["scratch"] is not None:
+        data["scratch"] = kw["scratch"]
     data["pruning_stage"] = {"epochs": 0, "lr_schedule": None, "log": []}  # one-shot methods
     if kw["config"].retraining_override:
         data["retraining_override"] = kw["config"].retraining_override

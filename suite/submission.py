@@ -244,8 +244,9 @@ class PruningStage(_Strict):
 class Certification(_Strict):
     """The strictest comparison setup the run satisfies and its division (``pruning_suite.rules``)."""
 
-    setup: Literal["S1", "S2", "S3.1", "S3.2", "S4.1", "S4.2"] | None = Field(
-        description="strictest setup met (Wang et al., arXiv 2301.05219, Table 2); None: not even S1"
+    setup: Literal["S1", "S2", "S3.1", "S3.2", "S4.1", "S4.2", "SX-A", "SX-B"] | None = Field(
+        description="strictest setup met (Wang et al., arXiv 2301.05219, Table 2); SX-A/SX-B for "
+        "scratch baselines within their budget; None: not even S1"
     )
     division: Literal["closed", "open"] = Field(
         description="closed: S3.2 or stricter (the protocol's own retraining recipe); open: else"

@@ -81,6 +81,7 @@ _RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 _REL_TOL_SPEEDUP = 1e-6
 _ABS_TOL = 1e-9
 _REL_TOL_LR = 1e-9
+_SCHEMA_RULE = "R-SCHEMA-1"
 
 Severity = Literal["error", "warning"]
 
@@ -96,8 +97,9 @@ class Problem:
         message: What is wrong, one line.
         severity: ``"error"`` (the file is invalid) or ``"warning"`` (reported, not fatal).
         hint: How to fix it, one line; may be empty.
-        rule: The rule id (RULES.md) the problem violates, e.g. ``"R-RETRAIN-2"``; empty for
-            problems of reading and format (R-SCHEMA-1).
+        rule: The rule id (RULES.md) the problem violates, e.g. ``"R-RETRAIN-2"``;
+            ``"R-SCHEMA-1"`` for problems of reading and format; empty for a path that is not a
+            submission file (a skipped symlink, a folder without files).
     """
 
     path: str
@@ -568,6 +570,8 @@ def _setup_findings(ctx: CheckContext, rule: str) -> Iterator[Finding]:
     if ctx.protocol is None or ctx.submission.smoke:
         return
     for setup, rule_id, check in SETUP_RULES:
+        if ctx.submission.scratch is not None and setup != "S1":
+            continue  # a scratch baseline is judged by its SX budget (R-SX-1), not S2..S4.2
         if rule_id == rule:
             for unmet in check(ctx.submission, ctx.protocol):
                 message = f"not {setup}: {unmet.message}"
@@ -772,15 +776,20 @@ def check_file(path: Path, protocols: Sequence[ComparisonProtocol] = ()) -> File
         result.data = read_json(path)
     except SubmissionError as err:
         message = err.message.removeprefix(f"{path}: ")  # the file is named once, by Problem
-        result.problems.append(Problem(str(path), "$", message, hint=err.hint))
+        result.problems.append(Problem(str(path), "$", message, hint=err.hint, rule=_SCHEMA_RULE))
         return result
     consistency = functools.partial(_consistency_problems, protocols=tuple(protocols))
     for stage in (_version_problems, _schema_problems, _model_problems, consistency):
-        problems = list(stage(result))
+        problems = [_with_rule(p) for p in stage(result)]
         if problems:
             result.problems.extend(_cap(path, problems))
             break
     return result
+
+
+def _with_rule(problem: Problem) -> Problem:
+    """A problem of reading or format (no rule of its own) is an R-SCHEMA-1 problem."""
+    return problem if problem.rule else dataclasses.replace(problem, rule=_SCHEMA_RULE)
 
 
 def _problem(path: Path, finding: Finding, rule: str = "") -> Problem:
@@ -1006,8 +1015,8 @@ def check_paths(
             if real not in seen:
                 seen.add(real)
                 results.append(check_file(path, protocols))
+    check_across_files(results, protocols)  # first: a repeated seed is also a duplicate run id
     _check_duplicate_run_ids(results)
-    check_across_files(results, protocols)
     return results
 
 
@@ -1128,10 +1137,16 @@ def _check_seeds(members: list[FileResult], protocols: Sequence[ComparisonProtoc
                 f"{protocol.id}@{protocol.version} are valid runs; a ranked mean needs "
                 f"{protocol.seeds}",
                 severity,
-                f"run the missing seeds (e.g. --seed {distinct}) and fix the invalid files",
+                f"run the missing seeds (e.g. --seed {_unused_seed(seeds)}) and fix the invalid "
+                "files",
                 "R-SEED-2",
             )
         )
+
+
+def _unused_seed(seeds: list[int]) -> int:
+    """The smallest seed >= 0 that no run uses (the hint's example of a missing seed)."""
+    return next(seed for seed in range(len(seeds) + 1) if seed not in seeds)
 
 
 def _protocol_of(data: Any, protocols: Sequence[ComparisonProtocol]) -> ComparisonProtocol | None:

@@ -1,0 +1,71 @@
+"""The scratch baseline of the paper's pruning-vs-scratch comparisons (SX-A / SX-B).
+
+Wang et al. (arXiv 2301.05219, Sec. 5, M2) compare a pruned-and-retrained model with the same
+small architecture trained from scratch. This method borrows the architecture another method
+produces at the target (``arch_from``: its scores and layer ratios), and the core then
+re-initializes that small dense model with PyTorch's default init and trains it with the
+protocol's base recipe, its LR milestones scaled to the budget: SX-A the same total epochs as
+pretrain + prune + retrain, SX-B the same total FLOPs, ``K1 x F1 / F2 (+ K2)``
+(:func:`pruning_suite.rules.scratch_epochs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import torch
+
+from pruning_suite import PruningContext, PruningMethod, hookimpl
+from pruning_suite.errors import PluginError
+from pruning_suite.method import MethodConfig
+
+
+class ScratchConfig(MethodConfig):
+    """Options of the scratch baseline."""
+
+    arch_from: str = "l1norm"
+    """The method whose pruned architecture is trained from scratch."""
+    setup: Literal["SX-A", "SX-B"] = "SX-B"
+    """The training budget: same total epochs (SX-A) or same total FLOPs (SX-B)."""
+
+
+class Scratch(PruningMethod):
+    """The architecture ``arch_from`` prunes to, trained from scratch under an SX budget."""
+
+    name = "scratch"
+    version = "1"
+    description = (
+        "scratch baseline: another method's pruned architecture trained from scratch (SX-A/SX-B)"
+    )
+    Config = ScratchConfig
+    from_scratch = True
+
+    def _architect(self) -> PruningMethod:
+        from pruning_suite.plugins import load_registry
+
+        if self.config.arch_from == self.name:
+            raise PluginError(
+                "scratch cannot take its architecture from itself",
+                'pass --config \'{"arch_from": "l1norm"}\' (or another filter method)',
+            )
+        method = load_registry().method(self.config.arch_from)
+        if method.granularity != "filter":
+            raise PluginError(
+                f"scratch needs a filter-granularity method, not {method.name!r}",
+                'pass --config \'{"arch_from": "l1norm"}\'',
+            )
+        return method
+
+    def score(self, ctx: PruningContext) -> Mapping[str, torch.Tensor]:
+        """The scores of ``arch_from`` (which filters go does not matter after re-init; how many does)."""
+        return self._architect().score(ctx)
+
+    def layer_ratios(self, ctx: PruningContext) -> Mapping[str, float]:
+        """The layer-wise ratios of ``arch_from``."""
+        return self._architect().layer_ratios(ctx)
+
+
+@hookimpl
+def register_methods() -> list[type[PruningMethod]]:
+    return [Scratch]
