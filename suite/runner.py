@@ -278,6 +278,7 @@ def run(
     observer.stage("pruning")
     t_prune = time.perf_counter()
     dense = measure(model, protocol.dataset.input_shape)
+    jsv_log = _JSVLog.start(model, protocol, data.train, config.jsv)
     target_figures = target_reference(model, protocol, target, data.train.inputs[:2])
     outcome = prune_model(model, method, protocol, target, config.seed, data.train)
     pruned = measure(model, protocol.dataset.input_shape)
@@ -292,7 +293,7 @@ def run(
         torch.manual_seed(config.seed)
         _reset_parameters(model)  # the small architecture, re-initialized: trained from scratch
     pruned_top1 = evaluate(model, data.test)
-    jsv_log = _JSVLog.start(model, protocol, data.train, config.jsv)
+    jsv_log.measure(model, -1)
 
     retrain_recipe = _budget(retraining, config.smoke)
     observer.phase_start("retraining", retrain_recipe.epochs)
@@ -383,10 +384,12 @@ def _save_model(
 
 @dataclass
 class _JSVLog:
-    """Mean JSV right after pruning (epoch -1) and after every retraining epoch (PAPER.md)."""
+    """Mean JSV of the dense model, right after pruning (epoch -1) and after every retraining
+    epoch (PAPER.md), on the same fixed training examples."""
 
     batches: list[torch.Tensor] | None
     rows: list[dict[str, Any]] = field(default_factory=list)
+    dense: dict[str, Any] | None = None
 
     @classmethod
     def start(
@@ -400,7 +403,7 @@ class _JSVLog:
         picked = order[: JSV_BATCHES * JSV_BATCH_SIZE].to(train_split.inputs.device)
         inputs = train_split.inputs[picked]
         log = cls(list(inputs.split(JSV_BATCH_SIZE)))
-        log.measure(model, -1)
+        log.dense = jsv_stats(model, log.batches).as_dict()
         return log
 
     def measure(self, model: nn.Module, epoch: int) -> None:
@@ -498,6 +501,7 @@ def _trainability(log: list[EpochStats], recipe: Any, jsv_log: _JSVLog) -> dict[
         "ta_val": ta_val,
         "ta_test": ta_test,
         "first_stage_epochs": len(stage),
+        "jsv_dense": jsv_log.dense,
         "jsv": jsv_log.rows if jsv_log.batches is not None else None,
     }
 

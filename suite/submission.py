@@ -269,10 +269,9 @@ class ScratchInfo(_Strict):
     epochs: int = Field(ge=1, description="epochs the scratch model was trained")
 
 
-class JSVRow(_Strict):
+class JSVSummary(_Strict):
     """Mean Jacobian singular values of logits w.r.t. input (dimensionless; PAPER.md)."""
 
-    epoch: int = Field(ge=-1, description="-1: right after pruning; else the retraining epoch")
     mean: float = Field(ge=0)
     std: float = Field(ge=0)
     max: float = Field(ge=0)
@@ -282,6 +281,12 @@ class JSVRow(_Strict):
     )
     examples: int = Field(ge=1)
     rank_deficient: int = Field(ge=0)
+
+
+class JSVRow(JSVSummary):
+    """The JSV summary at one point of the run."""
+
+    epoch: int = Field(ge=-1, description="-1: right after pruning; else the retraining epoch")
 
 
 class TrainabilityInfo(_Strict):
@@ -294,6 +299,9 @@ class TrainabilityInfo(_Strict):
         ge=0, le=100, description="mean test top-1 over the first LR stage of retraining"
     )
     first_stage_epochs: int = Field(ge=1, description="epochs of the first LR stage")
+    jsv_dense: JSVSummary | None = Field(
+        None, description="the dense base model's JSV on the same examples (None when off)"
+    )
     jsv: list[JSVRow] | None = Field(
         None,
         description="after pruning and after every retraining epoch, on 10 fixed training "
