@@ -87,6 +87,18 @@ def _parser() -> argparse.ArgumentParser:
         help="retraining LR schedule 'epoch:lr,...' instead of the protocol's (open division)",
     )
     run.add_argument(
+        "--orthp",
+        action="store_true",
+        help="re-initialize the pruned model with OrthP before retraining (PAPER.md, trainability)",
+    )
+    run.add_argument(
+        "--jsv",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure the mean JSV after pruning and every retraining epoch "
+        "(default: on when the model is small enough)",
+    )
+    run.add_argument(
         "--save-model",
         action="store_true",
         help="also write the retrained pruned model as <run-id>.pt beside the submission "
@@ -176,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     report.set_defaults(handler=_cmd_report)
+    _add_study_commands(commands)
     _add_base_commands(commands)
     return parser
 
@@ -275,6 +288,119 @@ def _print_base_rows(rows: Sequence[Any]) -> None:
     print(tabulate(table, headers=headers))
 
 
+def _add_study_commands(commands: Any) -> None:
+    """``pruning-suite study lr-sweep | scratch | cross-recipe`` (pruning_suite.study)."""
+    study = commands.add_parser(
+        "study", help="rerun one of the paper's findings as a set of runs, with tables and figures"
+    )
+    kinds = study.add_subparsers(title="studies", metavar="STUDY")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--protocol", help="protocol id or .toml file (default: digits-convnet)")
+    common.add_argument("--target", help="pruning target id (default: the protocol's)")
+    common.add_argument(
+        "--seeds", type=int, default=None, help="seeds 0..N-1 (default: the protocol's)"
+    )
+    common.add_argument("--out", type=Path, default=Path("submissions"), help="results folder")
+    common.add_argument(
+        "--report", type=Path, required=True, help="folder for the page and figures"
+    )
+    common.add_argument("--device", help="cpu, cuda or cuda:N")
+    common.add_argument("--data-dir", type=Path, help="dataset root")
+    common.add_argument("--smoke", action="store_true", help="tiny budget; never rankable")
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    sweep = kinds.add_parser(
+        "lr-sweep", parents=[common], help="M1: one method, several retraining LR schedules"
+    )
+    sweep.add_argument("--plugin", required=True)
+    sweep.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        help="retraining LR schedule 'epoch:lr,...' (repeatable; default: the protocol's and "
+        "the same at a 10x smaller LR)",
+    )
+    sweep.add_argument(
+        "--extend", type=int, default=0, help="also extend the first LR stage by N epochs"
+    )
+    sweep.add_argument("--orthp", choices=["off", "on", "both"], default="off")
+    sweep.set_defaults(handler=_cmd_study, study="lr-sweep")
+    scratch = kinds.add_parser(
+        "scratch", parents=[common], help="M2: pruning (S4.2) against scratch at SX-A and SX-B"
+    )
+    scratch.add_argument("--plugin", required=True)
+    scratch.set_defaults(handler=_cmd_study, study="scratch")
+    cross = kinds.add_parser(
+        "cross-recipe", parents=[common], help="A+FT_A, A+FT_B, B+FT_A, B+FT_B with the verdict"
+    )
+    cross.add_argument("--plugins", required=True, help="two methods, e.g. l1norm,random")
+    cross.add_argument("--recipe-a", required=True, help="FT_A's LR schedule")
+    cross.add_argument("--recipe-b", required=True, help="FT_B's LR schedule")
+    cross.add_argument("--epochs-a", type=int, help="FT_A's epochs (default: the protocol's)")
+    cross.add_argument("--epochs-b", type=int, help="FT_B's epochs (default: the protocol's)")
+    cross.set_defaults(handler=_cmd_study, study="cross-recipe")
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from .protocol import load_protocol
+    from .runner import RunConfig
+    from .study import (
+        cross_recipe_arms,
+        cross_recipe_verdict,
+        lr_sweep_arms,
+        run_study,
+        scratch_arms,
+        write_lr_sweep_report,
+        write_table_report,
+    )
+
+    protocol = load_protocol(args.protocol)
+    seeds = range(args.seeds if args.seeds is not None else protocol.seeds)
+    plugin = getattr(args, "plugin", None) or args.plugins.split(",")[0]
+    base = RunConfig(
+        plugin=plugin,
+        protocol=args.protocol,
+        target=args.target,
+        device=args.device,
+        data_dir=args.data_dir,
+        out=args.out,
+        smoke=args.smoke,
+    )
+    if args.study == "lr-sweep":
+        schedules = args.schedule or _default_schedules(protocol)
+        arms = lr_sweep_arms(base, schedules, seeds, args.extend, args.orthp)
+    elif args.study == "scratch":
+        arms = scratch_arms(base, seeds)
+    else:
+        methods = tuple(args.plugins.split(","))
+        if len(methods) != 2:
+            raise PruningSuiteError(
+                f"--plugins {args.plugins!r} names {len(methods)} methods",
+                "name two: --plugins A,B",
+            )
+        recipes = ((args.recipe_a, args.epochs_a), (args.recipe_b, args.epochs_b))
+        arms = cross_recipe_arms(base, methods, recipes, seeds)
+    result = run_study(arms, progress=print)
+    title = f"{args.study} on {protocol.id}@{protocol.version}"
+    if args.study == "lr-sweep":
+        written = write_lr_sweep_report(result, protocol, args.report, title)
+    else:
+        verdict = cross_recipe_verdict(result, methods) if args.study == "cross-recipe" else ""
+        written = [write_table_report(result, title, args.report, verdict)]
+        if verdict:
+            print(verdict)
+    print(f"{result.ran} runs done, {result.skipped} found in {args.out}; wrote {written[0]}")
+    return 0
+
+
+def _default_schedules(protocol: Any) -> list[str]:
+    """The protocol's retraining schedule and the same schedule at a 10x smaller LR."""
+    own = protocol.retraining.lr_schedule
+    smaller = ",".join(f"{start}:{lr / 10:g}" for start, lr in protocol.retraining.stages)
+    return [own, smaller]
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .progress import ConsoleObserver, print_summary
     from .runner import RunConfig, run
@@ -292,6 +418,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         save_model=args.save_model,
         retraining_epochs=args.retrain_epochs,
         retraining_lr_schedule=args.retrain_lr_schedule,
+        jsv=args.jsv,
+        orthp=args.orthp,
     )
     with ConsoleObserver(enabled=not args.quiet) as observer:
         result = run(config, observer=observer)

@@ -1,0 +1,461 @@
+"""Studies: the paper's findings rerun as sets of runs, and the tables and figures built from them.
+
+Wang et al. (arXiv 2301.05219) explain two "mysteries" and recommend a calibration:
+
+- ``lr-sweep`` (M1): one method, the same epochs, several retraining LR schedules (optionally the
+  first LR stage extended by N epochs, the paper's "+N epochs" rows; optionally with and without
+  OrthP): a larger LR converges faster within a fixed budget because pruning damages trainability.
+- ``scratch`` (M2): the method at its protocol (S4.2) against the same architecture trained from
+  scratch under the SX-A and SX-B budgets.
+- ``cross-recipe``: methods A and B each retrained with FT_A and FT_B; A is better only if it wins
+  under both recipes, otherwise the recipe and the method interact.
+
+A study expands into :class:`~pruning_suite.runner.RunConfig` jobs. Runs already in the results
+folder (same run id, a valid file) are skipped, so a study resumes where it stopped. Jobs are
+handed to an :class:`Executor`; :class:`LocalExecutor` runs them here, one after the other. The
+seam is the executor: anything with ``run(jobs) -> results`` (e.g. a distributed engine's
+adapter) can take its place. Tables and figures are built only from the submissions.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from .errors import PruningSuiteError
+from .jsonio import write_text_atomic
+from .protocol import ComparisonProtocol, TrainRecipe, load_protocol
+from .schedule import parse_schedule
+from .submission import Submission
+
+__all__ = [
+    "Arm",
+    "Executor",
+    "LocalExecutor",
+    "StudyResult",
+    "cross_recipe_arms",
+    "claims",
+    "cross_recipe_verdict",
+    "extend_first_stage",
+    "lr_sweep_arms",
+    "planned_path",
+    "run_study",
+    "scratch_arms",
+    "write_lr_sweep_report",
+    "write_table_report",
+]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of a study: a label and the runs (one per seed) that make it.
+
+    Attributes:
+        label: Shown in tables and figures, e.g. ``"LR 0.001 +OrthP"``.
+        jobs: One run configuration per seed.
+    """
+
+    label: str
+    jobs: tuple  # tuple[RunConfig, ...]; typed loosely so this module imports without torch
+
+
+class Executor(Protocol):
+    """Runs jobs and returns their submissions, in order. The seam for a distributed engine."""
+
+    def run(self, jobs: Sequence, on_done: Callable[[int, Submission], None]) -> list[Submission]:
+        """Run every job (a ``RunConfig``); call ``on_done(index, submission)`` as each finishes."""
+        ...
+
+
+class LocalExecutor:
+    """Runs jobs in this process, one after the other (two trainings on one CPU slow each other)."""
+
+    def run(self, jobs: Sequence, on_done: Callable[[int, Submission], None]) -> list[Submission]:
+        from .runner import run
+
+        done = []
+        for index, job in enumerate(jobs):
+            submission = run(job).submission
+            on_done(index, submission)
+            done.append(submission)
+        return done
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """The submissions of every arm, in the arms' order (run now or found on disk)."""
+
+    arms: dict[str, list[Submission]]
+    ran: int
+    skipped: int
+
+
+def planned_path(job) -> Path:
+    """Where ``job`` (a ``RunConfig``) writes its submission, computed without running it."""
+    from .plugins import load_registry
+    from .runner import compute_run_id
+
+    protocol = load_protocol(job.protocol)
+    method = load_registry().method(job.plugin, dict(job.method_config))
+    target = protocol.target(job.target)
+    run_id = compute_run_id(
+        protocol,
+        method,
+        target,
+        job.seed,
+        job.smoke,
+        job.retraining_override,
+        "orthp" if job.orthp else None,
+    )
+    return Path(job.out) / protocol.id / method.name / f"{run_id}.json"
+
+
+def run_study(
+    arms: Sequence[Arm],
+    executor: Executor | None = None,
+    progress: Callable[[str], None] = lambda line: None,
+) -> StudyResult:
+    """Run every job of every arm that has no valid submission yet; gather all submissions.
+
+    Args:
+        arms: The study's arms.
+        executor: Who runs the jobs (default :class:`LocalExecutor`).
+        progress: Called with one line per job (skipped, started, finished).
+
+    Returns:
+        Every arm's submissions in seed order, and how many runs ran or were skipped.
+
+    Raises:
+        PruningSuiteError: A run failed (its error); runs finished before it are kept on disk.
+    """
+    from .validate import check_file
+
+    executor = executor or LocalExecutor()
+    found: dict[tuple[int, int], Submission] = {}
+    todo: list[tuple[int, int]] = []
+    for a, arm in enumerate(arms):
+        for j, job in enumerate(arm.jobs):
+            path = planned_path(job)
+            result = check_file(path) if path.is_file() else None
+            if result is not None and result.ok and result.submission is not None:
+                found[(a, j)] = result.submission
+                progress(f"skip  {arm.label} seed {job.seed}: {path} exists")
+            else:
+                todo.append((a, j))
+    jobs = [arms[a].jobs[j] for a, j in todo]
+
+    def on_done(index: int, submission: Submission) -> None:
+        a, j = todo[index]
+        found[(a, j)] = submission
+        progress(
+            f"done  {arms[a].label} seed {submission.seed}: top-1 {submission.final.test_top1:.2f}"
+        )
+
+    for index, (a, j) in enumerate(todo):
+        progress(f"queue {arms[a].label} seed {arms[a].jobs[j].seed} ({index + 1}/{len(todo)})")
+    executor.run(jobs, on_done)
+    return StudyResult(
+        {arm.label: [found[(a, j)] for j in range(len(arm.jobs))] for a, arm in enumerate(arms)},
+        ran=len(todo),
+        skipped=sum(len(arm.jobs) for arm in arms) - len(todo),
+    )
+
+
+# ----------------------------------------------------------------------------------- expansion
+
+
+def _schedule_label(schedule: str) -> str:
+    return f"LR {parse_schedule(schedule)[0][1]:g}"
+
+
+def extend_first_stage(recipe: TrainRecipe, schedule: str, extra_epochs: int) -> tuple[str, int]:
+    """``schedule`` with its first LR stage ``extra_epochs`` longer, and the new total epochs.
+
+    The paper's "+N epochs" rows (PAPER.md, M1): later milestones move by ``extra_epochs``.
+    """
+    stages = parse_schedule(schedule)
+    moved = [stages[0]] + [(start + extra_epochs, lr) for start, lr in stages[1:]]
+    return ",".join(f"{start}:{lr:g}" for start, lr in moved), recipe.epochs + extra_epochs
+
+
+def lr_sweep_arms(
+    base_job,
+    schedules: Sequence[str],
+    seeds: Sequence[int],
+    extend: int = 0,
+    orthp: str = "off",
+) -> list[Arm]:
+    """The arms of an LR sweep (M1): one per schedule (x OrthP off/on), plus "+N epochs" ones.
+
+    Args:
+        base_job: A ``RunConfig`` naming protocol, target, plugin, output folder and smoke.
+        schedules: Retraining LR schedules ``"epoch:lr,..."``; the protocol's own one gives a
+            closed-division arm, the others are open division (disclosed).
+        seeds: Seeds of every arm.
+        extend: When > 0, each schedule that is not the protocol's also gets an arm with its
+            first stage extended by this many epochs.
+        orthp: ``"off"``, ``"on"`` or ``"both"``.
+
+    Raises:
+        PruningSuiteError: No schedule, or ``orthp`` is not one of the three.
+    """
+    if not schedules:
+        raise PruningSuiteError(
+            "an LR sweep needs at least one schedule", "pass --schedule 0:0.01,30:0.001"
+        )
+    if orthp not in ("off", "on", "both"):
+        raise PruningSuiteError(f"--orthp {orthp!r}", "use off, on or both")
+    protocol = load_protocol(base_job.protocol)
+    recipe = protocol.retraining
+    variants = {"off": [False], "on": [True], "both": [False, True]}[orthp]
+    arms = []
+    for schedule in schedules:
+        plans = [(schedule, recipe.epochs, "")]
+        if extend and schedule != recipe.lr_schedule:
+            longer, epochs = extend_first_stage(recipe, schedule, extend)
+            plans.append((longer, epochs, f" +{extend} epochs"))
+        for sched, epochs, suffix in plans:
+            for with_orthp in variants:
+                label = _schedule_label(sched) + suffix + (" +OrthP" if with_orthp else "")
+                override = {} if sched == recipe.lr_schedule else {"retraining_lr_schedule": sched}
+                if epochs != recipe.epochs:
+                    override["retraining_epochs"] = epochs
+                jobs = tuple(
+                    replace(base_job, seed=seed, orthp=with_orthp, **override) for seed in seeds
+                )
+                arms.append(Arm(label, jobs))
+    return arms
+
+
+def scratch_arms(base_job, seeds: Sequence[int]) -> list[Arm]:
+    """Pruning (the protocol's recipe, S4.2) against scratch training at SX-A and SX-B (M2)."""
+    method = base_job.plugin
+    arms = [Arm(f"{method} (pruned, retrained)", tuple(replace(base_job, seed=s) for s in seeds))]
+    for setup in ("SX-A", "SX-B"):
+        config = {"arch_from": method, "setup": setup}
+        jobs = tuple(
+            replace(base_job, plugin="scratch", method_config=config, seed=s) for s in seeds
+        )
+        arms.append(Arm(f"scratch {setup}", jobs))
+    return arms
+
+
+def cross_recipe_arms(
+    base_job,
+    methods: tuple[str, str],
+    recipes: tuple[tuple[str, int | None], tuple[str, int | None]],
+    seeds: Sequence[int],
+) -> list[Arm]:
+    """A+FT_A, A+FT_B, B+FT_A, B+FT_B: each method with each recipe (LR schedule, epochs or None)."""
+    protocol = load_protocol(base_job.protocol)
+    arms = []
+    for method in methods:
+        for name, (schedule, epochs) in zip(("FT_A", "FT_B"), recipes, strict=True):
+            override = {}
+            if schedule != protocol.retraining.lr_schedule:
+                override["retraining_lr_schedule"] = schedule
+            if epochs is not None and epochs != protocol.retraining.epochs:
+                override["retraining_epochs"] = epochs
+            jobs = tuple(replace(base_job, plugin=method, seed=s, **override) for s in seeds)
+            arms.append(Arm(f"{method}+{name}", jobs))
+    return arms
+
+
+def cross_recipe_verdict(result: StudyResult, methods: tuple[str, str]) -> str:
+    """ "A is better under both recipes", or that the ranking flips (an interaction to report)."""
+    a, b = methods
+    means = {
+        label: statistics.fmean(s.final.test_top1 for s in subs)
+        for label, subs in result.arms.items()
+    }
+    wins = {ft: means[f"{a}+{ft}"] - means[f"{b}+{ft}"] for ft in ("FT_A", "FT_B")}
+    shown = ", ".join(f"{ft}: {a} - {b} = {d:+.2f} pp" for ft, d in wins.items())
+    if all(d > 0 for d in wins.values()):
+        return f"consistent: {a} is better under both recipes ({shown})"
+    if all(d < 0 for d in wins.values()):
+        return f"consistent: {b} is better under both recipes ({shown})"
+    return f"interaction: the ranking depends on the retraining recipe ({shown})"
+
+
+# ----------------------------------------------------------------------------------- reports
+
+
+def _mean_std(values: Sequence[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f} ± n/a"
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def _arm_rows(result: StudyResult) -> list[list[str]]:
+    rows = []
+    for label, subs in result.arms.items():
+        first = subs[0]
+        cert = first.certification
+        rows.append(
+            [
+                label,
+                str(len(subs)),
+                _mean_std([s.final.test_top1 for s in subs]),
+                f"{first.pruning.sparsity * 100:.2f}",
+                f"{len(first.retraining)}",
+                f"{cert.setup} ({cert.division})" if cert and cert.setup else "uncertified",
+            ]
+        )
+    return rows
+
+
+def write_table_report(result: StudyResult, title: str, out_dir: Path, verdict: str = "") -> Path:
+    """A markdown page with one row per arm (final-epoch test top-1, mean ± sample std)."""
+    from tabulate import tabulate
+
+    headers = ["arm", "runs", "final test top-1 (%)", "sparsity (%)", "epochs", "certified"]
+    lines = [f"# {title}", "", "Final-epoch test top-1, mean ± sample std over seeds.", ""]
+    lines.append(tabulate(_arm_rows(result), headers, tablefmt="github", disable_numparse=True))
+    if verdict:
+        lines += ["", f"Verdict: {verdict}"]
+    path = Path(out_dir) / "README.md"
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, "\n".join(lines) + "\n")
+    return path
+
+
+def write_lr_sweep_report(
+    result: StudyResult, protocol: ComparisonProtocol, out_dir: Path, title: str
+) -> list[Path]:
+    """The LR sweep's page: accuracy and TA table, accuracy and mean-JSV curves, and whether the
+    paper's claims hold here, every sentence computed from the submissions.
+
+    Returns:
+        The files written (README.md, the figures as PNG and PDF).
+    """
+    from tabulate import tabulate
+
+    from .figures import plot_accuracy_vs_epoch, plot_jsv_vs_epoch, ta_table
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    arms = result.arms
+    accuracy = {
+        label: [[(row.epoch, row.test_top1) for row in s.retraining] for s in subs]
+        for label, subs in arms.items()
+    }
+    stages = {
+        label: list(parse_schedule(subs[0].retraining_recipe.lr_schedule))
+        for label, subs in arms.items()
+        if subs[0].retraining_recipe is not None
+    }
+    written = plot_accuracy_vs_epoch(accuracy, stages, out_dir / "accuracy-vs-epoch")
+    jsv = {
+        label: [[(r.epoch, r.mean) for r in s.trainability.jsv] for s in subs]
+        for label, subs in arms.items()
+        if all(s.trainability and s.trainability.jsv for s in subs)
+    }
+    if jsv:
+        written += plot_jsv_vs_epoch(jsv, out_dir / "jsv-vs-epoch")
+    ta_rows = [
+        {
+            "arm": label,
+            "ta_val": s.trainability.ta_val,
+            "ta_test": s.trainability.ta_test,
+            "final_test_top1": s.final.test_top1,
+        }
+        for label, subs in arms.items()
+        for s in subs
+        if s.trainability is not None
+    ]
+    headers = ["arm", "runs", "final test top-1 (%)", "sparsity (%)", "epochs", "certified"]
+    lines = [
+        f"# {title}",
+        "",
+        f"Protocol `{protocol.id}@{protocol.version}`; generated by `pruning-suite study lr-sweep` "
+        "from the submissions it lists. Final-epoch test top-1, mean ± sample std over seeds; TA is "
+        "the mean accuracy over the first LR stage of retraining (Wang et al., arXiv 2301.05219).",
+        "",
+        tabulate(_arm_rows(result), headers, tablefmt="github", disable_numparse=True),
+        "",
+        ta_table(ta_rows) if ta_rows else "(no trainability recorded)",
+        "",
+        "![test accuracy vs epoch](accuracy-vs-epoch.png)",
+    ]
+    if jsv:
+        lines += ["", "![mean JSV vs epoch](jsv-vs-epoch.png)"]
+    lines += ["", "## Do the paper's claims hold here?", "", *claims(result), ""]
+    lines += ["## Runs", ""] + [
+        f"- {label}: " + ", ".join(f"`{s.run_id}` (seed {s.seed})" for s in subs)
+        for label, subs in arms.items()
+    ]
+    page = out_dir / "README.md"
+    write_text_atomic(page, "\n".join(lines) + "\n")
+    return [page, *written]
+
+
+def claims(result: StudyResult) -> list[str]:
+    """One sentence per claim of the paper this sweep can test, each computed from the runs."""
+    plain = {
+        label: subs
+        for label, subs in result.arms.items()
+        if "+OrthP" not in label and "epochs" not in label
+    }
+    lrs = {label: subs[0].retraining[0].lr for label, subs in plain.items()}
+    out = []
+    if len(lrs) >= 2:
+        high = max(lrs, key=lrs.get)
+        low = min(lrs, key=lrs.get)
+        gap = _mean(plain[high]) - _mean(plain[low])
+        spread = max(_std(plain[high]), _std(plain[low]))
+        holds = gap > 0 and (math.isnan(spread) or gap > spread)
+        out.append(
+            f"- Larger retraining LR wins within the same epochs (M1): {'holds' if holds else 'does not hold'} "
+            f"here: {high} {_mean(plain[high]):.2f} vs {low} {_mean(plain[low]):.2f} "
+            f"({gap:+.2f} pp; largest seed std {spread:.2f})."
+        )
+        with_orthp = {
+            label.replace(" +OrthP", ""): subs
+            for label, subs in result.arms.items()
+            if label.endswith("+OrthP")
+        }
+        if high in with_orthp and low in with_orthp:
+            gap_orthp = _mean(with_orthp[high]) - _mean(with_orthp[low])
+            narrower = abs(gap_orthp) < abs(gap)
+            out.append(
+                f"- OrthP narrows the gap between the LRs: {'holds' if narrower else 'does not hold'} "
+                f"here: {gap_orthp:+.2f} pp with OrthP against {gap:+.2f} pp without."
+            )
+    jsv_lines = []
+    for label, subs in plain.items():
+        rows = [
+            s.trainability
+            for s in subs
+            if s.trainability and s.trainability.jsv and s.trainability.jsv_dense
+        ]
+        if not rows:
+            continue
+        dense = statistics.fmean(t.jsv_dense.mean for t in rows)
+        after = statistics.fmean(t.jsv[0].mean for t in rows)
+        final = statistics.fmean(t.jsv[-1].mean for t in rows)
+        collapse, recover = after < dense, final > after
+        jsv_lines.append(
+            f"{label}: dense {dense:.3g}, after pruning {after:.3g}, after retraining {final:.3g} "
+            f"({'collapses' if collapse else 'does not collapse'}, "
+            f"{'recovers' if recover else 'does not recover'})"
+        )
+    if jsv_lines:
+        out.append(
+            "- Mean JSV collapses after pruning and recovers in retraining: "
+            + "; ".join(jsv_lines)
+            + "."
+        )
+    return out or ["- This sweep has too few arms to test the paper's claims."]
+
+
+def _mean(subs: Sequence[Submission]) -> float:
+    return statistics.fmean(s.final.test_top1 for s in subs)
+
+
+def _std(subs: Sequence[Submission]) -> float:
+    values = [s.final.test_top1 for s in subs]
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
