@@ -1,0 +1,212 @@
+"""Studies (issue 6): expansion into runs, resuming, verdicts; the scratch baseline's budget and
+certification; OrthP in a run makes every JSV of a linear MLP 1 right after pruning."""
+
+from __future__ import annotations
+
+import statistics
+from importlib.resources import files
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from pruning_suite.errors import PluginError
+from pruning_suite.plugins import load_registry
+from pruning_suite.protocol import load_protocol
+from pruning_suite.rules import certify
+from pruning_suite.runner import RunConfig, run, scratch_plan
+from pruning_suite.study import (
+    StudyResult,
+    claims,
+    cross_recipe_arms,
+    cross_recipe_verdict,
+    extend_first_stage,
+    lr_sweep_arms,
+    planned_path,
+    run_study,
+    scratch_arms,
+)
+from pruning_suite.validate import validate_file
+
+DIGITS_OWN = "0:0.01,10:0.001"  # digits-convnet's retraining schedule
+
+
+def test_extend_first_stage_moves_later_milestones() -> None:
+    recipe = load_protocol("fashion-mnist-mlp7-linear").retraining  # 90 epochs
+    assert extend_first_stage(recipe, "0:0.001,45:0.0001", 180) == ("0:0.001,225:0.0001", 270)
+
+
+def test_lr_sweep_expands_schedules_orthp_and_extended_arms(tmp_path) -> None:
+    base = RunConfig(plugin="l1norm", out=tmp_path)
+    arms = lr_sweep_arms(base, [DIGITS_OWN, "0:0.001,10:0.0001"], [0, 1], extend=5, orthp="both")
+    assert [arm.label for arm in arms] == [
+        "LR 0.01",
+        "LR 0.01 +OrthP",
+        "LR 0.001",
+        "LR 0.001 +OrthP",
+        "LR 0.001 +5 epochs",
+        "LR 0.001 +5 epochs +OrthP",
+    ]
+    own, _, small, _, longer, longer_orthp = arms
+    assert [job.seed for job in own.jobs] == [0, 1]
+    assert own.jobs[0].retraining_override is None  # the protocol's recipe: closed division
+    assert small.jobs[0].retraining_override == {"lr_schedule": "0:0.001,10:0.0001"}
+    assert longer.jobs[0].retraining_override == {"epochs": 25, "lr_schedule": "0:0.001,15:0.0001"}
+    assert longer_orthp.jobs[1].orthp and not longer.jobs[1].orthp
+    # every job lands on its own file
+    paths = {planned_path(job) for arm in arms for job in arm.jobs}
+    assert len(paths) == 12
+
+
+def test_scratch_and_cross_recipe_arms(tmp_path) -> None:
+    base = RunConfig(plugin="l1norm", out=tmp_path)
+    arms = scratch_arms(base, [0])
+    assert [arm.label for arm in arms] == [
+        "l1norm (pruned, retrained)",
+        "scratch SX-A",
+        "scratch SX-B",
+    ]
+    assert arms[2].jobs[0].plugin == "scratch"
+    assert arms[2].jobs[0].method_config == {"arch_from": "l1norm", "setup": "SX-B"}
+    cross = cross_recipe_arms(base, ("l1norm", "random"), ((DIGITS_OWN, None), ("0:0.05", 10)), [0])
+    assert [arm.label for arm in cross] == [
+        "l1norm+FT_A",
+        "l1norm+FT_B",
+        "random+FT_A",
+        "random+FT_B",
+    ]
+    assert cross[1].jobs[0].retraining_override == {"epochs": 10, "lr_schedule": "0:0.05"}
+    assert cross[2].jobs[0].retraining_override is None
+
+
+def _fake(top1s: dict[str, list[float]], lr: dict[str, float] | None = None) -> StudyResult:
+    def sub(label: str, value: float) -> SimpleNamespace:
+        rows = [SimpleNamespace(lr=(lr or {}).get(label, 0.01))]
+        return SimpleNamespace(
+            final=SimpleNamespace(test_top1=value), retraining=rows, trainability=None
+        )
+
+    return StudyResult(
+        {label: [sub(label, v) for v in values] for label, values in top1s.items()}, 0, 0
+    )
+
+
+def test_cross_recipe_verdict_consistent_and_interaction() -> None:
+    consistent = _fake({"A+FT_A": [90, 91], "A+FT_B": [89], "B+FT_A": [88], "B+FT_B": [88.5]})
+    assert cross_recipe_verdict(consistent, ("A", "B")).startswith("consistent: A is better")
+    flipped = _fake({"A+FT_A": [90], "A+FT_B": [87], "B+FT_A": [88], "B+FT_B": [88.5]})
+    verdict = cross_recipe_verdict(flipped, ("A", "B"))
+    assert verdict.startswith("interaction") and "FT_A: A - B = +2.00 pp" in verdict
+    assert "FT_B: A - B = -1.50 pp" in verdict
+
+
+def test_claims_are_computed_from_the_runs() -> None:
+    result = _fake(
+        {"LR 0.01": [92.0, 92.4], "LR 0.001": [90.0, 90.2]}, {"LR 0.01": 0.01, "LR 0.001": 0.001}
+    )
+    (line,) = claims(result)
+    gap = statistics.fmean([92.0, 92.4]) - statistics.fmean([90.0, 90.2])
+    assert "holds here" in line and f"{gap:+.2f} pp" in line
+    reversed_result = _fake(
+        {"LR 0.01": [89.0], "LR 0.001": [90.0]}, {"LR 0.01": 0.01, "LR 0.001": 0.001}
+    )
+    assert "does not hold" in claims(reversed_result)[0]
+
+
+def test_run_study_resumes_from_the_files_on_disk(tmp_path) -> None:
+    base = RunConfig(plugin="l1norm", out=tmp_path, smoke=True)
+    arms = lr_sweep_arms(base, [DIGITS_OWN], [0])
+    first = run_study(arms)
+    assert (first.ran, first.skipped) == (1, 0)
+    (sub,) = first.arms["LR 0.01"]
+    assert planned_path(arms[0].jobs[0]).is_file()
+
+    class NoRuns:
+        def run(self, jobs, on_done):
+            assert not jobs, "nothing is left to run"
+            return []
+
+    again = run_study(arms, NoRuns())
+    assert (again.ran, again.skipped) == (0, 1)
+    assert again.arms["LR 0.01"][0].run_id == sub.run_id
+
+
+def test_scratch_plan_budgets_from_measured_flops() -> None:
+    protocol = load_protocol("digits-convnet")  # K1 = 30 ("0:0.05,20:0.005"), K2 = 20
+    sx_b = load_registry().method("scratch", {"setup": "SX-B"})
+    info, recipe = scratch_plan(sx_b, protocol, flops_dense=2000, flops_pruned=1000)
+    assert info["epochs"] == 30 * 2 + 20 and recipe.epochs == 80
+    assert recipe.lr_schedule == "0:0.05,53:0.005"  # milestone 20 of 30 scaled to 80 epochs
+    sx_a = load_registry().method("scratch", {"setup": "SX-A"})
+    info, recipe = scratch_plan(sx_a, protocol, flops_dense=2000, flops_pruned=1000)
+    assert info["epochs"] == 30 + 0 + 20 and recipe.lr_schedule == "0:0.05,33:0.005"
+
+
+def test_scratch_run_is_certified_by_its_budget(tmp_path) -> None:
+    result = run(
+        RunConfig(plugin="scratch", out=tmp_path, smoke=True, method_config={"setup": "SX-B"})
+    )
+    sub = result.submission
+    assert validate_file(result.path) == []
+    assert sub.scratch is not None and sub.scratch.setup == "SX-B"
+    assert sub.scratch.flops_pruned == sub.pruning.flops_pruned
+    assert sub.certification.setup is None  # smoke runs are never certified
+    # the same run, had it trained its whole budget, is certified SX-B; one epoch short is not
+    protocol = load_protocol("digits-convnet")
+    row = sub.retraining[-1]
+    full = replace_rows(sub, [row] * sub.scratch.epochs)
+    assert certify(full, protocol).setup == "SX-B"
+    short = replace_rows(sub, [row] * (sub.scratch.epochs - 1))
+    cert = certify(short, protocol)
+    assert cert.setup is None and any("R-SX-1" in reason for reason in cert.unmet)
+
+
+def replace_rows(sub, rows):
+    rows = [row.model_copy(update={"epoch": i}) for i, row in enumerate(rows)]
+    return sub.model_copy(update={"smoke": False, "rankable": True, "retraining": rows})
+
+
+def test_scratch_cannot_take_its_architecture_from_itself(tmp_path) -> None:
+    with pytest.raises(PluginError, match="itself"):
+        run(
+            RunConfig(
+                plugin="scratch", out=tmp_path, smoke=True, method_config={"arch_from": "scratch"}
+            )
+        )
+
+
+def _linear_mlp_protocol(tmp_path) -> Path:
+    """digits-convnet's data and recipes with a deep linear MLP 64-32-24-10, pruned by half to 64-16-12-10 (widths never grow)."""
+    text = (files("pruning_suite.protocols") / "digits-convnet.toml").read_text()
+    text = text.replace('id = "digits-convnet"', 'id = "digits-mlp-linear"')
+    text = text.replace(
+        'prunable_layers = ["conv1", "conv2", "fc1"]', 'prunable_layers = ["layers.0", "layers.1"]'
+    )
+    text = text.replace(
+        'name = "digits_convnet"',
+        'name = "mlp"\nkwargs = { widths = [32, 24], activation = "none" }',
+    )
+    path = tmp_path / "digits-mlp-linear.toml"
+    path.write_text(text)
+    return path
+
+
+def test_orthp_in_a_run_gives_every_jsv_one_for_a_linear_mlp(tmp_path) -> None:
+    path = _linear_mlp_protocol(tmp_path)
+    result = run(
+        RunConfig(
+            plugin="l1norm", protocol=str(path), out=tmp_path, smoke=True, orthp=True, jsv=True
+        )
+    )
+    sub = result.submission
+    assert sub.method.reinit == "orthp"
+    after = sub.trainability.jsv[0]
+    assert after.epoch == -1
+    assert after.min == pytest.approx(1, abs=1e-5) and after.max == pytest.approx(1, abs=1e-5)
+    dense = sub.trainability.jsv_dense
+    assert dense.max > 1.01 or dense.min < 0.99  # before OrthP the JSVs were not all 1
+    without = run(
+        RunConfig(plugin="l1norm", protocol=str(path), out=tmp_path, smoke=True, jsv=True)
+    )
+    assert without.submission.run_id != sub.run_id  # OrthP is part of the run id
+    assert validate_file(result.path, [load_protocol(str(path))]) == []
