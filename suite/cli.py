@@ -516,7 +516,17 @@ def _cmd_protocols(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                [{"id": p.id, "version": p.version, "title": p.title} for p in protocols], indent=2
+                [
+                    {
+                        "id": p.id,
+                        "version": p.version,
+                        "title": p.title,
+                        "granularity": p.granularity,
+                        "references": [r.model_dump(mode="json") for r in p.references],
+                    }
+                    for p in protocols
+                ],
+                indent=2,
             )
         )
         return 0
@@ -529,6 +539,7 @@ def _cmd_protocols(args: argparse.Namespace) -> int:
             ", ".join(t.id for t in p.targets),
             p.retraining.epochs,
             p.seeds,
+            len(p.references) or "",
         ]
         for p in protocols
     ]
@@ -543,9 +554,11 @@ def _cmd_protocols(args: argparse.Namespace) -> int:
                 "targets",
                 "retrain epochs",
                 "seeds",
+                "published refs",
             ],
         )
     )
+    print("\n'pruning-suite protocols show ID' gives a protocol in full, its published references included")
     return 0
 
 

@@ -21,10 +21,15 @@ Where the data comes from (no download on these machines):
   when given (the only place searched), else ``PRUNING_SUITE_DATA``; there is no system folder.
   The pickles are read by a restricted unpickler (:func:`read_cifar_batch`) that refuses every
   global except NumPy's array reconstruction, so a tampered file cannot run code.
+- ``imagenet``, ``imagenet100``: torchvision's ImageFolder layout (``ROOT/imagenet/train/<class>/``
+  and ``val/``), never loaded into memory: :mod:`pruning_suite.imagefolder` lists the files,
+  checksums their paths and sizes, and decodes batches through a DataLoader.
 
-Splits are drawn with a seeded permutation (:func:`split_indices`); pixels are scaled to [0, 1],
-optionally resized, and normalized with the protocol's mean and std. The returned tensors are
-normalized; :func:`augment` works on them in batches, on their device.
+Splits are drawn with a seeded permutation (:func:`split_indices`). A :class:`Split` keeps the raw
+pixels on its device (uint8 where they are whole numbers: 4x less memory than float) and
+``Split.batch(index)`` returns them scaled to [0, 1] and normalized with the protocol's mean and
+std, in batches, on the device; :func:`augment` crops and flips such batches there. Resized data
+(e.g. 28 -> 32 pixels) is kept as float32.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import os
 import pickle
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DatasetError, ProtocolError
+from .fastpath import to_device
 
 if TYPE_CHECKING:
     from .protocol import Augmentation, DatasetSpec
@@ -52,7 +58,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CIFAR_LAYOUTS",
     "DATA_ENV",
+    "FOLDER_DATASET_NAMES",
     "IDX_FILES",
+    "SMOKE_EVAL_EXAMPLES",
     "UNPINNED",
     "CifarLayout",
     "DataSplits",
@@ -131,7 +139,13 @@ SYSTEM_DATA_DIRS: dict[str, tuple[tuple[Path, str], ...]] = {
 """Per dataset, system folders searched last, each with the package that provides it."""
 
 _HAS_OFFICIAL_TEST = {"digits": False, "fashion-mnist": True, "mnist": True}
-_CHANNELS = {"cifar10": 3, "cifar100": 3}  # the others are grayscale
+_CHANNELS = {"cifar10": 3, "cifar100": 3, "imagenet": 3, "imagenet100": 3}  # others: grayscale
+
+FOLDER_DATASET_NAMES = ("imagenet", "imagenet100")
+"""Datasets read from image folders by :mod:`pruning_suite.imagefolder`, batch by batch."""
+
+SMOKE_EVAL_EXAMPLES = 256
+"""Validation and test examples a smoke run evaluates on (``load_dataset``'s ``eval_limit``)."""
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT"); all big-endian.
 _IDX_DTYPES = {
@@ -146,30 +160,114 @@ _IDX_DTYPES = {
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """One split of a dataset, ready for the model.
+    """One split of a dataset: stored pixels, labels, and the normalization that makes model inputs.
+
+    Small datasets stay on the device in their stored form, raw pixels as uint8 (4x smaller than
+    float32); :meth:`batch` turns one batch into model inputs on the device:
+    ``(images / scale - mean) / std`` per channel, in float32, the same operations in the same
+    order as normalizing the whole split up front, so the values are bit-identical to that (and
+    to torchvision's ``ToTensor()`` + ``Normalize(mean, std)``).
 
     Attributes:
-        inputs: ``[N, C, H, W]`` float32, pixels scaled to [0, 1] then normalized with the
-            protocol's per-channel mean and std.
+        images: ``[N, C, H, W]`` stored pixels: uint8 raw values, or float32 (pixels resized to
+            the protocol's input size, already scaled to [0, 1]; or ready model inputs when
+            ``mean`` is empty and ``scale`` is 1).
         labels: ``[N]`` int64 class indices in ``[0, num_classes)``.
+        scale: The stored value that maps to 1.0 (255 for 8-bit pixels, 16 for ``digits``).
+        mean: Per-channel normalization mean on pixels scaled to [0, 1] (``DatasetSpec.mean``);
+            ``()`` when ``images / scale`` are the model inputs as they are.
+        std: Per-channel normalization std; given exactly when ``mean`` is.
+
+    Raises:
+        ValueError: ``images`` is not 4-D, ``labels`` not 1-D, their lengths differ, ``mean`` and
+            ``std`` do not give one value per channel, or ``scale`` or a ``std`` is not positive.
     """
 
-    inputs: torch.Tensor
+    images: torch.Tensor
     labels: torch.Tensor
+    scale: float = 1.0
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    _scale: torch.Tensor = field(init=False, repr=False)
+    _mean: torch.Tensor | None = field(init=False, repr=False)
+    _std: torch.Tensor | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.inputs.dim() != 4 or self.labels.dim() != 1 or len(self.inputs) != len(self.labels):
+        images, labels = self.images, self.labels
+        if images.dim() != 4 or labels.dim() != 1 or len(images) != len(labels):
             raise ValueError(
-                f"Split needs inputs [N, C, H, W] and labels [N], got {tuple(self.inputs.shape)} "
-                f"and {tuple(self.labels.shape)}"
+                f"Split needs images [N, C, H, W] and labels [N], got {tuple(images.shape)} "
+                f"and {tuple(labels.shape)}"
             )
+        scale, mean, std = float(self.scale), _floats(self.mean), _floats(self.std)
+        channels = images.shape[1]
+        if len(mean) != len(std) or len(mean) not in (0, channels) or min((*std, scale)) <= 0:
+            raise ValueError(
+                f"Split of {channels}-channel images needs one mean and std per channel (or "
+                f"neither), std > 0 and scale > 0; got mean {mean}, std {std}, scale {scale}"
+            )
+        for name, value in (("scale", scale), ("mean", mean), ("std", std)):
+            object.__setattr__(self, name, value)
+        # Divisors as device tensors, not Python scalars: CUDA divides by a CPU scalar through
+        # its reciprocal, which can move the last bit; a tensor divisor gives IEEE division.
+        object.__setattr__(self, "_scale", _per_channel((scale,), images.device))
+        object.__setattr__(self, "_mean", _per_channel(mean, images.device) if mean else None)
+        object.__setattr__(self, "_std", _per_channel(std, images.device) if mean else None)
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the images and labels live."""
+        return self.images.device
+
+    @property
+    def inputs(self) -> torch.Tensor:
+        """Every example's model input, ``[N, C, H, W]`` float32, as :meth:`batch` makes them.
+
+        Built anew on each access, a float32 copy of the whole split (``images`` itself for a
+        split of ready inputs): loops should take their batches with :meth:`batch`.
+        """
+        return self.images if self._ready else self.batch(slice(None))
+
+    @property
+    def _ready(self) -> bool:
+        return self.images.dtype == torch.float32 and self.scale == 1.0 and self._mean is None
+
+    def batch(self, index: torch.Tensor | slice) -> torch.Tensor:
+        """Model inputs of the examples ``index`` selects, on the split's device.
+
+        Args:
+            index: ``[B]`` int64 indices (on the split's device) or a slice.
+
+        Returns:
+            ``[B, C, H, W]`` float32, ``(images[index] / scale - mean) / std`` per channel in that
+            order; ``images[index]`` itself when the split holds ready float32 inputs.
+        """
+        stored = self.images[index]
+        if self._ready:
+            return stored
+        x = stored.to(torch.float32, copy=True)  # a copy: the in-place steps never touch images
+        if self.scale != 1.0:
+            x.div_(self._scale)
+        if self._mean is not None and self._std is not None:
+            x.sub_(self._mean).div_(self._std)
+        return x
+
     def to(self, device: torch.device | str) -> Split:
         """This split with both tensors on ``device`` (no copy when already there)."""
-        return Split(self.inputs.to(device), self.labels.to(device))
+        images, labels = self.images.to(device), self.labels.to(device)
+        return Split(images, labels, self.scale, self.mean, self.std)
+
+
+def _floats(values: Sequence[float]) -> tuple[float, ...]:
+    return tuple(float(value) for value in values)
+
+
+def _per_channel(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
+    """``values`` as a float32 ``[1, len(values), 1, 1]`` tensor on ``device``."""
+    return torch.tensor(values, dtype=torch.float32, device=device).view(1, -1, 1, 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,6 +320,7 @@ def load_dataset(
     data_dir: Path | str | None = None,
     device: torch.device | str = "cpu",
     verify: bool = True,
+    eval_limit: int | None = None,
 ) -> DataSplits:
     """Load, verify, split and normalize the dataset a protocol names.
 
@@ -233,6 +332,10 @@ def load_dataset(
     ``align_corners=False``, no antialiasing; e.g. MNIST 28x28 -> 32x32 for MLP-7-Linear); then
     normalize with ``spec.mean`` / ``spec.std``.
 
+    Image-folder datasets (``imagenet``, ``imagenet100``) are not decoded here: their splits are
+    :class:`~pruning_suite.imagefolder.FolderSplit` objects that decode batches through a
+    DataLoader (:func:`pruning_suite.imagefolder.load_image_folder`).
+
     Args:
         spec: The protocol's dataset section.
         data_dir: The folder holding a file-based dataset (ignored for ``digits``, which is
@@ -242,6 +345,10 @@ def load_dataset(
         verify: Refuse data whose checksum differs from ``spec.sha256`` (no effect for an
             :data:`UNPINNED` protocol). Turn off only to pin a new protocol or on purpose-built
             test data: results are then not comparable.
+        eval_limit: Keep at most this many validation and test examples, a seeded random
+            subset in stored order (``numpy.random.RandomState(spec.split_seed)``), drawn after
+            the split, so the checksum still covers all the data and training is unchanged. For
+            smoke runs only (:data:`SMOKE_EVAL_EXAMPLES`), whose training is capped in batches.
 
     Returns:
         The splits, with ``sha256`` (of the data actually read) and ``source``.
@@ -253,28 +360,28 @@ def load_dataset(
             labels outside ``[0, num_classes)``, or (``verify``) does not match ``spec.sha256``.
     """
     _check_spec(spec)
+    if spec.name in FOLDER_DATASET_NAMES:
+        from .imagefolder import load_image_folder
+
+        return load_image_folder(spec, data_dir, device, verify, eval_limit)
     raw = _read_raw(spec.name, data_dir)
     checksum = raw.checksum()
-    if verify and spec.sha256 != UNPINNED and checksum != spec.sha256:
-        raise DatasetError(
-            f"{spec.name} data from {raw.source} has sha256 {checksum}, but the protocol expects "
-            f"{spec.sha256}: it is different data (another release, a modified copy) or a "
-            "corrupted file",
-            "get the original files (for Fashion-MNIST: 'apt-get install --reinstall "
-            "dataset-fashion-mnist'); only to pin a new protocol load it with verify=False",
-        )
+    _verify_checksum(spec, checksum, raw.source, verify)
     _check_labels(raw, spec)
     train_idx, val_idx, test_idx = split_indices(
         len(raw.train_labels), spec.val_size, spec.test_size, spec.split_seed
     )
+    val_idx = _limited(val_idx, eval_limit, spec.split_seed)
 
     def prepare(images: np.ndarray, labels: np.ndarray) -> Split:
         return _to_split(images, labels, raw.max_pixel, spec).to(device)
 
     if test_idx is None:
         assert raw.test_images is not None and raw.test_labels is not None
-        test = prepare(raw.test_images, raw.test_labels)
+        kept = _limited(np.arange(len(raw.test_labels)), eval_limit, spec.split_seed)
+        test = prepare(raw.test_images[kept], raw.test_labels[kept])
     else:
+        test_idx = _limited(test_idx, eval_limit, spec.split_seed)
         test = prepare(raw.train_images[test_idx], raw.train_labels[test_idx])
     return DataSplits(
         train=prepare(raw.train_images[train_idx], raw.train_labels[train_idx]),
@@ -285,12 +392,21 @@ def load_dataset(
     )
 
 
-def compute_checksum(spec_name: str, data_dir: Path | str | None = None) -> str:
-    """The :func:`dataset_checksum` of a dataset as found on this machine (to pin a protocol).
+def compute_checksum(
+    spec_name: str, data_dir: Path | str | None = None, class_list: str | None = None
+) -> str:
+    """The checksum of a dataset as found on this machine (to pin a protocol).
+
+    :func:`dataset_checksum` of the decoded arrays; for the image folders ``imagenet`` and
+    ``imagenet100`` :func:`pruning_suite.imagefolder.folder_checksum` (file paths and sizes, not
+    contents).
 
     Args:
-        spec_name: ``"digits"``, ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"`` or ``"cifar100"``.
+        spec_name: ``"digits"``, ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"``, ``"cifar100"``,
+            ``"imagenet"`` or ``"imagenet100"``.
         data_dir: The folder holding the data, as in :func:`load_dataset`.
+        class_list: For ``imagenet100``: the class list (``DatasetSpec.class_list``); None uses
+            the dataset's default list.
 
     Returns:
         64 lower-case hex digits, the value for a protocol's ``dataset.sha256``.
@@ -299,6 +415,10 @@ def compute_checksum(spec_name: str, data_dir: Path | str | None = None) -> str:
         ProtocolError: Unknown dataset name.
         DatasetError: The data is missing, incomplete or corrupt.
     """
+    if spec_name in FOLDER_DATASET_NAMES:
+        from .imagefolder import image_folder_checksum
+
+        return image_folder_checksum(spec_name, data_dir, class_list)
     return _read_raw(spec_name, data_dir).checksum()
 
 
@@ -432,8 +552,10 @@ def augment(
     ``RandomHorizontalFlip(0.5)`` applied to each raw image before normalization: the image is
     padded by ``p`` pixels of raw value 0 (black) and cropped back at a per-example offset drawn
     uniformly from ``0..2p`` in each axis; then each example is flipped left-right with
-    probability 0.5. Since the inputs are already normalized, the padding value is the normalized
-    zero, ``(0 - mean[c]) / std[c]`` per channel.
+    probability 0.5. Since the inputs are already normalized (:meth:`Split.batch`), the padding
+    value is the normalized zero, ``(0 - mean[c]) / std[c]`` per channel, computed in float64 and
+    rounded to the inputs' dtype (within one float32 ulp of torchvision's float32 ``Normalize``
+    of a black pixel; the image pixels themselves are bit-identical to torchvision's).
 
     Random draws, in this order, from ``generator`` on its own device (a CPU generator works for
     CUDA inputs): row offsets ``randint(0, 2p+1, (N,))``, column offsets (same), then flips
@@ -480,7 +602,7 @@ def _read_raw(name: str, data_dir: Path | str | None) -> _RawData:
         return _read_cifar_dataset(name, data_dir)
     from difflib import get_close_matches
 
-    known = ["digits", *_TORCHVISION_FOLDER, *CIFAR_LAYOUTS]
+    known = ["digits", *_TORCHVISION_FOLDER, *CIFAR_LAYOUTS, *FOLDER_DATASET_NAMES]
     close = get_close_matches(name, known, n=1)
     guess = f"did you mean {close[0]!r}? " if close else ""
     raise ProtocolError(f"unknown dataset {name!r}", f"{guess}known datasets: {', '.join(known)}")
@@ -621,7 +743,9 @@ def _missing_hint(name: str, given: bool = False) -> str:
     else:
         layout = f"pass --data-dir DIR with {where}; setting {DATA_ENV}=DIR works too"
     if name == "fashion-mnist" and given:
-        return f"{layout} (after 'apt-get install dataset-fashion-mnist' the system folder has them)"
+        return (
+            f"{layout} (after 'apt-get install dataset-fashion-mnist' the system folder has them)"
+        )
     if name == "fashion-mnist":
         return (
             "install the Debian package: 'apt-get install dataset-fashion-mnist' (puts the files "
@@ -930,6 +1054,55 @@ def _check_spec(spec: DatasetSpec) -> None:
             f"dataset {spec.name!r} has no official test set and dataset.test_size is not set",
             "set dataset.test_size (examples held out for testing) in the protocol",
         )
+    _check_folder_fields(spec)
+
+
+def _check_folder_fields(spec: DatasetSpec) -> None:
+    """``eval_resize`` and ``class_list`` belong to image folders; ``eval_resize`` is required there."""
+    folder = spec.name in FOLDER_DATASET_NAMES
+    if folder and spec.eval_resize is None:
+        raise ProtocolError(
+            f"dataset {spec.name!r} is an image folder, but dataset.eval_resize is not set",
+            "set dataset.eval_resize (evaluation images' shorter side before the center crop, "
+            "256 for 224 x 224 inputs)",
+        )
+    if folder and spec.eval_resize < max(spec.input_shape[1:]):
+        raise ProtocolError(
+            f"dataset.eval_resize {spec.eval_resize} is smaller than the input size "
+            f"{spec.input_shape[1:]}: the center crop would need padding",
+            "set dataset.eval_resize >= the input height and width",
+        )
+    extra = [f for f in ("eval_resize", "class_list") if getattr(spec, f) is not None]
+    if not folder and extra:
+        raise ProtocolError(
+            f"dataset {spec.name!r} is not an image folder, but sets dataset.{', '.join(extra)}",
+            f"remove them (only {', '.join(FOLDER_DATASET_NAMES)} use them)",
+        )
+    if spec.class_list is not None and spec.name != "imagenet100":
+        raise ProtocolError(
+            f"dataset {spec.name!r} uses every class folder, but dataset.class_list is set",
+            "remove dataset.class_list (only imagenet100 restricts ImageNet to a class list)",
+        )
+
+
+def _verify_checksum(spec: DatasetSpec, checksum: str, source: str, verify: bool) -> None:
+    """Refuse data whose checksum is not the pinned one (``verify`` and a pinned protocol)."""
+    if verify and spec.sha256 != UNPINNED and checksum != spec.sha256:
+        raise DatasetError(
+            f"{spec.name} data from {source} has sha256 {checksum}, but the protocol expects "
+            f"{spec.sha256}: it is different data (another release, a modified copy) or a "
+            "corrupted file",
+            "get the original files (for Fashion-MNIST: 'apt-get install --reinstall "
+            "dataset-fashion-mnist'); only to pin a new protocol load it with verify=False",
+        )
+
+
+def _limited(indices: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    """``indices``, or a seeded random ``limit`` of them, kept in stored order (smoke subsets)."""
+    if limit is None or len(indices) <= limit:
+        return indices
+    keep = np.random.RandomState(seed).permutation(len(indices))[:limit]
+    return indices[np.sort(keep)]
 
 
 def _check_labels(raw: _RawData, spec: DatasetSpec) -> None:
@@ -945,16 +1118,22 @@ def _check_labels(raw: _RawData, spec: DatasetSpec) -> None:
 
 
 def _to_split(images: np.ndarray, labels: np.ndarray, max_pixel: float, spec: DatasetSpec) -> Split:
-    """``[N, H, W]`` or ``[N, H, W, C]`` stored images to normalized ``[N, C, H', W']`` float32."""
+    """``[N, H, W]`` or ``[N, H, W, C]`` stored images to a :class:`Split` of ``[N, C, H', W']``.
+
+    Pixels are kept as uint8, exactly (:func:`dataset_checksum` admits only whole numbers in
+    0..255). Data resized to ``spec.input_shape`` is kept as float32 scaled to [0, 1], since
+    bilinear values are not whole numbers. Either way the split normalizes with ``spec.mean`` /
+    ``spec.std`` batch by batch (:meth:`Split.batch`).
+    """
     nchw = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
-    x = torch.from_numpy(np.ascontiguousarray(nchw, dtype=np.float32)).div_(max_pixel)
+    targets = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     size = tuple(spec.input_shape[1:])
-    if tuple(x.shape[-2:]) != size and len(x):
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=False)
-    mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std, dtype=torch.float32).view(1, -1, 1, 1)
-    x = x.sub_(mean).div_(std).contiguous()
-    return Split(x, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
+    if tuple(nchw.shape[-2:]) == size or not len(nchw):
+        pixels = np.ascontiguousarray(_whole_numbers(nchw, "uint8", "images"))
+        return Split(torch.from_numpy(pixels), targets, max_pixel, spec.mean, spec.std)
+    x = torch.from_numpy(np.ascontiguousarray(nchw, dtype=np.float32)).div_(max_pixel)
+    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=False)
+    return Split(x.contiguous(), targets, 1.0, spec.mean, spec.std)
 
 
 def _hash_array(digest: hashlib._Hash, array: np.ndarray, kind: str) -> None:
@@ -994,7 +1173,7 @@ def _normalized_zero(
 
 def _draw(generator: torch.Generator, high: int, n: int, device: torch.device) -> torch.Tensor:
     values = torch.randint(0, high, (n,), generator=generator, device=generator.device)
-    return values.to(device)
+    return to_device(values, device)
 
 
 def _random_crop(

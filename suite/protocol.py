@@ -111,11 +111,14 @@ class TrainRecipe(_Frozen):
 class DatasetSpec(_Frozen):
     """Which data, how it is split and normalized, and the checksum that pins it."""
 
-    name: Literal["digits", "fashion-mnist", "mnist", "cifar10", "cifar100"]
+    name: Literal[
+        "digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet", "imagenet100"
+    ]
     sha256: str = Field(
         pattern=r"^([0-9a-f]{64}|unpinned)$",
         description=(
-            "sha256 of the decoded arrays (see pruning_suite.data), or 'unpinned' for a protocol "
+            "sha256 of the decoded arrays (see pruning_suite.data; for image folders of the file "
+            "paths and sizes, see pruning_suite.imagefolder), or 'unpinned' for a protocol "
             "whose data the maintainers could not checksum: loading then computes the checksum "
             "without verifying it, and every submission records the value computed"
         ),
@@ -139,6 +142,22 @@ class DatasetSpec(_Frozen):
     split_seed: int = Field(
         0, description="seed of the train/validation(/test) split; fixed per protocol"
     )
+    eval_resize: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "image folders only (required there): evaluation images' shorter side is resized to "
+            "this, then center-cropped to input_shape's H x W (torchvision's Resize(256) + "
+            "CenterCrop(224)); training images get RandomResizedCrop(H x W)"
+        ),
+    )
+    class_list: str | None = Field(
+        None,
+        description=(
+            "imagenet100 only: the committed class-list file (pruning_suite/protocols/<name>) "
+            "whose classes are used, labelled by position; None = the dataset's default list"
+        ),
+    )
 
     @model_validator(mode="after")
     def _shapes_consistent(self) -> DatasetSpec:
@@ -159,8 +178,42 @@ class ArchitectureSpec(_Frozen):
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+class PretrainedWeights(_Frozen):
+    """Published weights the base model is loaded from instead of being trained by the suite.
+
+    The file is looked for in the suite's base-model cache (``pruning-suite base import FILE``)
+    and in torch's hub cache (``torch.hub.get_dir()/checkpoints``: ``$TORCH_HOME/hub`` or
+    ``~/.cache/torch/hub``), where torchvision's ``weights.get_state_dict()`` downloads it.
+    """
+
+    file_name: str = Field(
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="the weights file's name, e.g. torchvision's 'resnet50-0676ba61.pth'",
+    )
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{8,64}$",
+        description=(
+            "expected sha256 of the file: all 64 hex digits, or a prefix of at least 8 (torchvision "
+            "file names embed the first 8, which is all torch.hub's check_hash verifies); a prefix "
+            "leaves the rest of the digest unverified"
+        ),
+    )
+    torchvision_weights: str | None = Field(
+        None,
+        description="torchvision's weights enum, e.g. 'ResNet50_Weights.IMAGENET1K_V1' (how to get the file)",
+    )
+    top1: float | None = Field(
+        None, ge=0, le=100, description="the publisher's top-1 accuracy of these weights, percent"
+    )
+
+
 class BaseModelSpec(_Frozen):
-    """How the suite trains the dense base model every compared method starts from (setup S2)."""
+    """The dense base model every compared method starts from (setup S2).
+
+    Trained by the suite with ``recipe``; or, when ``pretrained`` is set, those published weights,
+    and ``recipe`` then records how they were trained (the suite does not run it; it gives the
+    pretraining epochs K1 of the scratch budgets SX-A / SX-B).
+    """
 
     recipe: TrainRecipe
     seed: int = Field(
@@ -168,6 +221,9 @@ class BaseModelSpec(_Frozen):
         ge=SEED_RANGE[0],
         lt=SEED_RANGE[1],
         description="one base model per protocol, shared by every run and method",
+    )
+    pretrained: PretrainedWeights | None = Field(
+        None, description="start from these published weights instead of training (e.g. ImageNet)"
     )
 
 
@@ -349,6 +405,21 @@ class ComparisonProtocol(_Frozen):
             raise ValueError(
                 f"default_target {self.default_target!r} is not one of the targets {ids}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _folder_augmentation(self) -> ComparisonProtocol:
+        """Image folders are augmented by RandomResizedCrop (+ flip); a padded crop would be ignored."""
+        if self.dataset.name in ("imagenet", "imagenet100"):
+            for name, recipe in (
+                ("base_model.recipe", self.base_model.recipe),
+                ("retraining", self.retraining),
+            ):
+                if recipe.augmentation.random_crop_padding:
+                    raise ValueError(
+                        f"{name}.augmentation.random_crop_padding must be 0 for image-folder data "
+                        "(it is trained with RandomResizedCrop); remove it"
+                    )
         return self
 
     @property

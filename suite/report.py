@@ -274,8 +274,28 @@ def _build_table(
         table.dense_top1 = statistics.fmean(s.base_model.dense_test_top1 for s in ranked)
     if ranked:
         table.rows = _rank(ranked, table.dense_top1, protocol.seeds if protocol else None)
-    table.notes = _notes(table, ranked)
+    table.notes = _notes(table, ranked) + _published(protocol, table.target)
     return table
+
+
+def _published(protocol: ComparisonProtocol | None, target: str) -> list[str]:
+    """The protocol's published reference numbers for this target (and the dense model's), shown
+    beside the suite's results, never ranked: they were measured elsewhere, often as best-epoch
+    test accuracy with population std."""
+    if protocol is None:
+        return []
+    lines = []
+    for ref in protocol.references:
+        if ref.target not in ("", target):
+            continue
+        spread = f" ± {ref.std:.2f}" if ref.std is not None else ""
+        how = f"; {ref.statistic}" if ref.statistic else ""
+        lines.append(
+            f"published (not ranked): {_one_line(ref.method)}"
+            f"{'' if ref.target else ' (dense base model)'} {ref.top1:.2f}{spread} "
+            f"[{_one_line(ref.source)}{how}]"
+        )
+    return lines
 
 
 def _method_key(sub: Submission) -> tuple[str, str, str]:

@@ -28,7 +28,7 @@ from torch import nn
 from . import __version__
 from .basecache import _reset_parameters, file_sha256, obtain_base_model
 from .checkpoint import layer_widths, save_pruned
-from .data import DataSplits, Split, load_dataset
+from .data import SMOKE_EVAL_EXAMPLES, DataSplits, Split, load_dataset
 from .errors import (
     OutputError,
     PluginError,
@@ -279,7 +279,7 @@ def run(
     t_prune = time.perf_counter()
     dense = measure(model, protocol.dataset.input_shape)
     jsv_log = _JSVLog.start(model, protocol, data.train, config.jsv)
-    target_figures = target_reference(model, protocol, target, data.train.inputs[:2])
+    target_figures = target_reference(model, protocol, target, data.train.batch(slice(0, 2)))
     outcome = prune_model(model, method, protocol, target, config.seed, data.train)
     pruned = measure(model, protocol.dataset.input_shape)
     effective = measure_effective(model, protocol.dataset.input_shape)
@@ -400,8 +400,8 @@ class _JSVLog:
             return cls(None)
         # the same fixed examples for every run and method of the protocol (generator seed 0)
         order = torch.randperm(len(train_split), generator=torch.Generator().manual_seed(0))
-        picked = order[: JSV_BATCHES * JSV_BATCH_SIZE].to(train_split.inputs.device)
-        inputs = train_split.inputs[picked]
+        picked = order[: JSV_BATCHES * JSV_BATCH_SIZE].to(train_split.device)
+        inputs = train_split.batch(picked)
         log = cls(list(inputs.split(JSV_BATCH_SIZE)))
         log.dense = jsv_stats(model, log.batches).as_dict()
         return log
@@ -633,7 +633,8 @@ def _prepare_output(
 
 
 def _load_data(protocol: ComparisonProtocol, config: RunConfig, device: torch.device) -> DataSplits:
-    return load_dataset(protocol.dataset, config.data_dir, device=device)
+    limit = SMOKE_EVAL_EXAMPLES if config.smoke else None  # smoke: evaluate on a subset
+    return load_dataset(protocol.dataset, config.data_dir, device=device, eval_limit=limit)
 
 
 def _budget(recipe: Any, smoke: bool) -> Any:
@@ -711,7 +712,7 @@ def prune_model(
         PruningError: The request cannot be applied (empties a layer, touches the output layer).
     """
     check_granularity(method, protocol)
-    device = calibration.inputs.device
+    device = calibration.device
     model.eval()
     layers = find_prunable_layers(model, protocol.prunable_layers)
     scored = copy.deepcopy(model)  # the method sees a copy: nothing it does can reach the run
@@ -744,7 +745,7 @@ def prune_model(
             masks,
         )
     removals = select_removals(scores, ratios, layers)
-    apply_structured_pruning(model, removals, calibration.inputs[:2])
+    apply_structured_pruning(model, removals, calibration.batch(slice(0, 2)))
     return PruningOutcome(
         [(layer.name, layer.num_units, _width(model.get_submodule(layer.name))) for layer in layers]
     )
@@ -836,11 +837,11 @@ def _model_fingerprint(model: nn.Module) -> str:
 def _calibration(split: Split, seed: int, batch_size: int = 100) -> Callable[[int], Any]:
     def batches(n: int):
         order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed)).to(
-            split.inputs.device
+            split.device
         )
         for i in range(min(n, (len(split) + batch_size - 1) // batch_size)):
             idx = order[i * batch_size : (i + 1) * batch_size]
-            yield split.inputs[idx], split.labels[idx]
+            yield split.batch(idx), split.labels[idx]
 
     return batches
 

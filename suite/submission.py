@@ -101,7 +101,9 @@ class BaseModelInfo(_Strict):
     """The dense base model every method under the protocol starts from (setup S2)."""
 
     checkpoint_sha256: str = Field(pattern=_HEX64)
-    source: Literal["trained", "cached"]
+    source: Literal["trained", "cached", "imported", "pretrained"] = Field(
+        description="trained by this run; cached (trained by the suite earlier); imported (a user's checkpoint, 'pruning-suite base import'); pretrained (published weights the protocol names, sha256-verified)"
+    )
     seed: int = Field(
         ge=SEED_RANGE[0], lt=SEED_RANGE[1], description="the protocol's base-model seed"
     )

@@ -1,0 +1,208 @@
+"""The base-model zoo: ``pruning-suite base train | import | list`` and pretrained weights.
+
+Each test gets its own empty base-model cache and torch hub folder. The digits protocol (embedded
+data, seconds to train) stands in for any protocol; pretrained weights are tested through a copy
+of it that names a weights file the test writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pruning_suite import basecache
+from pruning_suite.basecache import base_model_key, file_sha256, pretrained_path
+from pruning_suite.cli import main
+from pruning_suite.errors import CheckpointError
+from pruning_suite.models import build_model
+from pruning_suite.protocol import load_protocol
+from pruning_suite.runner import RunConfig, run
+from pruning_suite.zoo import import_base, list_bases, smoke_recipe, train_base
+
+DIGITS = "digits-convnet"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRUNING_SUITE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+
+def _digits_state(seed: int) -> dict[str, torch.Tensor]:
+    protocol = load_protocol(DIGITS)
+    torch.manual_seed(seed)
+    spec = protocol.dataset
+    return build_model(protocol.architecture, spec.input_shape, spec.num_classes).state_dict()
+
+
+def _key(protocol_id: str = DIGITS, smoke: bool = False) -> str:
+    protocol = load_protocol(protocol_id)
+    recipe = smoke_recipe(protocol.base_model.recipe) if smoke else protocol.base_model.recipe
+    return base_model_key(protocol, recipe, protocol.dataset.sha256, smoke)
+
+
+def test_base_train_caches_what_run_then_uses(tmp_path: Path, capsys) -> None:
+    assert main(["base", "train", "--protocol", DIGITS, "--smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "base epoch 2:" in out and "trained" in out and _key(smoke=True) in out
+    again = train_base(DIGITS, smoke=True)
+    assert again.source == "cached" and again.key == _key(smoke=True)
+    result = run(RunConfig(plugin="l1norm", smoke=True, out=tmp_path / "out"))
+    assert result.submission.base_model.source == "cached"
+    assert result.submission.base_model.checkpoint_sha256 == again.sha256
+    assert result.submission.base_model.dense_test_top1 == again.dense_test_top1
+
+
+def test_base_import_registers_a_state_dict_that_run_uses(tmp_path: Path, capsys) -> None:
+    file = tmp_path / "mine.pt"
+    torch.save(_digits_state(seed=5), file)
+    assert main(["base", "import", str(file), "--protocol", DIGITS]) == 0
+    assert "imported" in capsys.readouterr().out
+    (entry,) = [row for row in list_bases() if row.protocol == f"{DIGITS}@1"]
+    assert (entry.source, entry.key, entry.sha256) == ("imported", _key(), file_sha256(file))
+    assert entry.dense_test_top1 is not None and 0 <= entry.dense_test_top1 <= 100
+
+    result = run(RunConfig(plugin="l1norm", out=tmp_path / "out"))  # full budget: finds the import
+    base = result.submission.base_model
+    assert (base.source, base.checkpoint_sha256) == ("imported", file_sha256(file))
+    assert base.dense_test_top1 == entry.dense_test_top1
+
+
+def test_import_refuses_a_pickled_module(tmp_path: Path, capsys) -> None:
+    file = tmp_path / "module.pt"
+    torch.save(torch.nn.Linear(2, 2), file)
+    assert main(["base", "import", str(file), "--protocol", DIGITS]) == 2
+    err = capsys.readouterr().err
+    assert "pickles Python objects (torch.nn.modules.linear.Linear; e.g. a whole nn.Module" in err
+    assert "torch.save(model.state_dict(), FILE)" in err
+    assert not list((tmp_path / "cache").rglob("*.pt"))
+
+
+def test_import_refuses_another_architecture(tmp_path: Path) -> None:
+    file = tmp_path / "other.pt"
+    torch.save(torch.nn.Linear(64, 10).state_dict(), file)
+    with pytest.raises(CheckpointError) as info:
+        import_base(file, DIGITS)
+    assert "does not fit protocol 'digits-convnet'" in info.value.message
+    assert "Missing key(s)" in info.value.message
+
+
+def test_import_does_not_overwrite_without_replace(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    torch.save(_digits_state(1), first)
+    torch.save({"state_dict": _digits_state(2)}, second)  # the common wrapper is accepted
+    import_base(first, DIGITS)
+    with pytest.raises(CheckpointError, match="already has a cached base model"):
+        import_base(second, DIGITS)
+    assert import_base(second, DIGITS, replace=True).sha256 == file_sha256(second)
+
+
+def test_import_of_a_missing_or_foreign_file(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="does not exist"):
+        import_base(tmp_path / "absent.pt", DIGITS)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        import_base(tmp_path / "junk.pt", DIGITS)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pretrained weights named by a protocol
+
+
+def _pretrained_copy(tmp_path: Path, sha256: str) -> str:
+    """digits-convnet, renamed, starting from the weights file 'digits-convnet-test.pth'."""
+    text = (Path(basecache.__file__).parent / "protocols" / f"{DIGITS}.toml").read_text()
+    text = text.replace(f'id = "{DIGITS}"', 'id = "digits-pretrained"')
+    text = text.replace(
+        "[base_model]\nseed = 0\n",
+        "[base_model]\nseed = 0\n\n[base_model.pretrained]\n"
+        f'file_name = "digits-convnet-test.pth"\nsha256 = "{sha256}"\n',
+    )
+    path = tmp_path / "digits-pretrained.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def _hub_weights(tmp_path: Path) -> Path:
+    path = tmp_path / "torch" / "hub" / "checkpoints" / "digits-convnet-test.pth"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(_digits_state(seed=3), path)
+    return path
+
+
+def test_pretrained_weights_come_from_torch_hub_verified(tmp_path: Path) -> None:
+    weights = _hub_weights(tmp_path)
+    sha = file_sha256(weights)
+    protocol = load_protocol(_pretrained_copy(tmp_path, sha[:8]))  # a prefix, as torchvision's
+    assert pretrained_path(protocol.base_model.pretrained) == weights
+    row = train_base(str(tmp_path / "digits-pretrained.toml"), smoke=True)
+    assert (row.source, row.sha256, row.key) == ("pretrained", sha, "-")
+    result = run(
+        RunConfig(
+            plugin="l1norm",
+            protocol=str(tmp_path / "digits-pretrained.toml"),
+            smoke=True,
+            out=tmp_path / "o",
+        )
+    )
+    assert result.submission.base_model.source == "pretrained"
+    assert result.submission.base_model.dense_test_top1 == row.dense_test_top1
+    assert result.submission.timings.base_model == 0
+
+
+def test_pretrained_weights_with_another_sha256_are_refused(tmp_path: Path) -> None:
+    _hub_weights(tmp_path)
+    path = _pretrained_copy(tmp_path, "0123abcd")
+    with pytest.raises(CheckpointError, match="expects 0123abcd"):
+        train_base(path)
+    with pytest.raises(CheckpointError, match="expects 0123abcd"):
+        import_base(tmp_path / "torch" / "hub" / "checkpoints" / "digits-convnet-test.pth", path)
+
+
+def test_missing_pretrained_weights_say_how_to_get_them(tmp_path: Path, capsys) -> None:
+    path = _pretrained_copy(tmp_path, "0123abcd")
+    assert main(["base", "train", "--protocol", path]) == 2
+    err = capsys.readouterr().err
+    assert "found neither in torch's hub cache" in err
+    assert "pruning-suite base import FILE --protocol digits-pretrained" in err
+
+
+def test_missing_torchvision_weights_name_torchvisions_download(capsys) -> None:
+    """The shipped ResNet-50 protocol: the hint gives torchvision's call that downloads them."""
+    protocol = load_protocol("imagenet-resnet50")
+    model = build_model(protocol.architecture, (3, 32, 32), 1000)
+    with pytest.raises(CheckpointError) as info:
+        basecache._load_pretrained(model, protocol, "0" * 64)
+    assert "resnet50-0676ba61.pth (ResNet50_Weights.IMAGENET1K_V1)" in info.value.message
+    assert "get_weight('ResNet50_Weights.IMAGENET1K_V1').get_state_dict()" in info.value.hint
+
+
+def test_base_list_shows_cache_and_pretrained_weights(tmp_path: Path, capsys) -> None:
+    file = tmp_path / "mine.pt"
+    torch.save(_digits_state(seed=5), file)
+    import_base(file, DIGITS)
+    assert main(["base", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    imported = [r for r in rows if r["source"] == "imported"]
+    assert [(r["protocol"], r["key"], r["sha256"]) for r in imported] == [
+        (f"{DIGITS}@1", _key(), file_sha256(file))
+    ]
+    (resnet,) = [r for r in rows if r["protocol"].startswith("imagenet-resnet50@")]
+    assert resnet["source"] == "pretrained" and resnet["sha256"] is None
+    assert "missing (expected sha256 0676ba61...)" == resnet["note"]
+    assert main(["base", "list"]) == 0
+    table = capsys.readouterr().out
+    assert "imported" in table and file_sha256(file)[:16] in table
+
+
+def test_dense_accuracy_of_a_trained_base_is_recorded() -> None:
+    row = train_base(DIGITS, smoke=True)
+    (entry,) = basecache.list_cache()
+    assert (entry.source, entry.smoke, entry.key) == ("trained", True, _key(smoke=True))
+    assert (entry.dense_val_top1, entry.dense_test_top1) == (
+        row.dense_val_top1,
+        row.dense_test_top1,
+    )
