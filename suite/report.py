@@ -298,25 +298,34 @@ def _published(protocol: ComparisonProtocol | None, target: str) -> list[str]:
     return lines
 
 
-def _method_key(sub: Submission) -> tuple[str, str, str]:
-    return sub.method.name, sub.method.version, canonical_json(sub.method.config)
+def _method_key(sub: Submission) -> tuple[str, str, str, str]:
+    """What one row holds: method name, version, config, and how the run departed from the plain
+    pipeline (OrthP re-initialization, a retraining override), shown in the row's label."""
+    variant = []
+    if sub.method.reinit:
+        variant.append(f"+{'OrthP' if sub.method.reinit == 'orthp' else sub.method.reinit}")
+    if sub.retraining_override:
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(sub.retraining_override.items()))
+        variant.append(f"(retraining {shown})")
+    return sub.method.name, sub.method.version, canonical_json(sub.method.config), " ".join(variant)
 
 
 def _newest_per_method_and_seed(subs: list[Submission]) -> list[Submission]:
     """One run per (method, seed): the newest by ``created`` (then run id, for a stable pick)."""
-    newest: dict[tuple[tuple[str, str, str], int], Submission] = {}
+    newest: dict[tuple[tuple[str, str, str, str], int], Submission] = {}
     for sub in sorted(subs, key=lambda s: (datetime.fromisoformat(s.created), s.run_id)):
         newest[(_method_key(sub), sub.seed)] = sub
     return list(newest.values())
 
 
 def _rank(subs: list[Submission], dense_top1: float, seeds_required: int | None) -> list[MethodRow]:
-    by_method: dict[tuple[str, str, str], list[Submission]] = defaultdict(list)
+    by_method: dict[tuple[str, str, str, str], list[Submission]] = defaultdict(list)
     for sub in subs:
         by_method[_method_key(sub)].append(sub)
-    configs_per_method: dict[tuple[str, str], int] = defaultdict(int)
-    for name, version, _ in by_method:
-        configs_per_method[(name, version)] += 1
+    configs: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for name, version, config, _ in by_method:
+        configs[(name, version)].add(config)
+    configs_per_method = {key: len(found) for key, found in configs.items()}
     rows = [
         _method_row(key, runs, dense_top1, configs_per_method[key[:2]] > 1, seeds_required)
         for key, runs in by_method.items()
@@ -325,20 +334,20 @@ def _rank(subs: list[Submission], dense_top1: float, seeds_required: int | None)
 
 
 def _method_row(
-    key: tuple[str, str, str],
+    key: tuple[str, str, str, str],
     runs: list[Submission],
     dense_top1: float,
     show_config: bool,
     seeds_required: int | None,
 ) -> MethodRow:
-    name, version, config = key
+    name, version, config, variant = key
     top1 = [r.final.test_top1 for r in runs]
     mean = statistics.fmean(top1)
     return MethodRow(
         method=name,
         version=version,
         config=config,
-        label=_label(name, version, config if show_config else None),
+        label=_label(name, version, config if show_config else None, variant),
         seeds=tuple(sorted({r.seed for r in runs})),
         top1_mean=mean,
         top1_std=statistics.stdev(top1) if len(top1) > 1 else None,
@@ -350,11 +359,12 @@ def _method_row(
     )
 
 
-def _label(name: str, version: str, config: str | None) -> str:
-    """``l1norm v1``, or ``l1norm v1 {"p":2}`` when the config tells rows apart; one line."""
+def _label(name: str, version: str, config: str | None, variant: str = "") -> str:
+    """``l1norm v1``, ``l1norm v1 {"p":2}`` when the config tells rows apart, then the variant
+    (``+OrthP``, ``(retraining lr_schedule 0:0.001)``); one line."""
     shown = version if version[:1] in ("v", "V") else f"v{version}"
     label = f"{name} {shown}" + (f" {config}" if config is not None else "")
-    return _one_line(label)
+    return _one_line(label + (f" {variant}" if variant else ""))
 
 
 def _one_line(text: str) -> str:

@@ -1068,7 +1068,8 @@ def check_across_files(
     """The rules that need several files: R-SEED-1, R-SEED-2, R-PROTO-3, R-BASE-3.
 
     Appends its problems to the files' results. Runs are grouped by what a ranking row is made
-    of: protocol id and version, target, method name, version and config, retraining override;
+    of: protocol id and version, target, method name, version, config and re-initialization,
+    retraining override;
     smoke runs are left out (they are never ranked).
     """
     groups: dict[str, list[FileResult]] = defaultdict(list)
@@ -1095,6 +1096,7 @@ def _row_key(data: Any) -> str | None:
             data["method"]["name"],
             data["method"]["version"],
             data["method"]["config"],
+            data["method"].get("reinit"),
             data.get("retraining_override"),
         ]
         return canonical_json(key)

@@ -3,13 +3,17 @@
 Import the helpers (``from tests.conftest_submissions import make_submission``); they
 are plain functions, not fixtures, so tests combine them with ``tmp_path`` freely.
 
-The default sample is a run under the shipped protocol digits-convnet@1 (its content hash, one
-retraining row per epoch of its recipe, each with the scheduled LR; a smoke run logs 2 rows), with
-the run id the suite computes. A protocol id or version the suite does not ship gets 3 rows and a
-made-up content hash (``validate`` then warns that the recipe is not checked). The numbers: a
-1000-parameter model pruned to 600 (sparsity 0.4), 5000 MACs to 2500 (speedup 2.0, FLOPs 10000 to
-5000), two conv layers halved, retraining ending at 91.0 % test top-1 against a dense 92.5 % (delta
--1.5 pp). All numbers are exact in binary floating point.
+The default sample is a fully certified closed-division run (setup S4.2, the strictest) under
+the shipped protocol digits-convnet@1: its content hash and dataset checksum, one retraining row
+per epoch of its recipe, each with the scheduled LR, the recipe recorded field by field, a one-shot
+pruning stage, the target's own sparsity and speedup, the certification that
+``pruning_suite.rules.certify`` gives, and the run id the suite computes (a smoke run logs 2 rows
+and is never certified). A protocol not shipped can be given as an object (``under=``, e.g. one
+loaded from a file in ``tmp_path``); a protocol id or version the suite does not know gets 3 rows,
+a made-up content hash and no recipe or certification (``validate`` then warns that the recipe is
+not checked). The numbers: a 1000-parameter model pruned to 600 (sparsity 0.4), 5000 MACs to 2500
+(speedup 2.0, FLOPs 10000 to 5000), two conv layers halved, retraining ending at 91.0 % test top-1
+against a dense 92.5 % (delta -1.5 pp). All numbers are exact in binary floating point.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pruning_suite.protocol import canonical_json, list_protocols
+from pydantic import ValidationError
 
-__all__ = ["make_submission", "run_id_for", "write_submission"]
+from pruning_suite.protocol import ComparisonProtocol, TrainRecipe, canonical_json, list_protocols
+from pruning_suite.rules import certify
+from pruning_suite.submission import Submission
+
+__all__ = ["certified", "make_submission", "run_id_for", "write_submission"]
 
 _HASH_A = "a" * 64
 _HASH_B = "b" * 64
@@ -35,7 +43,8 @@ def run_id_for(data: dict[str, Any]) -> str:
     """The run id of submission ``data``, computed from its fields as the suite does.
 
     sha256 of the canonical JSON of protocol id+version, method name+version+config, target id,
-    seed and smoke; the first 12 hex digits (``pruning_suite.runner.compute_run_id``).
+    seed and smoke, plus the retraining override and the re-initialization when there are any;
+    the first 12 hex digits (``pruning_suite.runner.compute_run_id``).
     """
     key = {
         "protocol": [data["protocol"]["id"], data["protocol"]["version"]],
@@ -44,17 +53,34 @@ def run_id_for(data: dict[str, Any]) -> str:
         "seed": data["seed"],
         "smoke": data["smoke"],
     }
+    if data.get("retraining_override"):
+        key["retraining_override"] = data["retraining_override"]
+    if data["method"].get("reinit"):
+        key["reinit"] = data["method"]["reinit"]
     return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:12]
 
 
-def _recipe(protocol: str, version: int, smoke: bool) -> tuple[str, list[float]]:
-    """The content hash and per-epoch LRs of a run: the shipped protocol's, else made up."""
-    for shipped in list_protocols():
-        if (shipped.id, shipped.version) == (protocol, version):
-            recipe = shipped.retraining
-            epochs = min(recipe.epochs, _SMOKE_EPOCHS) if smoke else recipe.epochs
-            return shipped.content_hash, [recipe.lr_at(i) for i in range(epochs)]
-    return _HASH_A, list(_CUSTOM_LRS)
+def _known(protocol: str, version: int) -> ComparisonProtocol | None:
+    """The shipped protocol ``protocol@version``, or None."""
+    return next((p for p in list_protocols() if (p.id, p.version) == (protocol, version)), None)
+
+
+def _recipe(known: ComparisonProtocol, override: dict[str, Any] | None) -> TrainRecipe:
+    """The retraining recipe a run used: the protocol's, with ``override`` applied."""
+    return known.retraining.model_validate({**known.retraining.model_dump(), **(override or {})})
+
+
+def _lrs(recipe: TrainRecipe | None, smoke: bool) -> list[float]:
+    """Per-epoch LRs: the recipe's schedule for its epochs (2 for smoke), else made up."""
+    if recipe is None:
+        return list(_CUSTOM_LRS)
+    epochs = min(recipe.epochs, _SMOKE_EPOCHS) if smoke else recipe.epochs
+    return [recipe.lr_at(i) for i in range(epochs)]
+
+
+def _dataset_sha256(known: ComparisonProtocol | None) -> str:
+    pinned = known.dataset.sha256 if known is not None else "unpinned"
+    return _HASH_B if pinned == "unpinned" else pinned
 
 
 def _rows(lrs: list[float], top1: float) -> list[dict[str, Any]]:
@@ -89,8 +115,14 @@ def make_submission(
     target: str = "uniform-50",
     created: str = "2024-05-01T12:00:00Z",
     checkpoint_sha256: str = _HASH_C,
+    under: ComparisonProtocol | None = None,
+    retraining_override: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A valid submission as JSON data; every derived number agrees with the raw ones.
+
+    Under a known protocol (shipped, or ``under``) it is certified S4.2, closed division, with
+    the certification :func:`pruning_suite.rules.certify` computes; a smoke run is certified
+    nothing (open division).
 
     Args:
         method: Method name.
@@ -105,13 +137,22 @@ def make_submission(
         target: Target id.
         created: When the run finished, ISO 8601.
         checkpoint_sha256: The base model's checkpoint hash.
+        under: A protocol not shipped with the suite (e.g. a file in ``tmp_path``) to run under;
+            its id and version replace ``protocol`` and ``protocol_version``.
+        retraining_override: Recipe fields the run changed (``run --retrain-epochs`` /
+            ``--retrain-lr-schedule``: open division), e.g. ``{"epochs": 160}``; the rows,
+            the recorded recipe and the run id follow it. Needs a known protocol.
 
     Returns:
         A fresh dict; mutate it freely (recompute ``run_id`` with :func:`run_id_for` after
-        changing a field it depends on).
+        changing a field it depends on, and ``certification`` with :func:`certified` after
+        changing one a setup depends on).
     """
-    content_hash, lrs = _recipe(protocol, protocol_version, smoke)
-    rows = _rows(lrs, top1)
+    if under is not None:
+        protocol, protocol_version = under.id, under.version
+    known = under or _known(protocol, protocol_version)
+    recipe = _recipe(known, retraining_override) if known is not None else None
+    rows = _rows(_lrs(recipe, smoke), top1)
     data = copy.deepcopy(
         {
             "schema_version": 1,
@@ -121,8 +162,8 @@ def make_submission(
             "protocol": {
                 "id": protocol,
                 "version": protocol_version,
-                "content_hash": content_hash,
-                "dataset_sha256": _HASH_B,
+                "content_hash": known.content_hash if known is not None else _HASH_A,
+                "dataset_sha256": _dataset_sha256(known),
             },
             "method": {
                 "name": method,
@@ -131,7 +172,12 @@ def make_submission(
                 "granularity": "filter",
                 "config": config or {},
             },
-            "target": {"id": target, "layer_ratios": {"*": 0.5}},
+            "target": {
+                "id": target,
+                "layer_ratios": {"*": 0.5},
+                "sparsity": 0.4,
+                "speedup": 2.0,
+            },
             "seed": seed,
             "smoke": smoke,
             "rankable": not smoke,
@@ -187,10 +233,29 @@ def make_submission(
                 "delta_top1": top1 - dense_top1,
             },
             "timings": {"base_model": 0.0, "pruning": 0.5, "retraining": 12.0, "total": 12.5},
+            "pruning_stage": {"epochs": 0, "lr_schedule": None, "log": []},
         }
     )
+    if retraining_override:
+        data["retraining_override"] = dict(retraining_override)
     data["run_id"] = run_id_for(data)
+    if known is not None and recipe is not None:
+        data["retraining_recipe"] = recipe.model_dump(mode="json")
+        if (certification := certified(data, known)) is not None:
+            data["certification"] = certification
     return data
+
+
+def certified(data: dict[str, Any], protocol: ComparisonProtocol) -> dict[str, Any] | None:
+    """The certification :func:`pruning_suite.rules.certify` gives ``data`` under ``protocol``,
+    as JSON data (``data`` itself need not carry one); None when ``data`` is not model-valid
+    (a test of a broken field: ``validate`` stops before certification)."""
+    fields = {k: v for k, v in data.items() if k != "certification"}
+    try:
+        sub = Submission.model_validate(fields)
+    except ValidationError:
+        return None
+    return certify(sub, protocol).model_dump(mode="json")
 
 
 def write_submission(folder: Path, data: dict[str, Any], name: str | None = None) -> Path:

@@ -106,7 +106,7 @@ def test_digits_normalization_centers_the_training_data() -> None:
     assert normalized.std().item() == pytest.approx(1.0, abs=1e-5)
 
 
-def test_digits_checksum_mismatch_is_refused() -> None:
+def test_R_DATA_1_digits_checksum_mismatch_is_refused() -> None:
     with pytest.raises(DatasetError) as info:
         load_dataset(_spec("digits", sha256="1" * 64))
     assert "1" * 64 in str(info.value) and DIGITS_SHA256 in str(info.value)

@@ -47,7 +47,7 @@ def _registry(*classes):
     return load_registry(extra_plugins=(Provider(),))
 
 
-def test_protocol_file_may_not_shadow_a_shipped_protocol(tmp_path) -> None:
+def test_R_PROTO_2_protocol_file_may_not_shadow_a_shipped_protocol(tmp_path) -> None:
     path = tmp_path / "mine.toml"
     path.write_text(DEFAULT_TOML.replace("epochs = 20", "epochs = 60"))
     with pytest.raises(ProtocolError, match="reuses the id and version of the shipped protocol"):
@@ -92,7 +92,7 @@ def _hook(self, ctx):
 
 
 @pytest.mark.parametrize("score", [_swap, _hook])
-def test_methods_score_a_copy_and_structural_changes_are_caught(tmp_path, score) -> None:
+def test_R_PRUNE_4_methods_score_a_copy_and_changes_are_caught(tmp_path, score) -> None:
     registry = _registry(_method("sneaky", score))
     with pytest.raises(PluginError, match="modified the model"):
         run(RunConfig(plugin="sneaky", smoke=True, out=tmp_path), registry)
@@ -122,7 +122,7 @@ def test_register_methods_returning_a_non_list_is_listed_as_broken() -> None:
     assert "l1norm" in registry.methods
 
 
-def test_diverging_training_is_an_error_and_nothing_is_cached(tmp_path) -> None:
+def test_R_TRAIN_1_diverging_training_is_an_error_and_nothing_is_cached(tmp_path) -> None:
     path = tmp_path / "diverge.toml"
     text = DEFAULT_TOML.replace('id = "digits-convnet"', 'id = "digits-diverge"')
     path.write_text(text.replace('lr_schedule = "0:0.05,20:0.005"', 'lr_schedule = "0:1e10"'))

@@ -149,7 +149,7 @@ def test_masked_sgd_step_gives_the_hand_computed_weights() -> None:
     torch.testing.assert_close(buf[0, 2:], torch.tensor([1.9, 1.9]), rtol=0, atol=1e-6)
 
 
-def test_masks_survive_many_sgd_steps_with_weight_decay() -> None:
+def test_R_PRUNE_5_masks_survive_many_sgd_steps_with_weight_decay() -> None:
     model = _small_net()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     masks = _magnitude_masks(model, {"0": 0.5, "3": 0.8})

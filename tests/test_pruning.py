@@ -109,7 +109,7 @@ def test_find_prunable_layers_matches_fnmatch_case_sensitively() -> None:
         (0.7, 16, 12),
     ],
 )
-def test_units_to_remove_table(ratio: float, num_units: int, expected: int) -> None:
+def test_R_PRUNE_2_units_to_remove_table(ratio: float, num_units: int, expected: int) -> None:
     assert units_to_remove(ratio, num_units, "layer") == expected
 
 
@@ -210,7 +210,7 @@ def test_resnet18_conv1_group_prunes_coupled_residual_layers() -> None:
     torch.testing.assert_close(out, _eval_out(reference, x), rtol=0, atol=1e-5)
 
 
-def test_conv_bn_net_bn_follows_and_output_equals_masked_reference() -> None:
+def test_R_PRUNE_3_conv_bn_net_output_equals_masked_reference() -> None:
     model = _conv_bn_net()
     removed = [0, 1, 3, 4, 7, 8, 10, 13, 15]
     kept = [i for i in range(16) if i not in removed]

@@ -291,7 +291,11 @@ def test_html_puts_notes_after_the_table_and_never_renders_an_empty_table():
     assert first.index("</table>") < first.index("<p>1 smoke run not rankable (not listed)</p>")
     assert first.rstrip().endswith("</section>")
     assert "<table>" not in second and "<caption>" not in second
-    assert second.startswith("\n<p><strong>digits-convnet@1, target x: ")
+    # a target with only smoke runs: no certified setup, so the header says open and uncertified
+    assert second.startswith(
+        "\n<p><strong>digits-convnet@1, target x, open division, uncertified (not ranked with "
+        "the closed division): "
+    )
     assert "<p>no rankable runs</p>" in second and second.rstrip().endswith("</section>")
 
 
@@ -299,9 +303,10 @@ def test_html_puts_notes_after_the_table_and_never_renders_an_empty_table():
 
 
 def test_problem_report_line_names_the_file_once_and_says_skipped_once(tmp_path):
-    write_submission(tmp_path, make_submission())
+    for seed in range(3):  # the protocol's 3 seeds: no R-SEED-2 warning
+        write_submission(tmp_path, make_submission(seed=seed))
     (tmp_path / "broken.json").symlink_to(tmp_path / "gone.json")
-    bad = make_submission(seed=1)
+    bad = make_submission(seed=3)
     bad["pruning"]["flops_pruned"] = 2500
     bad_path = write_submission(tmp_path, bad)
     _, problems = load_submissions(tmp_path)

@@ -23,6 +23,7 @@ def _volatile(data: dict) -> dict:
     for key in ("created", "timings"):
         data.pop(key)
     data["base_model"].pop("source")
+    data["suite"].pop("git_commit")  # provenance: a commit may land between the two runs
     return data
 
 
@@ -35,7 +36,7 @@ def test_run_writes_a_valid_submission_where_the_layout_says(default_runs) -> No
     assert sub.rankable and not sub.smoke
 
 
-def test_run_measures_the_default_target(default_runs) -> None:
+def test_R_PRUNE_1_run_measures_the_default_target(default_runs) -> None:
     """uniform-50 on conv1 16, conv2 32, fc1 64: ceil(0.5 n) removed, params and MACs by hand."""
     p = default_runs["l1norm"].submission.pruning
     assert [(layer.name, layer.before, layer.after) for layer in p.layers] == [
@@ -66,7 +67,7 @@ def test_reported_accuracy_is_the_final_epoch(default_runs) -> None:
     assert sub.final.test_top1 > 90.0, "a retrained 50% digits ConvNet should classify digits"
 
 
-def test_methods_share_the_base_model(default_runs) -> None:
+def test_R_BASE_1_methods_share_the_base_model(default_runs) -> None:
     l1, rnd = default_runs["l1norm"].submission, default_runs["random"].submission
     assert l1.base_model.checkpoint_sha256 == rnd.base_model.checkpoint_sha256
     assert rnd.base_model.source == "cached"
