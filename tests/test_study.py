@@ -210,3 +210,65 @@ def test_orthp_in_a_run_gives_every_jsv_one_for_a_linear_mlp(tmp_path) -> None:
     )
     assert without.submission.run_id != sub.run_id  # OrthP is part of the run id
     assert validate_file(result.path, [load_protocol(str(path))]) == []
+
+
+def _require_fmnist() -> None:
+    import os
+
+    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists():
+        if os.environ.get("PRUNING_SUITE_REQUIRE_FMNIST") == "1":
+            pytest.fail("Fashion-MNIST is required here: apt-get install dataset-fashion-mnist")
+        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
+
+
+@pytest.mark.parametrize(
+    ("study", "args", "arms"),
+    [
+        (
+            "lr-sweep",
+            ["--plugin", "l1norm", "--orthp", "both"],
+            ["LR 0.01", "LR 0.01 +OrthP", "LR 0.001", "LR 0.001 +OrthP"],
+        ),
+        (
+            "scratch",
+            ["--plugin", "l1norm"],
+            ["l1norm (pruned, retrained)", "scratch SX-A", "scratch SX-B"],
+        ),
+        (
+            "cross-recipe",
+            [
+                "--plugins",
+                "l1norm,random",
+                "--recipe-a",
+                "0:0.01,30:0.001,60:0.0001",
+                "--recipe-b",
+                "0:0.001,45:0.0001",
+            ],
+            ["l1norm+FT_A", "l1norm+FT_B", "random+FT_A", "random+FT_B"],
+        ),
+    ],
+)
+def test_study_commands_run_end_to_end_on_fashion_mnist(
+    tmp_path, capsys, study, args, arms
+) -> None:
+    """Each study command, smoke budget, one seed, on the real Fashion-MNIST MLP-7-Linear protocol."""
+    _require_fmnist()
+    from pruning_suite.cli import main
+
+    report = tmp_path / "report"
+    argv = ["study", study, "--protocol", "fashion-mnist-mlp7-linear", "--seeds", "1", "--smoke"]
+    argv += ["--out", str(tmp_path / "subs"), "--report", str(report), *args]
+    assert main(argv) == 0
+    page = (report / "README.md").read_text()
+    for arm in arms:
+        assert f"| {arm} " in page, arm
+    out = capsys.readouterr().out
+    assert f"{len(arms)} runs done, 0 found" in out
+    if study == "cross-recipe":
+        assert "Verdict: " in page and ("consistent" in out or "interaction" in out)
+    if study == "lr-sweep":
+        assert (report / "accuracy-vs-epoch.png").is_file() and (
+            report / "jsv-vs-epoch.pdf"
+        ).is_file()
+    assert main(argv) == 0  # resumes: every run is found on disk
+    assert f"0 runs done, {len(arms)} found" in capsys.readouterr().out
