@@ -178,6 +178,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--format", choices=["github", "latex", "html", "csv"], default="github")
     report.add_argument(
+        "--plots",
+        type=Path,
+        metavar="DIR",
+        help="also write accuracy-vs-sparsity figures (PNG and PDF), one per protocol version and "
+        "certification, with sample-std error bars",
+    )
+    report.add_argument(
         "--protocol",
         action="append",
         default=[],
@@ -558,7 +565,9 @@ def _cmd_protocols(args: argparse.Namespace) -> int:
             ],
         )
     )
-    print("\n'pruning-suite protocols show ID' gives a protocol in full, its published references included")
+    print(
+        "\n'pruning-suite protocols show ID' gives a protocol in full, its published references included"
+    )
     return 0
 
 
@@ -633,7 +642,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     protocols = [load_protocol_file(Path(path)) for path in args.protocol]
     submissions, problems = load_submissions(Path(args.root), protocols)
-    print(render(build_tables(submissions, protocols), args.format), end="")
+    tables = build_tables(submissions, protocols)
+    print(render(tables, args.format), end="")
+    if args.plots is not None:
+        from .report import plot_tables
+
+        for path in plot_tables(tables, args.plots):
+            print(f"wrote {path}", file=sys.stderr)
     for problem in problems:
         print(problem.report_line(), file=sys.stderr)
     return 0

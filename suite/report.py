@@ -51,6 +51,7 @@ __all__ = [
     "build_tables",
     "format_macs",
     "load_submissions",
+    "plot_tables",
     "render",
 ]
 
@@ -276,6 +277,33 @@ def _build_table(
         table.rows = _rank(ranked, table.dense_top1, protocol.seeds if protocol else None)
     table.notes = _notes(table, ranked) + _published(protocol, table.target)
     return table
+
+
+def plot_tables(tables: Sequence[Table], out_dir: Path | str) -> list[Path]:
+    """Accuracy vs sparsity per method (mean final top-1, sample-std error bars), one figure per
+    protocol version and certification, across that protocol's targets.
+
+    Returns:
+        The PNG and PDF files written, named ``<protocol>-v<version>-<division>-<setup>``.
+    """
+    from .figures import plot_accuracy_vs_sparsity
+
+    groups: dict[tuple[str, int, str, str | None], dict[str, list]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for table in tables:
+        key = (table.protocol, table.protocol_version, table.division, table.setup)
+        for row in table.rows:
+            groups[key][row.label].append((row.sparsity / 100, row.top1_mean, row.top1_std))
+    written: list[Path] = []
+    for (protocol, version, division, setup), points in sorted(groups.items(), key=str):
+        stem = f"{protocol}-v{version}-{division}-{setup or 'uncertified'}".replace(".", "")
+        written += plot_accuracy_vs_sparsity(points, Path(out_dir) / _file_safe(stem))
+    return written
+
+
+def _file_safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
 def _published(protocol: ComparisonProtocol | None, target: str) -> list[str]:

@@ -332,3 +332,15 @@ def test_empty_results_folder_is_reported(tmp_path):
     assert [p.report_line() for p in problems] == [
         f"not ranked: {tmp_path}: $: no submission files found under {tmp_path}"
     ]
+
+
+def test_plot_tables_writes_accuracy_vs_sparsity_per_certification(default_runs, tmp_path) -> None:
+    from pruning_suite.report import build_tables, load_submissions, plot_tables
+
+    subs, _ = load_submissions(default_runs["out"])
+    written = plot_tables(build_tables(subs), tmp_path)
+    assert sorted(p.name for p in written) == [
+        "digits-convnet-v1-closed-S42.pdf",
+        "digits-convnet-v1-closed-S42.png",
+    ]
+    assert written[0].read_bytes()[:4] == b"\x89PNG"
