@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--orthp",
         action="store_true",
-        help="re-initialize the pruned model with OrthP before retraining (PAPER.md, trainability)",
+        help="re-initialize the pruned model with OrthP before retraining (arXiv 2301.05219, trainability)",
     )
     run.add_argument(
         "--jsv",

@@ -98,7 +98,7 @@ class PruningMethod(ABC):
         Config: The pydantic model of the method's options (default: no options).
         from_scratch: True for a scratch baseline: the core re-initializes the pruned
             architecture (PyTorch's default init) and trains it from scratch under the SX-A / SX-B
-            budget its config names (``setup``), instead of retraining (PAPER.md, Table 2).
+            budget its config names (``setup``), instead of retraining (Wang et al., arXiv 2301.05219, Table 2).
     """
 
     name: ClassVar[str]

@@ -64,6 +64,19 @@ def _size_line(p: Any) -> str:
     )
 
 
+def _certified_line(s: Submission) -> str:
+    cert = s.certification
+    if cert is None or cert.setup is None:
+        return "  certified      none (smoke run or setup unmet; see 'pruning-suite validate')"
+    extras = []
+    if s.method.reinit:
+        extras.append(f"re-initialized with {s.method.reinit}")
+    if s.retraining_override:
+        extras.append(f"retraining override {s.retraining_override}")
+    more = f"; {', '.join(extras)}" if extras else ""
+    return f"  certified      {cert.setup}, {cert.division} division{more}"
+
+
 def print_summary(submission: Submission, path: Path) -> None:
     """Print the run's result in a few lines on stdout."""
     s, p = submission, submission.pruning
@@ -80,6 +93,7 @@ def print_summary(submission: Submission, path: Path) -> None:
         _size_line(p),
         ("  weights kept   " if p.granularity == "weight" else "  widths         ")
         + ", ".join(f"{layer.name} {layer.before}->{layer.after}" for layer in p.layers),
+        _certified_line(s),
         f"  time           {s.timings.total:.1f} s (base {s.timings.base_model:.1f}, retraining {s.timings.retraining:.1f})",
         f"  written to     {path}",
     ]

@@ -322,7 +322,7 @@ class TargetTolerance(_Frozen):
 
 
 class ScratchBudget(_Frozen):
-    """How the training budget of a scratch baseline is computed (SX-A / SX-B, PAPER.md)."""
+    """How the training budget of a scratch baseline is computed (SX-A / SX-B, arXiv 2301.05219)."""
 
     includes_retraining: bool = Field(
         True,

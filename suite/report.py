@@ -39,7 +39,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from .protocol import ComparisonProtocol, canonical_json
-from .rules import SETUPS, certify
+from .rules import SETUPS, achieved_speedup, certify
 from .submission import Submission
 from .validate import Problem, check_paths, known_protocol, shipped_protocol
 
@@ -381,10 +381,16 @@ def _method_row(
         top1_std=statistics.stdev(top1) if len(top1) > 1 else None,
         delta_top1=mean - dense_top1,
         sparsity=100 * statistics.fmean(r.pruning.sparsity for r in runs),
-        macs_pruned=statistics.fmean(r.pruning.macs_pruned for r in runs),
-        speedup=statistics.fmean(r.pruning.speedup for r in runs),
+        macs_pruned=statistics.fmean(_macs(r) for r in runs),
+        speedup=statistics.fmean(achieved_speedup(r) for r in runs),
         seeds_required=seeds_required,
     )
+
+
+def _macs(sub: Submission) -> int:
+    """Pruned MACs, or effective (non-zero-weight) MACs for weight granularity."""
+    m = sub.pruning
+    return m.macs_effective if m.granularity == "weight" and m.macs_effective else m.macs_pruned
 
 
 def _label(name: str, version: str, config: str | None, variant: str = "") -> str:

@@ -1,6 +1,6 @@
 """The paper's comparison setups as executable rules: certification, divisions, scratch budgets.
 
-Wang et al. (arXiv 2301.05219, Table 2; PAPER.md) order comparison setups from weakest to
+Wang et al. (arXiv 2301.05219, Table 2; arXiv 2301.05219) order comparison setups from weakest to
 strictest, each adding one thing held equal to the previous:
 
 ====== =====================================================================================
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 SETUPS: tuple[str, ...] = ("S1", "S2", "S3.1", "S3.2", "S4.1", "S4.2")
-"""The comparison setups, weakest to strictest (PAPER.md, Table 2)."""
+"""The comparison setups, weakest to strictest (Wang et al., arXiv 2301.05219, Table 2)."""
 
 CLOSED_SETUPS = frozenset({"S3.2", "S4.1", "S4.2"})
 """Setups of the closed division: the protocol's own whole retraining recipe, or stricter."""
@@ -382,7 +382,7 @@ def scratch_epochs(
 ) -> int:
     """Training epochs a scratch baseline gets to match the pruning pipeline's budget.
 
-    PAPER.md (Table 2): SX-A gives scratch the same total epochs as pretrain + prune + retrain,
+    arXiv 2301.05219 (Table 2): SX-A gives scratch the same total epochs as pretrain + prune + retrain,
     ``K1 + P + K2``; SX-B the same total FLOPs, ``K1 x F1 / F2 + K2`` (``+ K2`` only when the
     protocol's ``scratch.includes_retraining``), rounded up to whole epochs, where the small model
     costs ``F2`` FLOPs per example against the dense ``F1``.

@@ -101,7 +101,7 @@ class RunConfig:
             division: the run is certified at most S2).
         retraining_lr_schedule: Retrain with this LR schedule (``"epoch:lr,..."``) instead of the
             protocol's (open division: at most S3.1).
-        orthp: Re-initialize every Conv2d/Linear weight with OrthP right after pruning (PAPER.md;
+        orthp: Re-initialize every Conv2d/Linear weight with OrthP right after pruning (arXiv 2301.05219;
             recorded as ``method.reinit = "orthp"``, part of the run id).
         jsv: Measure the mean JSV after pruning and after every retraining epoch; None = when
             the model is small enough (:func:`pruning_suite.trainability.jsv_enabled_by_default`).
@@ -385,7 +385,7 @@ def _save_model(
 @dataclass
 class _JSVLog:
     """Mean JSV of the dense model, right after pruning (epoch -1) and after every retraining
-    epoch (PAPER.md), on the same fixed training examples."""
+    epoch (Wang et al., arXiv 2301.05219), on the same fixed training examples."""
 
     batches: list[torch.Tensor] | None
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -444,7 +444,7 @@ def scratch_plan(
 
     The recipe is the protocol's base-model recipe with its epochs set to the budget and its LR
     milestones scaled by ``budget / K1`` (rounded to whole epochs), the paper's "scratch, step
-    LR" (PAPER.md, Table 6).
+    LR" (arXiv 2301.05219, Table 6).
 
     Args:
         method: A method with ``from_scratch``; its config's ``setup`` is ``"SX-A"`` or ``"SX-B"``.

@@ -1,7 +1,7 @@
 """The paper's piecewise-constant LR-schedule notation, ``epoch:lr,epoch:lr,...``.
 
 Epochs are counted from the start of the phase (retraining, base training), as in Wang et al.
-(arXiv 2301.05219) and PAPER.md: ``0:0.01,30:0.001,60:0.0001`` means LR 0.01 for epochs 0-29,
+(arXiv 2301.05219) and arXiv 2301.05219: ``0:0.01,30:0.001,60:0.0001`` means LR 0.01 for epochs 0-29,
 0.001 for 30-59 and 0.0001 from epoch 60 on.
 """
 

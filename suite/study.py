@@ -175,7 +175,7 @@ def _schedule_label(schedule: str) -> str:
 def extend_first_stage(recipe: TrainRecipe, schedule: str, extra_epochs: int) -> tuple[str, int]:
     """``schedule`` with its first LR stage ``extra_epochs`` longer, and the new total epochs.
 
-    The paper's "+N epochs" rows (PAPER.md, M1): later milestones move by ``extra_epochs``.
+    The paper's "+N epochs" rows (arXiv 2301.05219, M1): later milestones move by ``extra_epochs``.
     """
     stages = parse_schedule(schedule)
     moved = [stages[0]] + [(start + extra_epochs, lr) for start, lr in stages[1:]]
@@ -402,6 +402,13 @@ def claims(result: StudyResult) -> list[str]:
     }
     lrs = {label: subs[0].retraining[0].lr for label, subs in plain.items()}
     out = []
+    seeds = min(len(subs) for subs in result.arms.values())
+    if any(s.smoke for subs in result.arms.values() for s in subs):
+        return [
+            "- Smoke runs (reduced budget): not a result; rerun without --smoke to test the claims."
+        ]
+    if seeds < 2:
+        return [f"- {seeds} seed per arm: too few to judge a difference; run with --seeds 3."]
     if len(lrs) >= 2:
         high = max(lrs, key=lrs.get)
         low = min(lrs, key=lrs.get)

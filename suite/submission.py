@@ -81,7 +81,7 @@ class MethodRef(_Strict):
     config: dict[str, Any]
     reinit: Literal["orthp"] | None = Field(
         None,
-        description="re-initialization right after pruning (OrthP, PAPER.md); part of the run id",
+        description="re-initialization right after pruning (OrthP, arXiv 2301.05219); part of the run id",
     )
 
 
@@ -259,7 +259,7 @@ class Certification(_Strict):
 
 
 class ScratchInfo(_Strict):
-    """A scratch baseline's training budget (SX-A / SX-B; PAPER.md Table 2)."""
+    """A scratch baseline's training budget (SX-A / SX-B; arXiv 2301.05219 Table 2)."""
 
     setup: Literal["SX-A", "SX-B"]
     pretrain_epochs: int = Field(ge=0, description="K1: the base model's training epochs")
@@ -272,7 +272,7 @@ class ScratchInfo(_Strict):
 
 
 class JSVSummary(_Strict):
-    """Mean Jacobian singular values of logits w.r.t. input (dimensionless; PAPER.md)."""
+    """Mean Jacobian singular values of logits w.r.t. input (dimensionless; arXiv 2301.05219)."""
 
     mean: float = Field(ge=0)
     std: float = Field(ge=0)

@@ -1,6 +1,6 @@
 """Trainability of a pruned network: trainability accuracy, Jacobian singular values, OrthP.
 
-Wang et al. (arXiv 2301.05219; PAPER.md "Trainability") explain why a larger retraining
+Wang et al. (arXiv 2301.05219; arXiv 2301.05219, Sec. 4 "Trainability") explain why a larger retraining
 LR "boosts" pruned accuracy: pruning damages trainability, and a larger LR recovers it faster
 within a fixed epoch budget. They measure trainability two ways and repair it one way:
 
@@ -283,7 +283,7 @@ def orthp_(
 ) -> list[str]:
     """OrthP: re-initialize Conv2d/Linear weights with orthogonal matrices, in place.
 
-    Wang et al. (arXiv 2301.05219; PAPER.md "Trainability"): each weight, reshaped to
+    Wang et al. (arXiv 2301.05219; arXiv 2301.05219, Sec. 4 "Trainability"): each weight, reshaped to
     ``out x (in * kh * kw)`` and transposed if ``out < in * kh * kw`` (so it is tall), is replaced
     by the ``Q`` of its QR decomposition with the columns' signs fixed by ``sign(diag(R))``
     (a zero diagonal entry counts as ``+1``), transposed back and times ``activation_gain``.

@@ -67,7 +67,7 @@ def test_lr_arms_differ_only_in_the_retraining_lr_and_share_the_base_model(
 
 
 def test_recipes_are_papers() -> None:
-    """PAPER.md, 'Recipes and reference results'."""
+    """arXiv 2301.05219, 'Recipes and reference results'."""
     expect = {
         "cifar10-resnet56": (
             "0:0.1,100:0.01,150:0.001",
@@ -130,7 +130,7 @@ def test_imagenet_protocols_use_torchvisions_transforms_and_weights() -> None:
     weights = r50.base_model.pretrained
     assert weights is not None and weights.file_name == "resnet50-0676ba61.pth"
     assert weights.sha256 == "0676ba61" and weights.top1 == 76.13  # the prefix in the file name
-    assert r34.base_model.pretrained is None  # trained from scratch on ImageNet-100 (PAPER.md)
+    assert r34.base_model.pretrained is None  # trained from scratch on ImageNet-100 (Wang et al., arXiv 2301.05219)
     assert r34.dataset.class_list == "imagenet100-classes-v1.txt"
     assert len(read_class_list(r34.dataset.class_list)) == r34.dataset.num_classes == 100
 
@@ -149,7 +149,7 @@ def test_cifar_references_are_best_epoch_with_population_std() -> None:
 
 
 def test_table7_references_by_sparsity() -> None:
-    """Table 7 (PAPER.md), rows L1 LR 0.01 / L1 LR 0.001 / scratch, matched on sparsity."""
+    """Table 7 (Wang et al., arXiv 2301.05219), rows L1 LR 0.01 / L1 LR 0.001 / scratch, matched on sparsity."""
     rows = {
         "cifar100-vgg19": (74.01, 73.01, 71.49, 66.05),
         "cifar100-vgg19-lr1e-3": (73.67, 72.04, 70.21, 64.72),

@@ -126,7 +126,7 @@ def test_bad_lr_schedules_are_refused(bad: str) -> None:
 
 
 def test_stage_ratios_follow_the_papers_resnet_convention() -> None:
-    """ResNet-50 at 2.31x (PAPER.md): stem 0, layer1-3 0.6, layer4 0.21, classifier 0."""
+    """ResNet-50 at 2.31x (Wang et al., arXiv 2301.05219): stem 0, layer1-3 0.6, layer4 0.21, classifier 0."""
     from pruning_suite.protocol import PruningTarget
 
     target = PruningTarget(id="r50", stage_ratios=(0, 0.6, 0.6, 0.6, 0.21, 0), skip=("layer3.0.*",))

@@ -83,7 +83,7 @@ def _fake(top1s: dict[str, list[float]], lr: dict[str, float] | None = None) -> 
     def sub(label: str, value: float) -> SimpleNamespace:
         rows = [SimpleNamespace(lr=(lr or {}).get(label, 0.01))]
         return SimpleNamespace(
-            final=SimpleNamespace(test_top1=value), retraining=rows, trainability=None
+            final=SimpleNamespace(test_top1=value), retraining=rows, trainability=None, smoke=False
         )
 
     return StudyResult(
@@ -108,9 +108,13 @@ def test_claims_are_computed_from_the_runs() -> None:
     gap = statistics.fmean([92.0, 92.4]) - statistics.fmean([90.0, 90.2])
     assert "holds here" in line and f"{gap:+.2f} pp" in line
     reversed_result = _fake(
-        {"LR 0.01": [89.0], "LR 0.001": [90.0]}, {"LR 0.01": 0.01, "LR 0.001": 0.001}
+        {"LR 0.01": [89.0, 89.2], "LR 0.001": [90.0, 90.1]}, {"LR 0.01": 0.01, "LR 0.001": 0.001}
     )
     assert "does not hold" in claims(reversed_result)[0]
+    one_seed = _fake({"LR 0.01": [92.0], "LR 0.001": [90.0]}, {"LR 0.01": 0.01, "LR 0.001": 0.001})
+    assert claims(one_seed) == [
+        "- 1 seed per arm: too few to judge a difference; run with --seeds 3."
+    ]
 
 
 def test_run_study_resumes_from_the_files_on_disk(tmp_path) -> None:

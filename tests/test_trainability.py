@@ -1,4 +1,4 @@
-"""Trainability metrics: Jacobian singular values, OrthP, trainability accuracy (PAPER.md)."""
+"""Trainability metrics: Jacobian singular values, OrthP, trainability accuracy (Wang et al., arXiv 2301.05219)."""
 
 from __future__ import annotations
 
