@@ -362,6 +362,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
         write_table_report,
     )
 
+    _check_study_args(args)
     protocol = load_protocol(args.protocol)
     seeds = range(args.seeds if args.seeds is not None else protocol.seeds)
     plugin = getattr(args, "plugin", None) or args.plugins.split(",")[0]
@@ -399,6 +400,49 @@ def _cmd_study(args: argparse.Namespace) -> int:
             print(verdict)
     print(f"{result.ran} runs done, {result.skipped} found in {args.out}; wrote {written[0]}")
     return 0
+
+
+def _toml_path(path: str) -> str:
+    """A --protocol FILE argument: must name a .toml file (shipped ids need no flag)."""
+    if not path.endswith(".toml"):
+        raise PruningSuiteError(
+            f"--protocol {path!r} is not a .toml file",
+            "shipped protocols are known already; pass your own protocol file (FILE.toml)",
+        )
+    return path
+
+
+def _check_study_args(args: argparse.Namespace) -> None:
+    """Refuse a bad study before any run is spent."""
+    from .schedule import parse_schedule
+
+    if args.seeds is not None and args.seeds < 1:
+        raise PruningSuiteError(
+            f"--seeds {args.seeds}", "give a positive number of seeds, e.g. --seeds 3"
+        )
+    if getattr(args, "extend", 0) < 0:
+        raise PruningSuiteError(
+            f"--extend {args.extend}", "extend the first LR stage by N >= 0 epochs"
+        )
+    if args.report.exists() and not args.report.is_dir():
+        raise PruningSuiteError(
+            f"--report {args.report} exists and is not a folder",
+            "pass a folder for the page and figures",
+        )
+    for schedule in [
+        *getattr(args, "schedule", []),
+        getattr(args, "recipe_a", None),
+        getattr(args, "recipe_b", None),
+    ]:
+        if schedule is None:
+            continue
+        try:
+            parse_schedule(schedule)
+        except ValueError as err:
+            raise PruningSuiteError(
+                f"bad LR schedule {schedule!r}: {err}",
+                "write it as 'epoch:lr,...' from epoch 0, e.g. '0:0.01,30:0.001'",
+            ) from err
 
 
 def _default_schedules(protocol: Any) -> list[str]:
@@ -610,7 +654,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .protocol import load_protocol_file
+    from .protocol import load_protocol
     from .validate import (
         format_problems,
         has_errors,
@@ -619,7 +663,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         validate_paths,
     )
 
-    protocols = [load_protocol_file(Path(path)) for path in args.protocol]
+    protocols = [load_protocol(_toml_path(path)) for path in args.protocol]
     results = validate_paths(args.paths, protocols)
     if args.strict:
         results = strict_results(results)
@@ -638,9 +682,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
             f"no results folder {args.root!r}",
             "run 'pruning-suite run --plugin l1norm' first, or name the folder",
         )
-    from .protocol import load_protocol_file
+    from .protocol import load_protocol
 
-    protocols = [load_protocol_file(Path(path)) for path in args.protocol]
+    protocols = [load_protocol(_toml_path(path)) for path in args.protocol]
     submissions, problems = load_submissions(Path(args.root), protocols)
     tables = build_tables(submissions, protocols)
     print(render(tables, args.format), end="")

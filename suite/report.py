@@ -335,6 +335,8 @@ def _method_key(sub: Submission) -> tuple[str, str, str, str]:
     if sub.retraining_override:
         shown = ", ".join(f"{k} {v}" for k, v in sorted(sub.retraining_override.items()))
         variant.append(f"(retraining {shown})")
+    if sub.final.selection != "final-epoch":
+        variant.append(f"({sub.final.selection} epoch reported)")
     return sub.method.name, sub.method.version, canonical_json(sub.method.config), " ".join(variant)
 
 

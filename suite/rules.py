@@ -119,10 +119,39 @@ def check_target_tolerance(sub: Submission, protocol: ComparisonProtocol) -> Ite
     target's layer ratios give under the one count rule, measured by the runner) are the
     reference; sparsity within ``target_tolerance.sparsity`` (absolute fraction) and speedup within
     ``target_tolerance.speedup`` (relative). A method allocating its own layer-wise ratios passes
-    when it lands as close. Older files without the target's figures are not checked.
+    when it lands as close. The target id must be one of the protocol's, with the protocol's
+    ratio table; a file without the target's figures cannot be certified S1.
     """
     tol = protocol.target_tolerance
     target = sub.target
+    known = {t.id: t for t in protocol.targets}
+    if target.id not in known:
+        yield Unmet(
+            "R-TARGET-1",
+            "S1",
+            "$.target.id",
+            f"target {target.id!r} is not one of the protocol's ({', '.join(known)})",
+            "run one of the protocol's targets",
+        )
+        return
+    declared = known[target.id].layer_ratios
+    if declared is not None and dict(declared) != dict(target.layer_ratios):
+        yield Unmet(
+            "R-TARGET-1",
+            "S1",
+            "$.target.layer_ratios",
+            f"target {target.id!r} records ratios {dict(target.layer_ratios)} but the protocol's "
+            f"are {dict(declared)}",
+            "do not edit a submission's target",
+        )
+    if target.sparsity is None or target.speedup is None:
+        yield Unmet(
+            "R-TARGET-1",
+            "S1",
+            "$.target",
+            "the target's sparsity and speedup are not recorded",
+            "rerun with this suite, which measures them",
+        )
     if target.sparsity is not None and abs(sub.pruning.sparsity - target.sparsity) > tol.sparsity:
         yield Unmet(
             "R-TARGET-1",

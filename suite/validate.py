@@ -629,6 +629,31 @@ def check_pruning_stage_lr(ctx: CheckContext) -> Iterator[Finding]:
     yield from _setup_findings(ctx, "R-STAGE-2")
 
 
+def check_retraining_override(ctx: CheckContext) -> Iterator[Finding]:
+    """R-RETRAIN-4: a declared retraining override is what ran, and a run that ran another
+    recipe than its protocol's declares it (so it is its own row and its own run id)."""
+    sub = ctx.submission
+    override, recipe = sub.retraining_override or {}, sub.retraining_recipe
+    if recipe is None:
+        return
+    for name, value in override.items():
+        if getattr(recipe, name, None) != value:
+            yield Finding(
+                f"$.retraining_override.{name}",
+                f"retraining_override says {name} {value!r} but the recorded recipe has "
+                f"{getattr(recipe, name, None)!r}",
+            )
+    if ctx.protocol is not None and not sub.smoke:
+        own = ctx.protocol.retraining
+        for name in ("epochs", "lr_schedule"):
+            if name not in override and getattr(recipe, name) != getattr(own, name):
+                yield Finding(
+                    f"$.retraining_recipe.{name}",
+                    f"retraining {name} {getattr(recipe, name)!r} differs from the protocol's "
+                    f"{getattr(own, name)!r} but retraining_override does not declare it",
+                )
+
+
 def check_certification(ctx: CheckContext) -> Iterator[Finding]:
     """R-CERT-1: the recorded setup and division are what the file's own fields support.
 
@@ -739,6 +764,7 @@ CONSISTENCY_CHECKS: tuple[Check, ...] = (
     check_retraining_recipe,
     check_pruning_stage_epochs,
     check_pruning_stage_lr,
+    check_retraining_override,
     check_certification,
     check_scratch_budget,
 )
@@ -872,7 +898,15 @@ def _consistency_problems(
     ctx = CheckContext(result.submission, result.path, protocol)
     for check in CONSISTENCY_CHECKS:
         rule = rule_of(check)
-        for finding in check(ctx):
+        try:
+            findings = list(check(ctx))
+        except (OverflowError, ZeroDivisionError, ValueError) as err:  # e.g. a 400-digit count
+            findings = [
+                Finding(
+                    "$", f"a number is out of range for this check ({err})", hint="use real values"
+                )
+            ]
+        for finding in findings:
             yield _problem(result.path, finding, rule)
 
 

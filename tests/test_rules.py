@@ -748,3 +748,32 @@ def test_runs_pass_validate_certified_s4_2_closed(default_runs) -> None:
     (table,) = build_tables(subs)
     assert (table.division, table.setup) == ("closed", "S4.2")
     assert "closed division, certified S4.2" in render([table])
+
+
+def test_R_RETRAIN_4_a_declared_override_must_match_what_ran(tmp_path) -> None:
+    from tests.conftest_submissions import make_submission, run_id_for, write_submission
+
+    data = make_submission()
+    data["retraining_override"] = {"epochs": 5}  # a lie: the recipe ran the protocol's 20 epochs
+    data["run_id"] = run_id_for(data)
+    path = write_submission(tmp_path, data)
+    problems = validate_file(path)
+    assert [(p.where, p.rule) for p in problems if p.severity == "error"] == [
+        ("$.retraining_override.epochs", "R-RETRAIN-4")
+    ]
+
+
+def test_R_TARGET_1_a_target_the_protocol_does_not_have_is_not_s1(tmp_path) -> None:
+    from pruning_suite.protocol import load_protocol
+    from pruning_suite.rules import certify
+    from pruning_suite.submission import Submission
+    from tests.conftest_submissions import make_submission
+
+    data = make_submission()
+    data["target"]["id"] = "uniform-does-not-exist"
+    cert = certify(Submission.model_validate(data), load_protocol("digits-convnet"))
+    assert cert.setup is None and "not one of the protocol's" in cert.unmet[0]
+    data = make_submission()
+    data["target"]["layer_ratios"] = {"*": 0.1}
+    cert = certify(Submission.model_validate(data), load_protocol("digits-convnet"))
+    assert cert.setup is None and any("R-TARGET-1" in u for u in cert.unmet)

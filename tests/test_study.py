@@ -276,3 +276,31 @@ def test_study_commands_run_end_to_end_on_fashion_mnist(
         ).is_file()
     assert main(argv) == 0  # resumes: every run is found on disk
     assert f"0 runs done, {len(arms)} found" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--seeds", "0"], "--seeds 0"),
+        (["--schedule", "garbage"], "bad LR schedule"),
+        (["--extend", "-5"], "--extend -5"),
+    ],
+)
+def test_a_bad_study_is_refused_before_any_run(tmp_path, capsys, extra, message) -> None:
+    from pruning_suite.cli import main
+
+    argv = ["study", "lr-sweep", "--plugin", "l1norm", "--smoke", "--out", str(tmp_path / "s")]
+    assert main([*argv, "--report", str(tmp_path / "r"), *extra]) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_report_path_that_is_a_file_is_refused_before_any_run(tmp_path, capsys) -> None:
+    from pruning_suite.cli import main
+
+    (tmp_path / "r").write_text("")
+    argv = ["study", "scratch", "--plugin", "l1norm", "--smoke", "--out", str(tmp_path / "s")]
+    assert main([*argv, "--report", str(tmp_path / "r")]) != 0
+    assert "is not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
