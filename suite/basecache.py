@@ -40,6 +40,7 @@ from torch import nn
 
 from .data import DataSplits
 from .errors import CheckpointError
+from .jsonio import file_sha256
 from .protocol import ComparisonProtocol, PretrainedWeights, TrainRecipe, canonical_json
 from .train import EpochStats, evaluate, train
 
@@ -143,15 +144,6 @@ def _dataset_content(protocol: ComparisonProtocol) -> dict[str, Any]:
 
 
 _ADDED_DATASET_FIELDS = ("eval_resize", "class_list")
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def obtain_base_model(

@@ -14,6 +14,7 @@ over the target, so a reader never sees half a file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -256,6 +257,15 @@ def _line_col_of_byte(raw: bytes, index: int) -> tuple[int, int]:
 
 def _size(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:.1f} MiB" if n_bytes >= 2**20 else f"{n_bytes} bytes"
+
+
+def file_sha256(path: Path | str) -> str:
+    """sha256 of a file's bytes (hex), read in 1 MiB chunks; torch-free, for validate too."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_json_atomic(path: Path | str, data: Any) -> None:

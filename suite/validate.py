@@ -37,7 +37,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from pydantic import ValidationError as PydanticValidationError
 
 from .errors import SubmissionError
-from .jsonio import json_path, read_json
+from .jsonio import file_sha256, json_path, read_json
 from .protocol import ComparisonProtocol, canonical_json, list_protocols
 from .rules import SETUP_RULES, certify, scratch_epochs
 from .schema import load_packaged_schema
@@ -427,7 +427,7 @@ def check_pruned_model_file(ctx: CheckContext) -> Iterator[Finding]:
             "copy the .pt file next to the .json, or drop pruned_model from the file",
         )
         return
-    actual = _file_sha256(model_path)
+    actual = file_sha256(model_path)
     if actual != saved.sha256:
         yield Finding(
             "$.pruned_model.sha256",
@@ -435,14 +435,6 @@ def check_pruned_model_file(ctx: CheckContext) -> Iterator[Finding]:
             f"{saved.sha256[:12]}...",
             hint="the model file was replaced or corrupted; rerun with --save-model",
         )
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def expected_run_id(submission: Submission) -> str:
