@@ -695,7 +695,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print(f"wrote {path}", file=sys.stderr)
     for problem in problems:
         print(problem.report_line(), file=sys.stderr)
-    return 0
+    # An empty ranking is a failure a script must see: nothing was found, or every file was refused.
+    return 0 if submissions else 1
 
 
 if __name__ == "__main__":

@@ -56,6 +56,14 @@ def test_report_shows_l1norm_and_random_side_by_side(default_runs, capsys) -> No
     assert f"{l1.final.test_top1:.2f}" in out
 
 
+def test_report_of_only_refused_files_fails(tmp_path, capsys) -> None:
+    (tmp_path / "broken.json").write_text("{}")
+    assert main(["report", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "No valid submissions" in captured.out
+    assert "broken.json" in captured.err and "schema_version is missing" in captured.err
+
+
 @pytest.mark.parametrize("fmt", ["latex", "html", "csv"])
 def test_report_formats(default_runs, capsys, fmt) -> None:
     assert main(["report", str(default_runs["out"]), "--format", fmt]) == 0
