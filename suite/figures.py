@@ -22,6 +22,8 @@ from .errors import OutputError, PruningSuiteError
 
 __all__ = [
     "FigureError",
+    "accuracy_vs_epoch_figure",
+    "jsv_vs_epoch_figure",
     "plot_accuracy_vs_epoch",
     "plot_accuracy_vs_sparsity",
     "plot_jsv_vs_epoch",
@@ -43,27 +45,51 @@ def plot_accuracy_vs_epoch(
     arms: Mapping[str, Sequence[Run]],
     stages: Mapping[str, Sequence[tuple[int, float]]] | None,
     out_stem: Path | str,
+    reference: float | None = None,
 ) -> list[Path]:
-    """Test top-1 over retraining epochs, one line per arm (e.g. per retraining LR).
-
-    Each arm's line is the mean over its runs at every epoch, with a band from the smallest to
-    the largest run (runs need not log the same epochs; each epoch averages the runs that have
-    it). The LR stages of the first arm in ``stages`` are shaded alternately and labelled with
-    their LR; the stage starts of the other arms are dashed lines in the arm's colour, with the LR.
+    """Test top-1 over retraining epochs, one line per arm (e.g. per retraining LR), written as
+    PNG and PDF; the figure is :func:`accuracy_vs_epoch_figure`.
 
     Args:
-        arms: Arm label (e.g. ``"LR 0.01"``) -> runs, each a list of ``(epoch, test_top1)``
-            points, top-1 in percent.
-        stages: Arm label -> that arm's LR schedule ``[(start_epoch, lr), ...]`` (e.g.
-            ``TrainRecipe.stages``); ``None`` or empty draws no stages.
+        arms, stages, reference: As :func:`accuracy_vs_epoch_figure`.
         out_stem: Output path without suffix; its folder is created.
 
     Returns:
         The written ``.png`` and ``.pdf`` paths.
 
     Raises:
-        FigureError: ``arms`` is empty, an arm has no points, or ``stages`` names an unknown arm.
+        FigureError: As :func:`accuracy_vs_epoch_figure`.
         OutputError: The files cannot be written.
+    """
+    return _save(accuracy_vs_epoch_figure(arms, stages, reference), out_stem)
+
+
+def accuracy_vs_epoch_figure(
+    arms: Mapping[str, Sequence[Run]],
+    stages: Mapping[str, Sequence[tuple[int, float]]] | None,
+    reference: float | None = None,
+) -> Any:
+    """Test top-1 over retraining epochs: one panel per LR schedule, its LR stages shaded.
+
+    Arms that share an LR schedule share a panel (titled with the schedule, stages shaded
+    alternately and labelled with their LR); panels share the y axis, and an arm keeps its
+    colour in every panel. Each arm's line is the mean over its runs at every epoch, with a band
+    from the smallest to the largest run (runs need not log the same epochs; each epoch averages
+    the runs that have it). Arms without a schedule share one unshaded panel.
+
+    Args:
+        arms: Arm label (e.g. ``"LR 0.01"``) -> runs, each a list of ``(epoch, test_top1)``
+            points, top-1 in percent.
+        stages: Arm label -> that arm's LR schedule ``[(start_epoch, lr), ...]`` (e.g.
+            ``TrainRecipe.stages``); ``None`` or empty draws no stages.
+        reference: A top-1 (percent) drawn as a dotted line in every panel, e.g. the dense base
+            model's; ``None`` draws none.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+
+    Raises:
+        FigureError: ``arms`` is empty, an arm has no points, or ``stages`` names an unknown arm.
     """
     _check_arms(arms, "plot_accuracy_vs_epoch")
     stages = dict(stages or {})
@@ -73,35 +99,72 @@ def plot_accuracy_vs_epoch(
             f"plot_accuracy_vs_epoch: stages given for unknown arms {unknown}",
             f"key stages by the arm labels: {sorted(arms)}",
         )
-    figure, axes = _new_figure()
-    colors = _draw_arms(axes, arms)
-    _draw_stages(axes, arms, stages, colors)
-    axes.set(xlabel="retraining epoch", ylabel="test top-1 (%)")
-    axes.legend(loc="lower right")
-    return _save(figure, out_stem)
+    panels: dict[tuple[tuple[int, float], ...], list[str]] = {}
+    for label in arms:
+        panels.setdefault(tuple(stages.get(label) or ()), []).append(label)
+    colors = {label: f"C{i}" for i, label in enumerate(arms)}
+    figure, all_axes = _new_figure(len(panels))
+    last = _last_epoch(arms)
+    for axes, (schedule, labels) in zip(all_axes, panels.items(), strict=True):
+        _draw_arms(axes, {label: arms[label] for label in labels}, colors)
+        if schedule:
+            _shade_stages(axes, schedule, last)
+            axes.set_title(
+                "LR schedule " + ",".join(f"{start}:{lr:g}" for start, lr in schedule), fontsize=9
+            )
+        if reference is not None:
+            axes.axhline(
+                reference, color="0.3", linestyle=":", label=f"dense base model {reference:.2f}"
+            )
+        axes.set(xlabel="retraining epoch")
+        axes.legend(loc="lower right", fontsize=8)
+    all_axes[0].set(ylabel="test top-1 (%)")
+    return figure
 
 
-def plot_jsv_vs_epoch(arms: Mapping[str, Sequence[Run]], out_stem: Path | str) -> list[Path]:
-    """Mean JSV over retraining epochs, one line per arm; epoch -1 is "right after pruning".
-
-    Same input form and bands as :func:`plot_accuracy_vs_epoch`, with mean-JSV values
-    (dimensionless, :attr:`pruning_suite.trainability.JSVStats.mean`). A point at epoch -1 is
-    the measurement right after pruning, drawn as a dot of the arm's colour (and joined to
-    the line), as the axis label says.
+def plot_jsv_vs_epoch(
+    arms: Mapping[str, Sequence[Run]], out_stem: Path | str, reference: float | None = None
+) -> list[Path]:
+    """Mean JSV over retraining epochs, written as PNG and PDF; the figure is
+    :func:`jsv_vs_epoch_figure`.
 
     Args:
-        arms: Arm label -> runs, each a list of ``(epoch, mean JSV)`` points.
+        arms, reference: As :func:`jsv_vs_epoch_figure`.
         out_stem: Output path without suffix; its folder is created.
 
     Returns:
         The written ``.png`` and ``.pdf`` paths.
 
     Raises:
-        FigureError: ``arms`` is empty or an arm has no points.
+        FigureError: As :func:`jsv_vs_epoch_figure`.
         OutputError: The files cannot be written.
     """
+    return _save(jsv_vs_epoch_figure(arms, reference), out_stem)
+
+
+def jsv_vs_epoch_figure(arms: Mapping[str, Sequence[Run]], reference: float | None = None) -> Any:
+    """Mean JSV over retraining epochs, one line per arm; epoch -1 is "right after pruning".
+
+    Same input form and bands as :func:`accuracy_vs_epoch_figure`, with mean-JSV values
+    (dimensionless, :attr:`pruning_suite.trainability.JSVStats.mean`). A point at epoch -1 is
+    the measurement right after pruning, drawn as a dot of the arm's colour (and joined to
+    the line), as the axis label says. The y axis is logarithmic when every value is positive,
+    so a collapse after pruning (the paper's mean JSV falls by orders of magnitude) stays
+    visible beside JSVs near 1.
+
+    Args:
+        arms: Arm label -> runs, each a list of ``(epoch, mean JSV)`` points.
+        reference: A mean JSV drawn as a dotted line, e.g. the dense base model's; ``None``
+            draws none.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+
+    Raises:
+        FigureError: ``arms`` is empty or an arm has no points.
+    """
     _check_arms(arms, "plot_jsv_vs_epoch")
-    figure, axes = _new_figure()
+    figure, (axes,) = _new_figure()
     colors = _draw_arms(axes, arms)
     xlabel = "retraining epoch"
     for label, runs in arms.items():
@@ -109,9 +172,16 @@ def plot_jsv_vs_epoch(arms: Mapping[str, Sequence[Run]], out_stem: Path | str) -
         if pruned:
             axes.plot([-1] * len(pruned), pruned, "o", color=colors[label], markersize=4)
             xlabel = "retraining epoch (-1: right after pruning, dots)"
+    if reference is not None:
+        axes.axhline(
+            reference, color="0.3", linestyle=":", label=f"dense base model {reference:.3g}"
+        )
+    values = [value for runs in arms.values() for run in runs for _, value in run]
+    if min(values) > 0 and (reference is None or reference > 0):
+        axes.set_yscale("log")
     axes.set(xlabel=xlabel, ylabel="mean JSV")
-    axes.legend(loc="best")
-    return _save(figure, out_stem)
+    axes.legend(loc="best", fontsize=8)
+    return figure
 
 
 def plot_accuracy_vs_sparsity(
@@ -134,7 +204,7 @@ def plot_accuracy_vs_sparsity(
         OutputError: The files cannot be written.
     """
     _check_arms(points, "plot_accuracy_vs_sparsity")
-    figure, axes = _new_figure()
+    figure, (axes,) = _new_figure()
     for label, method_points in points.items():
         rows = sorted(method_points, key=lambda point: point[0])
         for sparsity, _, _ in rows:
@@ -213,17 +283,20 @@ def _check_arms(arms: Mapping[str, Sequence[Any]], where: str) -> None:
         )
 
 
-def _new_figure() -> tuple[Any, Any]:
+def _new_figure(panels: int = 1) -> tuple[Any, list[Any]]:
+    """A figure with ``panels`` side-by-side axes sharing the y axis."""
     try:
         from matplotlib.figure import Figure
     except ImportError as err:
         raise OutputError(
             "figures need matplotlib, which is not installed", "pip install matplotlib"
         ) from err
-    figure = Figure(figsize=_SIZE, layout="constrained")
-    axes = figure.add_subplot()
-    axes.grid(True, alpha=0.3)
-    return figure, axes
+    width, height = _SIZE
+    figure = Figure(figsize=(width * (1 + 0.6 * (panels - 1)), height), layout="constrained")
+    all_axes = list(figure.subplots(1, panels, sharey=True, squeeze=False)[0])
+    for axes in all_axes:
+        axes.grid(True, alpha=0.3)
+    return figure, all_axes
 
 
 def _curve(runs: Sequence[Run]) -> tuple[list[int], list[float], list[float], list[float]]:
@@ -241,39 +314,30 @@ def _curve(runs: Sequence[Run]) -> tuple[list[int], list[float], list[float], li
     )
 
 
-def _draw_arms(axes: Any, arms: Mapping[str, Sequence[Run]]) -> dict[str, Any]:
-    """Mean line and min-max band per arm; returns each arm's colour."""
-    colors = {}
+def _draw_arms(
+    axes: Any, arms: Mapping[str, Sequence[Run]], colors: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Mean line and min-max band per arm (in ``colors`` when given); returns each arm's colour."""
+    drawn = {}
     for label, runs in arms.items():
         epochs, mean, low, high = _curve(runs)
-        (line,) = axes.plot(epochs, mean, label=f"{label} (n={len(runs)})")
-        colors[label] = line.get_color()
+        color = (colors or {}).get(label)
+        (line,) = axes.plot(epochs, mean, label=f"{label} (n={len(runs)})", color=color)
+        drawn[label] = line.get_color()
         if len(runs) > 1:
-            axes.fill_between(epochs, low, high, color=colors[label], alpha=0.2, linewidth=0)
-    return colors
+            axes.fill_between(epochs, low, high, color=drawn[label], alpha=0.2, linewidth=0)
+    return drawn
 
 
-def _draw_stages(
-    axes: Any,
-    arms: Mapping[str, Sequence[Run]],
-    stages: Mapping[str, Sequence[tuple[int, float]]],
-    colors: Mapping[str, Any],
-) -> None:
-    """Shade the first arm's LR stages alternately with their LR; dash the others' starts."""
-    shaded = next((label for label in arms if stages.get(label)), None)
-    if shaded is None:
-        return
-    top_label = {"transform": axes.get_xaxis_transform(), "va": "top", "fontsize": 8}
-    starts = [start for start, _ in stages[shaded]]
-    ends = [*starts[1:], max(_last_epoch(arms), starts[-1]) + 1]
-    for i, ((start, lr), end) in enumerate(zip(stages[shaded], ends, strict=True)):
+def _shade_stages(axes: Any, schedule: Sequence[tuple[int, float]], last_epoch: int) -> None:
+    """Shade the LR stages alternately, each labelled with its LR at the top."""
+    starts = [start for start, _ in schedule]
+    ends = [*starts[1:], max(last_epoch, starts[-1]) + 1]
+    for i, ((start, lr), end) in enumerate(zip(schedule, ends, strict=True)):
         axes.axvspan(start, end, color=_STAGE_SHADES[i % 2], zorder=0, linewidth=0)
-        axes.text(start, 1.0, f" LR {lr:g}", **top_label)
-    others = [label for label in arms if label != shaded and stages.get(label)]
-    for label in others:
-        for start, lr in stages[label][1:]:
-            axes.axvline(start, color=colors[label], linestyle="--", linewidth=1)
-            axes.text(start, 0.94, f" LR {lr:g}", color=colors[label], **top_label)
+        axes.text(
+            start, 0.99, f" LR {lr:g}", transform=axes.get_xaxis_transform(), va="top", fontsize=8
+        )
 
 
 def _last_epoch(arms: Mapping[str, Sequence[Run]]) -> int:

@@ -9,6 +9,8 @@ import pytest
 from pruning_suite.errors import OutputError, PruningSuiteError
 from pruning_suite.figures import (
     FigureError,
+    accuracy_vs_epoch_figure,
+    jsv_vs_epoch_figure,
     plot_accuracy_vs_epoch,
     plot_accuracy_vs_sparsity,
     plot_jsv_vs_epoch,
@@ -35,6 +37,34 @@ def test_accuracy_vs_epoch_writes_png_and_pdf(tmp_path):
     stem = tmp_path / "figs" / "fig3.lr"  # a dot in the stem is not a suffix to replace
     _assert_written(plot_accuracy_vs_epoch(ARMS, STAGES, stem), stem)
     _assert_written(plot_accuracy_vs_epoch(ARMS, None, tmp_path / "plain"), tmp_path / "plain")
+
+
+def test_each_lr_schedule_gets_its_own_panel_with_its_stages_shaded():
+    figure = accuracy_vs_epoch_figure(ARMS, STAGES, reference=88.5)
+    panels = figure.axes
+    assert [axes.get_title() for axes in panels] == [
+        "LR schedule 0:0.01,2:0.001",
+        "LR schedule 0:0.001,3:0.0001",
+    ]
+    for axes, starts in zip(panels, ([0, 2], [0, 3]), strict=True):
+        spans = [patch.get_x() for patch in axes.patches]  # axvspan rectangles, by stage
+        assert spans == starts
+        assert axes.get_legend().texts[-1].get_text() == "dense base model 88.50"
+    assert [t.get_text() for t in panels[0].get_legend().texts][:1] == ["LR 0.01 (n=2)"]
+    assert panels[0].get_ylim() == panels[1].get_ylim()  # one y axis for all panels
+    shared = {"LR 0.01": ARMS["LR 0.01"], "LR 0.1": ARMS["LR 0.001"]}
+    same = {"LR 0.01": STAGES["LR 0.01"], "LR 0.1": STAGES["LR 0.01"]}
+    assert len(accuracy_vs_epoch_figure(shared, same).axes) == 1
+
+
+def test_jsv_axis_is_logarithmic_so_the_collapse_shows():
+    arms = {"no OrthP": [[(-1, 0.007), (0, 1.2), (1, 3.0)]], "OrthP": [[(-1, 1.0), (0, 1.5)]]}
+    figure = jsv_vs_epoch_figure(arms, reference=3.39)
+    (axes,) = figure.axes
+    assert axes.get_yscale() == "log"
+    dense = [line for line in axes.get_lines() if line.get_linestyle() == ":"]
+    assert [line.get_ydata()[0] for line in dense] == [3.39]
+    assert jsv_vs_epoch_figure({"a": [[(0, 0.0), (1, 1.0)]]}).axes[0].get_yscale() == "linear"
 
 
 def test_pdf_is_reproducible(tmp_path):
