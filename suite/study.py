@@ -19,7 +19,6 @@ adapter) can take its place. Tables and figures are built only from the submissi
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -38,7 +37,9 @@ __all__ = [
     "LocalExecutor",
     "StudyResult",
     "cross_recipe_arms",
+    "Claim",
     "claims",
+    "claims_text",
     "cross_recipe_verdict",
     "extend_first_stage",
     "lr_sweep_arms",
@@ -348,14 +349,25 @@ def write_lr_sweep_report(
         for label, subs in arms.items()
         if subs[0].retraining_recipe is not None
     }
-    written = plot_accuracy_vs_epoch(accuracy, stages, out_dir / "accuracy-vs-epoch")
+    everything = [s for subs in arms.values() for s in subs]
+    dense_top1 = statistics.fmean(s.base_model.dense_test_top1 for s in everything)
+    written = plot_accuracy_vs_epoch(
+        accuracy, stages, out_dir / "accuracy-vs-epoch", reference=dense_top1
+    )
     jsv = {
         label: [[(r.epoch, r.mean) for r in s.trainability.jsv] for s in subs]
         for label, subs in arms.items()
         if all(s.trainability and s.trainability.jsv for s in subs)
     }
     if jsv:
-        written += plot_jsv_vs_epoch(jsv, out_dir / "jsv-vs-epoch")
+        dense_jsv = [
+            s.trainability.jsv_dense.mean
+            for s in everything
+            if s.trainability and s.trainability.jsv_dense
+        ]
+        written += plot_jsv_vs_epoch(
+            jsv, out_dir / "jsv-vs-epoch", statistics.fmean(dense_jsv) if dense_jsv else None
+        )
     ta_rows = [
         {
             "arm": label,
@@ -383,7 +395,7 @@ def write_lr_sweep_report(
     ]
     if jsv:
         lines += ["", "![mean JSV vs epoch](jsv-vs-epoch.png)"]
-    lines += ["", "## Do the paper's claims hold here?", "", *claims(result), ""]
+    lines += ["", "## Do the paper's claims hold here?", "", *claims_text(result), ""]
     lines += ["## Runs", ""] + [
         f"- {label}: " + ", ".join(f"`{s.run_id}` (seed {s.seed})" for s in subs)
         for label, subs in arms.items()
@@ -393,70 +405,224 @@ def write_lr_sweep_report(
     return [page, *written]
 
 
-def claims(result: StudyResult) -> list[str]:
-    """One sentence per claim of the paper this sweep can test, each computed from the runs."""
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper, judged on a sweep's runs.
+
+    Attributes:
+        claim: The claim, e.g. ``"a larger retraining LR wins within the same epochs (M1)"``.
+        verdict: ``"holds"``, ``"does not hold"`` or ``"cannot be judged"``.
+        evidence: The measured numbers behind the verdict, one sentence.
+    """
+
+    claim: str
+    verdict: str
+    evidence: str
+
+
+def claims(result: StudyResult) -> list[Claim]:
+    """The paper's claims an LR sweep can test, each judged from the runs' own numbers.
+
+    A difference counts only when it exceeds the larger sample standard deviation over seeds of
+    the two arms compared (so a tie within seed noise is reported as one). Judged here, from
+    Wang et al. (arXiv 2301.05219, Sec. 4-5): M1 (the larger retraining LR gives the higher final
+    accuracy in the same epochs); its explanation (the larger LR converges faster: mean test
+    top-1 over the epochs both arms spend in their first LR stage); OrthP restores trainability
+    (higher TA than the same schedule without it; TA compares only under one schedule); OrthP
+    narrows the gap between the LRs; the mean JSV collapses after pruning and recovers.
+
+    Returns:
+        The claims, or none when the sweep has smoke runs, one seed per arm or a single LR.
+    """
     plain = {
         label: subs
         for label, subs in result.arms.items()
         if "+OrthP" not in label and "epochs" not in label
     }
     lrs = {label: subs[0].retraining[0].lr for label, subs in plain.items()}
-    out = []
-    seeds = min(len(subs) for subs in result.arms.values())
+    if _unjudgeable(result) or len(lrs) < 2:
+        return []
+    high, low = max(lrs, key=lrs.get), min(lrs, key=lrs.get)
+    out = [_m1(plain[high], plain[low], high, low), _converges_faster(plain, high, low)]
+    with_orthp = {
+        label.removesuffix(" +OrthP"): subs
+        for label, subs in result.arms.items()
+        if label.endswith("+OrthP")
+    }
+    if with_orthp:
+        out.append(_orthp_trainability(plain, with_orthp))
+    if high in with_orthp and low in with_orthp:
+        out.append(_orthp_narrows(plain, with_orthp, high, low))
+    jsv = _jsv_collapse(plain, with_orthp)
+    return out + ([jsv] if jsv else [])
+
+
+def claims_text(result: StudyResult) -> list[str]:
+    """The claims section: one paragraph of verdicts, then the evidence as a list (markdown)."""
+    why_not = _unjudgeable(result)
+    if why_not:
+        return [why_not]
+    judged = claims(result)
+    if not judged:
+        return ["This sweep has a single retraining LR: none of the paper's claims can be tested."]
+    groups = {
+        verdict: [c.claim for c in judged if c.verdict == verdict]
+        for verdict in ("holds", "does not hold", "cannot be judged")
+    }
+    sentences = []
+    for verdict, names in groups.items():
+        if names:
+            verb = {"holds": "hold", "does not hold": "do not hold"}.get(verdict, verdict)
+            verb = verdict if len(names) == 1 else verb
+            sentences.append(f"{_join(names)} {verb} here")
+    paragraph = (
+        f"Measured on {_runs_phrase(result)}: " + "; ".join(sentences) + ". "
+        "Each verdict counts a difference only when it exceeds the seeds' sample standard "
+        "deviation; the evidence follows."
+    )
+    return [
+        paragraph,
+        "",
+        *(f"- {c.claim[0].upper()}{c.claim[1:]}: {c.verdict}. {c.evidence}" for c in judged),
+    ]
+
+
+def _unjudgeable(result: StudyResult) -> str:
     if any(s.smoke for subs in result.arms.values() for s in subs):
-        return [
-            "- Smoke runs (reduced budget): not a result; rerun without --smoke to test the claims."
-        ]
-    if seeds < 2:
-        return [f"- {seeds} seed per arm: too few to judge a difference; run with --seeds 3."]
-    if len(lrs) >= 2:
-        high = max(lrs, key=lrs.get)
-        low = min(lrs, key=lrs.get)
-        gap = _mean(plain[high]) - _mean(plain[low])
-        spread = max(_std(plain[high]), _std(plain[low]))
-        holds = gap > 0 and (math.isnan(spread) or gap > spread)
-        out.append(
-            f"- Larger retraining LR wins within the same epochs (M1): {'holds' if holds else 'does not hold'} "
-            f"here: {high} {_mean(plain[high]):.2f} vs {low} {_mean(plain[low]):.2f} "
-            f"({gap:+.2f} pp; largest seed std {spread:.2f})."
+        return (
+            "Smoke runs (reduced budget): not a result; rerun without --smoke to test the claims."
         )
-        with_orthp = {
-            label.replace(" +OrthP", ""): subs
-            for label, subs in result.arms.items()
-            if label.endswith("+OrthP")
-        }
-        if high in with_orthp and low in with_orthp:
-            gap_orthp = _mean(with_orthp[high]) - _mean(with_orthp[low])
-            narrower = abs(gap_orthp) < abs(gap)
-            out.append(
-                f"- OrthP narrows the gap between the LRs: {'holds' if narrower else 'does not hold'} "
-                f"here: {gap_orthp:+.2f} pp with OrthP against {gap:+.2f} pp without."
-            )
-    jsv_lines = []
+    seeds = min(len(subs) for subs in result.arms.values())
+    if seeds < 2:
+        return f"{seeds} seed per arm: too few to judge a difference; run with --seeds 3."
+    return ""
+
+
+def _runs_phrase(result: StudyResult) -> str:
+    seeds = sorted({len(subs) for subs in result.arms.values()})
+    count = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    return f"{len(result.arms)} arms, {count} seeds each"
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _noise(*groups: Sequence[float]) -> float:
+    stds = [statistics.stdev(g) for g in groups if len(g) > 1]
+    return max(stds) if stds else 0.0
+
+
+def _m1(high_subs, low_subs, high: str, low: str) -> Claim:
+    gap = _mean(high_subs) - _mean(low_subs)
+    noise = _noise(*([s.final.test_top1 for s in subs] for subs in (high_subs, low_subs)))
+    if gap > noise:
+        verdict, why = "holds", "beyond"
+    else:
+        verdict = "does not hold"
+        why = "reversed beyond" if -gap > noise else "within"
+    return Claim(
+        "a larger retraining LR wins within the same epochs (M1)",
+        verdict,
+        f"Final test top-1 {high} {_mean(high_subs):.2f} vs {low} {_mean(low_subs):.2f} "
+        f"({gap:+.2f} pp, {why} the seed std {noise:.2f}).",
+    )
+
+
+def _first_stage_length(sub: Submission) -> int:
+    rows = sub.retraining
+    return next((i for i, row in enumerate(rows) if row.lr != rows[0].lr), len(rows))
+
+
+def _early_top1(sub: Submission, epochs: int) -> float:
+    return statistics.fmean(row.test_top1 for row in sub.retraining[:epochs])
+
+
+def _converges_faster(plain, high: str, low: str) -> Claim:
+    window = min(_first_stage_length(s) for s in (*plain[high], *plain[low]))
+    early = {label: [_early_top1(s, window) for s in plain[label]] for label in (high, low)}
+    gap = statistics.fmean(early[high]) - statistics.fmean(early[low])
+    noise = _noise(early[high], early[low])
+    return Claim(
+        "the larger LR converges faster (M1's explanation)",
+        "holds" if gap > noise else "does not hold",
+        f"Mean test top-1 over retraining epochs 0-{window - 1}: {high} "
+        f"{statistics.fmean(early[high]):.2f} vs {low} {statistics.fmean(early[low]):.2f} "
+        f"({gap:+.2f} pp, seed std {noise:.2f}).",
+    )
+
+
+def _ta(subs: Sequence[Submission]) -> list[float]:
+    return [s.trainability.ta_test for s in subs if s.trainability is not None]
+
+
+def _orthp_trainability(plain, with_orthp) -> Claim:
+    parts, ups, judged = [], [], 0
+    for label in plain:
+        without, with_ = _ta(plain[label]), _ta(with_orthp.get(label, []))
+        if not without or not with_:
+            continue
+        judged += 1
+        gap = statistics.fmean(with_) - statistics.fmean(without)
+        ups.append(gap > _noise(without, with_))
+        parts.append(
+            f"{label}: {statistics.fmean(with_):.2f} with OrthP vs "
+            f"{statistics.fmean(without):.2f} without ({gap:+.2f} pp)"
+        )
+    name = "OrthP restores trainability (higher TA under the same LR schedule)"
+    if not judged:
+        return Claim(name, "cannot be judged", "No arm recorded TA both with and without OrthP.")
+    return Claim(
+        name, "holds" if all(ups) else "does not hold", "TA test " + "; ".join(parts) + "."
+    )
+
+
+def _orthp_narrows(plain, with_orthp, high: str, low: str) -> Claim:
+    gap = _mean(plain[high]) - _mean(plain[low])
+    gap_orthp = _mean(with_orthp[high]) - _mean(with_orthp[low])
+    noise = _noise(*([s.final.test_top1 for s in plain[label]] for label in (high, low)))
+    evidence = (
+        f"Final top-1 gap {high} - {low}: {gap_orthp:+.2f} pp with OrthP, {gap:+.2f} pp without."
+    )
+    name = "OrthP narrows the gap between the LRs"
+    if abs(gap) <= noise:
+        return Claim(
+            name,
+            "cannot be judged",
+            evidence + f" Without OrthP the LRs already tie within the seed std {noise:.2f}.",
+        )
+    return Claim(name, "holds" if abs(gap_orthp) < abs(gap) else "does not hold", evidence)
+
+
+def _jsv_collapse(plain, with_orthp) -> Claim | None:
+    parts, verdicts = [], []
     for label, subs in plain.items():
-        rows = [
-            s.trainability
-            for s in subs
-            if s.trainability and s.trainability.jsv and s.trainability.jsv_dense
-        ]
+        rows = [s.trainability for s in subs if s.trainability and s.trainability.jsv]
+        rows = [t for t in rows if t.jsv_dense and t.jsv[0].epoch == -1]
         if not rows:
             continue
         dense = statistics.fmean(t.jsv_dense.mean for t in rows)
         after = statistics.fmean(t.jsv[0].mean for t in rows)
         final = statistics.fmean(t.jsv[-1].mean for t in rows)
-        collapse, recover = after < dense, final > after
-        jsv_lines.append(
-            f"{label}: dense {dense:.3g}, after pruning {after:.3g}, after retraining {final:.3g} "
-            f"({'collapses' if collapse else 'does not collapse'}, "
-            f"{'recovers' if recover else 'does not recover'})"
+        verdicts.append(after < dense and final > after)
+        parts.append(
+            f"{label}: dense {dense:.3g}, right after pruning {after:.3g}, "
+            f"after retraining {final:.3g}"
         )
-    if jsv_lines:
-        out.append(
-            "- Mean JSV collapses after pruning and recovers in retraining: "
-            + "; ".join(jsv_lines)
-            + "."
-        )
-    return out or ["- This sweep has too few arms to test the paper's claims."]
+    if not parts:
+        return None
+    orthp = [
+        t.jsv[0].mean
+        for subs in with_orthp.values()
+        for s in subs
+        if (t := s.trainability) and t.jsv and t.jsv[0].epoch == -1
+    ]
+    tail = f"; with OrthP right after pruning {statistics.fmean(orthp):.3g}" if orthp else ""
+    return Claim(
+        "the mean JSV collapses after pruning and recovers in retraining",
+        "holds" if all(verdicts) else "does not hold",
+        "Mean JSV " + "; ".join(parts) + tail + ".",
+    )
 
 
 def _mean(subs: Sequence[Submission]) -> float:

@@ -18,6 +18,7 @@ from pruning_suite.runner import RunConfig, run, scratch_plan
 from pruning_suite.study import (
     StudyResult,
     claims,
+    claims_text,
     cross_recipe_arms,
     cross_recipe_verdict,
     extend_first_stage,
@@ -100,20 +101,117 @@ def test_cross_recipe_verdict_consistent_and_interaction() -> None:
     assert "FT_B: A - B = -1.50 pp" in verdict
 
 
-def test_claims_are_computed_from_the_runs() -> None:
-    result = _fake(
-        {"LR 0.01": [92.0, 92.4], "LR 0.001": [90.0, 90.2]}, {"LR 0.01": 0.01, "LR 0.001": 0.001}
+def _sweep_run(
+    lr: float, curve: list[float], ta: float | None = None, jsv: tuple[float, ...] = ()
+) -> SimpleNamespace:
+    """A run of a 4-epoch schedule ``0:lr,2:lr/10`` with its test top-1 curve, TA and JSVs
+    (dense, right after pruning, end)."""
+    rows = [
+        SimpleNamespace(epoch=e, lr=lr if e < 2 else lr / 10, test_top1=v)
+        for e, v in enumerate(curve)
+    ]
+    trainability = None
+    if ta is not None:
+        trainability = SimpleNamespace(
+            ta_test=ta,
+            jsv_dense=SimpleNamespace(mean=jsv[0]) if jsv else None,
+            jsv=[SimpleNamespace(epoch=-1, mean=jsv[1]), SimpleNamespace(epoch=3, mean=jsv[2])]
+            if jsv
+            else [],
+        )
+    return SimpleNamespace(
+        final=SimpleNamespace(test_top1=curve[-1]),
+        retraining=rows,
+        trainability=trainability,
+        smoke=False,
     )
-    (line,) = claims(result)
+
+
+def test_claims_are_judged_from_the_runs_against_seed_noise() -> None:
+    high = [
+        _sweep_run(0.01, [80, 85, 90, 92.0], 82.5, (3.0, 0.01, 2.9)),
+        _sweep_run(0.01, [81, 86, 90, 92.4], 83.5, (3.0, 0.01, 3.1)),
+    ]
+    low = [
+        _sweep_run(0.001, [50, 60, 85, 90.0], 55.0, (3.0, 0.01, 2.5)),
+        _sweep_run(0.001, [52, 61, 86, 90.2], 56.5, (3.0, 0.01, 2.7)),
+    ]
+    high_o = [
+        _sweep_run(0.01, [88, 90, 91, 92.2], 89.0, (3.0, 1.0, 3.2)),
+        _sweep_run(0.01, [88, 90, 91, 92.3], 89.0, (3.0, 1.0, 3.2)),
+    ]
+    low_o = [
+        _sweep_run(0.001, [87, 89, 90, 91.9], 88.0, (3.0, 1.0, 3.0)),
+        _sweep_run(0.001, [87, 89, 90, 92.0], 88.0, (3.0, 1.0, 3.0)),
+    ]
+    result = StudyResult(
+        {"LR 0.01": high, "LR 0.001": low, "LR 0.01 +OrthP": high_o, "LR 0.001 +OrthP": low_o},
+        0,
+        0,
+    )
+    judged = {c.claim.split(" (")[0]: c for c in claims(result)}
+    m1 = judged["a larger retraining LR wins within the same epochs"]
     gap = statistics.fmean([92.0, 92.4]) - statistics.fmean([90.0, 90.2])
-    assert "holds here" in line and f"{gap:+.2f} pp" in line
-    reversed_result = _fake(
-        {"LR 0.01": [89.0, 89.2], "LR 0.001": [90.0, 90.1]}, {"LR 0.01": 0.01, "LR 0.001": 0.001}
+    assert m1.verdict == "holds" and f"{gap:+.2f} pp" in m1.evidence
+    faster = judged["the larger LR converges faster"]
+    # epochs 0-1 (the first stage): (80+85 + 81+86)/4 vs (50+60 + 52+61)/4
+    assert faster.verdict == "holds" and "epochs 0-1: LR 0.01 83.00 vs LR 0.001 55.75" in (
+        faster.evidence
     )
-    assert "does not hold" in claims(reversed_result)[0]
-    one_seed = _fake({"LR 0.01": [92.0], "LR 0.001": [90.0]}, {"LR 0.01": 0.01, "LR 0.001": 0.001})
-    assert claims(one_seed) == [
-        "- 1 seed per arm: too few to judge a difference; run with --seeds 3."
+    orthp_ta = judged["OrthP restores trainability"]
+    assert orthp_ta.verdict == "holds" and "LR 0.001: 88.00 with OrthP vs 55.75 without" in (
+        orthp_ta.evidence
+    )
+    narrows = judged["OrthP narrows the gap between the LRs"]
+    assert narrows.verdict == "holds" and "+0.30 pp with OrthP, +2.10 pp without" in (
+        narrows.evidence
+    )
+    jsv = judged["the mean JSV collapses after pruning and recovers in retraining"]
+    assert jsv.verdict == "holds" and "right after pruning 0.01, after retraining 3" in jsv.evidence
+    assert "with OrthP right after pruning 1." in jsv.evidence
+    text = claims_text(result)
+    assert text[0].startswith("Measured on 4 arms, 2 seeds each: ")
+    assert text[2].startswith("- A larger retraining LR wins within the same epochs (M1): holds. ")
+
+
+def test_a_difference_within_seed_noise_is_not_a_win() -> None:
+    high = [_sweep_run(0.01, [80, 85, 90, 83.1]), _sweep_run(0.01, [80, 85, 90, 83.5])]
+    low = [_sweep_run(0.001, [50, 60, 85, 83.4]), _sweep_run(0.001, [50, 60, 85, 83.5])]
+    high_o = [_sweep_run(0.01, [88, 90, 91, 84.5])] * 2
+    low_o = [_sweep_run(0.001, [87, 89, 90, 84.4])] * 2
+    result = StudyResult(
+        {"LR 0.01": high, "LR 0.001": low, "LR 0.01 +OrthP": high_o, "LR 0.001 +OrthP": low_o},
+        0,
+        0,
+    )
+    judged = {c.claim.split(" (")[0]: c for c in claims(result)}
+    m1 = judged["a larger retraining LR wins within the same epochs"]
+    assert m1.verdict == "does not hold" and "-0.15 pp, within the seed std 0.28" in m1.evidence
+    narrows = judged["OrthP narrows the gap between the LRs"]
+    assert narrows.verdict == "cannot be judged" and "already tie" in narrows.evidence
+    # no TA or JSV recorded: those claims are judged only from what the runs hold
+    assert judged["OrthP restores trainability"].verdict == "cannot be judged"
+    assert "the mean JSV collapses after pruning and recovers in retraining" not in judged
+    reversed_runs = StudyResult(
+        {"LR 0.01": [_sweep_run(0.01, [1, 1, 1, 80.0])] * 2, "LR 0.001": low}, 0, 0
+    )
+    m1 = claims(reversed_runs)[0]
+    assert m1.verdict == "does not hold" and "reversed beyond the seed std" in m1.evidence
+
+
+def test_claims_need_two_seeds_two_lrs_and_full_budget() -> None:
+    one_seed = StudyResult(
+        {"LR 0.01": [_sweep_run(0.01, [92.0])], "LR 0.001": [_sweep_run(0.001, [90.0])]}, 0, 0
+    )
+    assert claims(one_seed) == []
+    assert claims_text(one_seed) == [
+        "1 seed per arm: too few to judge a difference; run with --seeds 3."
+    ]
+    smoke = StudyResult({"LR 0.01": [SimpleNamespace(smoke=True)]}, 0, 0)
+    assert claims_text(smoke)[0].startswith("Smoke runs (reduced budget): not a result")
+    single_lr = StudyResult({"LR 0.01": [_sweep_run(0.01, [92.0])] * 2}, 0, 0)
+    assert claims_text(single_lr) == [
+        "This sweep has a single retraining LR: none of the paper's claims can be tested."
     ]
 
 
