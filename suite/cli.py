@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,9 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pruning-suite`` console script; returns the exit code."""
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.command_line = shlex.join(["pruning-suite", *argv])
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
@@ -315,6 +318,14 @@ def _add_study_commands(commands: Any) -> None:
     common.add_argument("--data-dir", type=Path, help="dataset root")
     common.add_argument("--smoke", action="store_true", help="tiny budget; never rankable")
     common.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs at a time, each in its own process (default 1: two trainings on one small "
+        "CPU slow each other down)",
+    )
+    common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     sweep = kinds.add_parser(
@@ -353,13 +364,13 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from .protocol import load_protocol
     from .runner import RunConfig
     from .study import (
+        LocalExecutor,
         cross_recipe_arms,
         cross_recipe_verdict,
         lr_sweep_arms,
         run_study,
         scratch_arms,
-        write_lr_sweep_report,
-        write_table_report,
+        write_study_report,
     )
 
     _check_study_args(args)
@@ -389,15 +400,17 @@ def _cmd_study(args: argparse.Namespace) -> int:
             )
         recipes = ((args.recipe_a, args.epochs_a), (args.recipe_b, args.epochs_b))
         arms = cross_recipe_arms(base, methods, recipes, seeds)
-    result = run_study(arms, progress=print)
-    title = f"{args.study} on {protocol.id}@{protocol.version}"
-    if args.study == "lr-sweep":
-        written = write_lr_sweep_report(result, protocol, args.report, title)
-    else:
-        verdict = cross_recipe_verdict(result, methods) if args.study == "cross-recipe" else ""
-        written = [write_table_report(result, title, args.report, verdict)]
-        if verdict:
-            print(verdict)
+    result = run_study(arms, LocalExecutor(args.jobs), progress=print)
+    if args.study == "cross-recipe":
+        print(cross_recipe_verdict(result, methods))
+    written = write_study_report(
+        args.study,
+        result,
+        protocol,
+        args.report,
+        methods if args.study == "cross-recipe" else None,
+        command=args.command_line,
+    )
     print(f"{result.ran} runs done, {result.skipped} found in {args.out}; wrote {written[0]}")
     return 0
 
@@ -416,6 +429,8 @@ def _check_study_args(args: argparse.Namespace) -> None:
     """Refuse a bad study before any run is spent."""
     from .schedule import parse_schedule
 
+    if args.jobs < 1:
+        raise PruningSuiteError(f"--jobs {args.jobs}", "run at least one job at a time: --jobs 1")
     if args.seeds is not None and args.seeds < 1:
         raise PruningSuiteError(
             f"--seeds {args.seeds}", "give a positive number of seeds, e.g. --seeds 3"

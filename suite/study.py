@@ -46,8 +46,8 @@ __all__ = [
     "planned_path",
     "run_study",
     "scratch_arms",
-    "write_lr_sweep_report",
-    "write_table_report",
+    "scratch_claims",
+    "write_study_report",
 ]
 
 
@@ -73,17 +73,86 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Runs jobs in this process, one after the other (two trainings on one CPU slow each other)."""
+    """Runs jobs on this machine: one after the other (``workers=1``), or ``workers`` at a time in
+    separate processes.
+
+    Two trainings on one small CPU slow each other many times over, so the default is one at a
+    time; on a GPU, or a CPU with cores to spare, small models run well side by side. Each worker
+    process gets ``torch.get_num_threads() // workers`` threads (at least 1). Results come back in
+    job order; ``on_done`` is called as each run finishes.
+
+    When a run fails, no new run starts, the runs already started finish and keep their files,
+    and the first failure is raised.
+
+    Args:
+        workers: Runs at a time (>= 1).
+
+    Raises:
+        ValueError: ``workers`` < 1.
+    """
+
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
 
     def run(self, jobs: Sequence, on_done: Callable[[int, Submission], None]) -> list[Submission]:
-        from .runner import run
+        if self.workers == 1 or len(jobs) <= 1:
+            from .runner import run
 
-        done = []
-        for index, job in enumerate(jobs):
-            submission = run(job).submission
-            on_done(index, submission)
-            done.append(submission)
-        return done
+            done = []
+            for index, job in enumerate(jobs):
+                submission = run(job).submission
+                on_done(index, submission)
+                done.append(submission)
+            return done
+        return self._run_in_processes(jobs, on_done)
+
+    def _run_in_processes(
+        self, jobs: Sequence, on_done: Callable[[int, Submission], None]
+    ) -> list[Submission]:
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        import torch
+
+        threads = max(1, torch.get_num_threads() // self.workers)
+        results: dict[int, Submission] = {}
+        failure: PruningSuiteError | None = None
+        context = multiprocessing.get_context("spawn")  # fork and torch's threads do not mix
+        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+            pending = {pool.submit(_run_job, job, threads): i for i, job in enumerate(jobs)}
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    index = pending.pop(future)
+                    if future.cancelled():
+                        continue
+                    outcome = future.result()
+                    if isinstance(outcome, PruningSuiteError):
+                        failure = failure or outcome
+                        for other in pending:
+                            other.cancel()  # started runs finish; queued ones never start
+                        continue
+                    results[index] = outcome
+                    on_done(index, outcome)
+        if failure is not None:
+            raise failure
+        return [results[i] for i in range(len(jobs))]
+
+
+def _run_job(job, threads: int) -> Submission | PruningSuiteError:
+    """One job in a worker process: its submission, or its error (as a plain
+    :class:`PruningSuiteError`, which pickles whatever the subclass)."""
+    import torch
+
+    from .runner import run
+
+    torch.set_num_threads(threads)
+    try:
+        return run(job).submission
+    except PruningSuiteError as err:
+        return PruningSuiteError(f"{type(err).__name__}: {err.message}", err.hint)
 
 
 @dataclass(frozen=True)
@@ -267,19 +336,66 @@ def cross_recipe_arms(
 
 
 def cross_recipe_verdict(result: StudyResult, methods: tuple[str, str]) -> str:
-    """ "A is better under both recipes", or that the ranking flips (an interaction to report)."""
+    """Whether method A beats B under both retraining recipes (arXiv 2301.05219, Sec. 6).
+
+    Under each recipe the difference of the mean final test top-1 counts only when it exceeds the
+    larger sample std over seeds of the two arms (0 with one seed per arm).
+
+    Returns:
+        ``"consistent: A is better under both recipes (...)"`` (or B), ``"interaction: the ranking
+        depends on the retraining recipe (...)"`` when each wins under one, else ``"no consistent
+        winner: ..."`` (a tie within seed noise under at least one recipe), with the differences.
+    """
     a, b = methods
-    means = {
-        label: statistics.fmean(s.final.test_top1 for s in subs)
-        for label, subs in result.arms.items()
-    }
-    wins = {ft: means[f"{a}+{ft}"] - means[f"{b}+{ft}"] for ft in ("FT_A", "FT_B")}
-    shown = ", ".join(f"{ft}: {a} - {b} = {d:+.2f} pp" for ft, d in wins.items())
-    if all(d > 0 for d in wins.values()):
+    wins, noise = {}, {}
+    for ft in ("FT_A", "FT_B"):
+        top1 = {m: [s.final.test_top1 for s in result.arms[f"{m}+{ft}"]] for m in methods}
+        wins[ft] = statistics.fmean(top1[a]) - statistics.fmean(top1[b])
+        noise[ft] = _noise(top1[a], top1[b])
+    shown = ", ".join(
+        f"{ft}: {a} - {b} = {d:+.2f} pp" + (f" (seed std {noise[ft]:.2f})" if noise[ft] else "")
+        for ft, d in wins.items()
+    )
+    if all(d > noise[ft] for ft, d in wins.items()):
         return f"consistent: {a} is better under both recipes ({shown})"
-    if all(d < 0 for d in wins.values()):
+    if all(-d > noise[ft] for ft, d in wins.items()):
         return f"consistent: {b} is better under both recipes ({shown})"
-    return f"interaction: the ranking depends on the retraining recipe ({shown})"
+    if any(d > noise[ft] for ft, d in wins.items()) and any(
+        -d > noise[ft] for ft, d in wins.items()
+    ):
+        return f"interaction: the ranking depends on the retraining recipe ({shown})"
+    return f"no consistent winner: a tie within seed noise under at least one recipe ({shown})"
+
+
+def scratch_claims(result: StudyResult) -> list[Claim]:
+    """M2 (arXiv 2301.05219, Sec. 4): "inheriting the pretrained weights has no value", judged per
+    scratch budget: it holds when scratch training reaches the pruned-and-retrained accuracy
+    (is not below it by more than the larger seed std), and does not hold when pruning wins.
+
+    Returns:
+        One claim per scratch arm (``"scratch SX-A"``, ``"scratch SX-B"``); none with smoke runs
+        or one seed per arm.
+    """
+    if _unjudgeable(result):
+        return []
+    labels = list(result.arms)
+    pruned = result.arms[labels[0]]
+    out = []
+    for label in labels[1:]:
+        scratch = result.arms[label]
+        gap = _mean(pruned) - _mean(scratch)
+        noise = _noise([s.final.test_top1 for s in pruned], [s.final.test_top1 for s in scratch])
+        budget = scratch[0].scratch
+        epochs = f", {budget.epochs} epochs" if budget is not None else ""
+        out.append(
+            Claim(
+                f"inheriting the base model's weights has no value at {label.split()[-1]} (M2)",
+                "does not hold" if gap > noise else "holds",
+                f"Final test top-1 {labels[0]} {_mean(pruned):.2f} vs {label}{epochs} "
+                f"{_mean(scratch):.2f} ({gap:+.2f} pp for pruning, seed std {noise:.2f}).",
+            )
+        )
+    return out
 
 
 # ----------------------------------------------------------------------------------- reports
@@ -309,29 +425,47 @@ def _arm_rows(result: StudyResult) -> list[list[str]]:
     return rows
 
 
-def write_table_report(result: StudyResult, title: str, out_dir: Path, verdict: str = "") -> Path:
-    """A markdown page with one row per arm (final-epoch test top-1, mean ± sample std)."""
-    from tabulate import tabulate
-
-    headers = ["arm", "runs", "final test top-1 (%)", "sparsity (%)", "epochs", "certified"]
-    lines = [f"# {title}", "", "Final-epoch test top-1, mean ± sample std over seeds.", ""]
-    lines.append(tabulate(_arm_rows(result), headers, tablefmt="github", disable_numparse=True))
-    if verdict:
-        lines += ["", f"Verdict: {verdict}"]
-    path = Path(out_dir) / "README.md"
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, "\n".join(lines) + "\n")
-    return path
+STUDY_INTROS = {
+    "lr-sweep": "One method retrained under several LR schedules in the same epochs (M1). TA is "
+    "the mean accuracy over the first LR stage of retraining.",
+    "scratch": "The pruned-and-retrained model against the same small architecture trained from "
+    "scratch under the SX-A (same epochs) and SX-B (same FLOPs) budgets (M2).",
+    "cross-recipe": "Two methods, each retrained with both recipes (A+FT_A, A+FT_B, B+FT_A, "
+    "B+FT_B): a method is better only if it wins under both.",
+}
 
 
-def write_lr_sweep_report(
-    result: StudyResult, protocol: ComparisonProtocol, out_dir: Path, title: str
+def write_study_report(
+    study: str,
+    result: StudyResult,
+    protocol: ComparisonProtocol,
+    out_dir: Path,
+    methods: tuple[str, str] | None = None,
+    command: str | None = None,
 ) -> list[Path]:
-    """The LR sweep's page: accuracy and TA table, accuracy and mean-JSV curves, and whether the
-    paper's claims hold here, every sentence computed from the submissions.
+    """A study's page (``README.md``) and figures, every number and sentence computed from the
+    submissions the study found or ran (Wang et al., arXiv 2301.05219).
+
+    Every page has the arm table (final-epoch test top-1, mean ± sample std over seeds, sparsity,
+    retraining epochs, certification), test accuracy vs epoch with the LR stages shaded, a verdict
+    section and the run ids. ``lr-sweep`` adds the TA table, mean JSV vs epoch and the claims of
+    :func:`claims_text`; ``scratch`` the M2 verdicts of :func:`scratch_claims`; ``cross-recipe``
+    the verdict of :func:`cross_recipe_verdict`.
+
+    Args:
+        study: ``"lr-sweep"``, ``"scratch"`` or ``"cross-recipe"``.
+        result: The study's arms and submissions.
+        protocol: The protocol the runs used.
+        out_dir: Folder for the page and the figures (PNG and PDF); created.
+        methods: ``cross-recipe`` only: the two methods ``(A, B)``.
+        command: The command line that regenerates the page, shown on it.
 
     Returns:
-        The files written (README.md, the figures as PNG and PDF).
+        The files written, the page first.
+
+    Raises:
+        FigureError: An arm has no retraining epochs to plot.
+        OutputError: The folder cannot be written.
     """
     from tabulate import tabulate
 
@@ -340,6 +474,7 @@ def write_lr_sweep_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     arms = result.arms
+    everything = [s for subs in arms.values() for s in subs]
     accuracy = {
         label: [[(row.epoch, row.test_top1) for row in s.retraining] for s in subs]
         for label, subs in arms.items()
@@ -349,16 +484,52 @@ def write_lr_sweep_report(
         for label, subs in arms.items()
         if subs[0].retraining_recipe is not None
     }
-    everything = [s for subs in arms.values() for s in subs]
     dense_top1 = statistics.fmean(s.base_model.dense_test_top1 for s in everything)
     written = plot_accuracy_vs_epoch(
         accuracy, stages, out_dir / "accuracy-vs-epoch", reference=dense_top1
     )
-    jsv = {
-        label: [[(r.epoch, r.mean) for r in s.trainability.jsv] for s in subs]
-        for label, subs in arms.items()
-        if all(s.trainability and s.trainability.jsv for s in subs)
-    }
+    headers = ["arm", "runs", "final test top-1 (%)", "sparsity (%)", "epochs", "certified"]
+    lines = [
+        f"# {study} on {protocol.id}@{protocol.version}",
+        "",
+        f"{STUDY_INTROS[study]} Generated by `pruning-suite study {study}` from the submissions "
+        "listed at the end (Wang et al., arXiv 2301.05219). Final-epoch test top-1, mean ± sample "
+        f"std over seeds; the dense base model reaches {dense_top1:.2f}.",
+        "",
+    ]
+    if command:
+        lines += [
+            "Regenerate this page (runs only what is missing from the results folder):",
+            "",
+            "```sh",
+            command,
+            "```",
+            "",
+        ]
+    lines += [
+        tabulate(_arm_rows(result), headers, tablefmt="github", disable_numparse=True),
+        "",
+    ]
+    jsv = {}
+    if study == "lr-sweep":
+        ta_rows = [
+            {
+                "arm": label,
+                "ta_val": s.trainability.ta_val,
+                "ta_test": s.trainability.ta_test,
+                "final_test_top1": s.final.test_top1,
+            }
+            for label, subs in arms.items()
+            for s in subs
+            if s.trainability is not None
+        ]
+        lines += [ta_table(ta_rows) if ta_rows else "(no trainability recorded)", ""]
+        jsv = {
+            label: [[(r.epoch, r.mean) for r in s.trainability.jsv] for s in subs]
+            for label, subs in arms.items()
+            if all(s.trainability and s.trainability.jsv for s in subs)
+        }
+    lines.append("![test accuracy vs epoch](accuracy-vs-epoch.png)")
     if jsv:
         dense_jsv = [
             s.trainability.jsv_dense.mean
@@ -368,34 +539,8 @@ def write_lr_sweep_report(
         written += plot_jsv_vs_epoch(
             jsv, out_dir / "jsv-vs-epoch", statistics.fmean(dense_jsv) if dense_jsv else None
         )
-    ta_rows = [
-        {
-            "arm": label,
-            "ta_val": s.trainability.ta_val,
-            "ta_test": s.trainability.ta_test,
-            "final_test_top1": s.final.test_top1,
-        }
-        for label, subs in arms.items()
-        for s in subs
-        if s.trainability is not None
-    ]
-    headers = ["arm", "runs", "final test top-1 (%)", "sparsity (%)", "epochs", "certified"]
-    lines = [
-        f"# {title}",
-        "",
-        f"Protocol `{protocol.id}@{protocol.version}`; generated by `pruning-suite study lr-sweep` "
-        "from the submissions it lists. Final-epoch test top-1, mean ± sample std over seeds; TA is "
-        "the mean accuracy over the first LR stage of retraining (Wang et al., arXiv 2301.05219).",
-        "",
-        tabulate(_arm_rows(result), headers, tablefmt="github", disable_numparse=True),
-        "",
-        ta_table(ta_rows) if ta_rows else "(no trainability recorded)",
-        "",
-        "![test accuracy vs epoch](accuracy-vs-epoch.png)",
-    ]
-    if jsv:
         lines += ["", "![mean JSV vs epoch](jsv-vs-epoch.png)"]
-    lines += ["", "## Do the paper's claims hold here?", "", *claims_text(result), ""]
+    lines += ["", "## Do the paper's claims hold here?", "", *_verdicts(study, result, methods), ""]
     lines += ["## Runs", ""] + [
         f"- {label}: " + ", ".join(f"`{s.run_id}` (seed {s.seed})" for s in subs)
         for label, subs in arms.items()
@@ -403,6 +548,18 @@ def write_lr_sweep_report(
     page = out_dir / "README.md"
     write_text_atomic(page, "\n".join(lines) + "\n")
     return [page, *written]
+
+
+def _verdicts(study: str, result: StudyResult, methods: tuple[str, str] | None) -> list[str]:
+    if study == "lr-sweep":
+        return claims_text(result)
+    why_not = _unjudgeable(result)
+    if study == "cross-recipe":
+        verdict = f"Verdict: {cross_recipe_verdict(result, methods)}."
+        return [why_not, "", verdict] if why_not else [verdict]
+    if why_not:
+        return [why_not]
+    return _claims_paragraph(result, scratch_claims(result))
 
 
 @dataclass(frozen=True)
@@ -465,6 +622,10 @@ def claims_text(result: StudyResult) -> list[str]:
     judged = claims(result)
     if not judged:
         return ["This sweep has a single retraining LR: none of the paper's claims can be tested."]
+    return _claims_paragraph(result, judged)
+
+
+def _claims_paragraph(result: StudyResult, judged: Sequence[Claim]) -> list[str]:
     groups = {
         verdict: [c.claim for c in judged if c.verdict == verdict]
         for verdict in ("holds", "does not hold", "cannot be judged")

@@ -4,18 +4,20 @@ certification; OrthP in a run makes every JSV of a linear MLP 1 right after prun
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from pruning_suite.errors import PluginError
+from pruning_suite.errors import PluginError, PruningSuiteError
 from pruning_suite.plugins import load_registry
 from pruning_suite.protocol import load_protocol
 from pruning_suite.rules import certify
 from pruning_suite.runner import RunConfig, run, scratch_plan
 from pruning_suite.study import (
+    LocalExecutor,
     StudyResult,
     claims,
     claims_text,
@@ -26,8 +28,9 @@ from pruning_suite.study import (
     planned_path,
     run_study,
     scratch_arms,
+    scratch_claims,
 )
-from pruning_suite.validate import validate_file
+from pruning_suite.validate import check_file, validate_file
 
 DIGITS_OWN = "0:0.01,10:0.001"  # digits-convnet's retraining schedule
 
@@ -199,6 +202,48 @@ def test_a_difference_within_seed_noise_is_not_a_win() -> None:
     assert m1.verdict == "does not hold" and "reversed beyond the seed std" in m1.evidence
 
 
+def test_cross_recipe_tie_within_seed_noise_is_no_winner() -> None:
+    result = _fake(
+        {
+            "A+FT_A": [90.0, 91.0],
+            "B+FT_A": [88.0, 88.2],
+            "A+FT_B": [89.0, 89.6],
+            "B+FT_B": [89.4, 89.0],
+        }
+    )
+    verdict = cross_recipe_verdict(result, ("A", "B"))
+    assert verdict.startswith("no consistent winner")
+    assert "FT_A: A - B = +2.40 pp (seed std 0.71)" in verdict
+    assert "FT_B: A - B = +0.10 pp (seed std 0.42)" in verdict
+
+
+def test_scratch_claims_judge_m2_per_budget() -> None:
+    def arm(values, epochs=None):
+        return [
+            SimpleNamespace(
+                final=SimpleNamespace(test_top1=v),
+                smoke=False,
+                scratch=SimpleNamespace(epochs=epochs) if epochs else None,
+            )
+            for v in values
+        ]
+
+    result = StudyResult(
+        {
+            "l1norm (pruned, retrained)": arm([90.3, 90.1]),
+            "scratch SX-A": arm([88.0, 88.4], 25),
+            "scratch SX-B": arm([90.0, 90.3], 57),
+        },
+        0,
+        0,
+    )
+    sx_a, sx_b = scratch_claims(result)
+    assert sx_a.claim == "inheriting the base model's weights has no value at SX-A (M2)"
+    assert sx_a.verdict == "does not hold"
+    assert "scratch SX-A, 25 epochs 88.20 (+2.00 pp for pruning, seed std 0.28)" in sx_a.evidence
+    assert sx_b.verdict == "holds" and "(+0.05 pp for pruning, seed std 0.21)" in sx_b.evidence
+
+
 def test_claims_need_two_seeds_two_lrs_and_full_budget() -> None:
     one_seed = StudyResult(
         {"LR 0.01": [_sweep_run(0.01, [92.0])], "LR 0.001": [_sweep_run(0.001, [90.0])]}, 0, 0
@@ -213,6 +258,23 @@ def test_claims_need_two_seeds_two_lrs_and_full_budget() -> None:
     assert claims_text(single_lr) == [
         "This sweep has a single retraining LR: none of the paper's claims can be tested."
     ]
+
+
+def test_local_executor_runs_jobs_side_by_side_and_keeps_finished_runs(tmp_path) -> None:
+    base = RunConfig(plugin="l1norm", out=tmp_path, smoke=True)
+    jobs = [replace(base, seed=0), replace(base, seed=1)]
+    finished: list[int] = []
+    subs = LocalExecutor(workers=2).run(jobs, lambda index, _: finished.append(index))
+    assert [s.seed for s in subs] == [0, 1] and sorted(finished) == [0, 1]
+    for job, sub in zip(jobs, subs, strict=True):
+        path = planned_path(job)
+        assert path.stem == sub.run_id and check_file(path).ok
+    survivor = replace(base, seed=2)
+    with pytest.raises(PruningSuiteError, match="PluginError: unknown plugin 'l1nrom'"):
+        LocalExecutor(workers=2).run([survivor, replace(base, plugin="l1nrom")], lambda *_: None)
+    assert check_file(planned_path(survivor)).ok  # the run already started finished
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        LocalExecutor(workers=0)
 
 
 def test_run_study_resumes_from_the_files_on_disk(tmp_path) -> None:
@@ -380,6 +442,7 @@ def test_study_commands_run_end_to_end_on_fashion_mnist(
     ("extra", "message"),
     [
         (["--seeds", "0"], "--seeds 0"),
+        (["--jobs", "0"], "--jobs 0"),
         (["--schedule", "garbage"], "bad LR schedule"),
         (["--extend", "-5"], "--extend -5"),
     ],
