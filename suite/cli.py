@@ -310,7 +310,12 @@ def _add_study_commands(commands: Any) -> None:
     common.add_argument(
         "--seeds", type=int, default=None, help="seeds 0..N-1 (default: the protocol's)"
     )
-    common.add_argument("--out", type=Path, default=Path("submissions"), help="results folder")
+    common.add_argument(
+        "--out",
+        type=Path,
+        default=Path("submissions"),
+        help="results folder, searched and written (default: ./submissions)",
+    )
     common.add_argument(
         "--report", type=Path, required=True, help="folder for the page and figures"
     )
@@ -401,7 +406,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
         recipes = ((args.recipe_a, args.epochs_a), (args.recipe_b, args.epochs_b))
         arms = cross_recipe_arms(base, methods, recipes, seeds)
     result = run_study(arms, LocalExecutor(args.jobs), progress=print)
-    if args.study == "cross-recipe":
+    if args.study == "cross-recipe" and not args.smoke:
         print(cross_recipe_verdict(result, methods))
     written = write_study_report(
         args.study,
@@ -409,7 +414,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
         protocol,
         args.report,
         methods if args.study == "cross-recipe" else None,
-        command=args.command_line,
+        command=_without_jobs(args.command_line),
     )
     print(f"{result.ran} runs done, {result.skipped} found in {args.out}; wrote {written[0]}")
     return 0
@@ -423,6 +428,20 @@ def _toml_path(path: str) -> str:
             "shipped protocols are known already; pass your own protocol file (FILE.toml)",
         )
     return path
+
+
+def _without_jobs(command: str) -> str:
+    """The command line without ``--jobs N`` (how many runs at a time is not part of a study)."""
+    words = shlex.split(command)
+    kept, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--jobs":
+            skip = True
+        elif not word.startswith("--jobs="):
+            kept.append(word)
+    return shlex.join(kept)
 
 
 def _check_study_args(args: argparse.Namespace) -> None:

@@ -46,12 +46,13 @@ def plot_accuracy_vs_epoch(
     stages: Mapping[str, Sequence[tuple[int, float]]] | None,
     out_stem: Path | str,
     reference: float | None = None,
+    xlabel: str = "retraining epoch",
 ) -> list[Path]:
     """Test top-1 over retraining epochs, one line per arm (e.g. per retraining LR), written as
     PNG and PDF; the figure is :func:`accuracy_vs_epoch_figure`.
 
     Args:
-        arms, stages, reference: As :func:`accuracy_vs_epoch_figure`.
+        arms, stages, reference, xlabel: As :func:`accuracy_vs_epoch_figure`.
         out_stem: Output path without suffix; its folder is created.
 
     Returns:
@@ -61,13 +62,14 @@ def plot_accuracy_vs_epoch(
         FigureError: As :func:`accuracy_vs_epoch_figure`.
         OutputError: The files cannot be written.
     """
-    return _save(accuracy_vs_epoch_figure(arms, stages, reference), out_stem)
+    return _save(accuracy_vs_epoch_figure(arms, stages, reference, xlabel), out_stem)
 
 
 def accuracy_vs_epoch_figure(
     arms: Mapping[str, Sequence[Run]],
     stages: Mapping[str, Sequence[tuple[int, float]]] | None,
     reference: float | None = None,
+    xlabel: str = "retraining epoch",
 ) -> Any:
     """Test top-1 over retraining epochs: one panel per LR schedule, its LR stages shaded.
 
@@ -84,6 +86,7 @@ def accuracy_vs_epoch_figure(
             ``TrainRecipe.stages``); ``None`` or empty draws no stages.
         reference: A top-1 (percent) drawn as a dotted line in every panel, e.g. the dense base
             model's; ``None`` draws none.
+        xlabel: The x axis label (e.g. ``"training epoch"`` for runs trained from scratch).
 
     Returns:
         The ``matplotlib.figure.Figure``.
@@ -104,11 +107,11 @@ def accuracy_vs_epoch_figure(
         panels.setdefault(tuple(stages.get(label) or ()), []).append(label)
     colors = {label: f"C{i}" for i, label in enumerate(arms)}
     figure, all_axes = _new_figure(len(panels))
-    last = _last_epoch(arms)
     for axes, (schedule, labels) in zip(all_axes, panels.items(), strict=True):
-        _draw_arms(axes, {label: arms[label] for label in labels}, colors)
+        panel = {label: arms[label] for label in labels}
+        _draw_arms(axes, panel, colors)
         if schedule:
-            _shade_stages(axes, schedule, last)
+            _shade_stages(axes, schedule, _last_epoch(panel))
             axes.set_title(
                 "LR schedule " + ",".join(f"{start}:{lr:g}" for start, lr in schedule), fontsize=9
             )
@@ -116,7 +119,7 @@ def accuracy_vs_epoch_figure(
             axes.axhline(
                 reference, color="0.3", linestyle=":", label=f"dense base model {reference:.2f}"
             )
-        axes.set(xlabel="retraining epoch")
+        axes.set(xlabel=xlabel)
         axes.legend(loc="lower right", fontsize=8)
     all_axes[0].set(ylabel="test top-1 (%)")
     return figure
@@ -330,13 +333,21 @@ def _draw_arms(
 
 
 def _shade_stages(axes: Any, schedule: Sequence[tuple[int, float]], last_epoch: int) -> None:
-    """Shade the LR stages alternately, each labelled with its LR at the top."""
+    """Shade the LR stages alternately up to the last epoch run, each labelled with its LR."""
     starts = [start for start, _ in schedule]
-    ends = [*starts[1:], max(last_epoch, starts[-1]) + 1]
+    ends = [*starts[1:], last_epoch + 1]
     for i, ((start, lr), end) in enumerate(zip(schedule, ends, strict=True)):
-        axes.axvspan(start, end, color=_STAGE_SHADES[i % 2], zorder=0, linewidth=0)
+        if start > last_epoch:  # a stage the runs never reached (e.g. a smoke budget)
+            break
+        axes.axvspan(start, min(end, last_epoch + 1), color=_STAGE_SHADES[i % 2], zorder=0, lw=0)
         axes.text(
-            start, 0.99, f" LR {lr:g}", transform=axes.get_xaxis_transform(), va="top", fontsize=8
+            start,
+            0.99,
+            f" LR {lr:g}",
+            transform=axes.get_xaxis_transform(),
+            va="top",
+            fontsize=8,
+            clip_on=True,
         )
 
 

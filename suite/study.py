@@ -412,17 +412,32 @@ def _arm_rows(result: StudyResult) -> list[list[str]]:
     for label, subs in result.arms.items():
         first = subs[0]
         cert = first.certification
+        recipe = first.retraining_recipe
         rows.append(
             [
                 label,
                 str(len(subs)),
                 _mean_std([s.final.test_top1 for s in subs]),
+                _mean_std([s.final.pruned_test_top1_before_retraining for s in subs]),
                 f"{first.pruning.sparsity * 100:.2f}",
                 f"{len(first.retraining)}",
+                f"`{recipe.lr_schedule}`" if recipe is not None else "n/a",
                 f"{cert.setup} ({cert.division})" if cert and cert.setup else "uncertified",
             ]
         )
     return rows
+
+
+ARM_HEADERS = [
+    "arm",
+    "runs",
+    "final test top-1 (%)",
+    "before retraining (%)",
+    "sparsity (%)",
+    "epochs",
+    "LR schedule",
+    "certified",
+]
 
 
 STUDY_INTROS = {
@@ -485,10 +500,14 @@ def write_study_report(
         if subs[0].retraining_recipe is not None
     }
     dense_top1 = statistics.fmean(s.base_model.dense_test_top1 for s in everything)
+    xlabel = "epoch (of retraining; scratch arms: of training)" if study == "scratch" else None
     written = plot_accuracy_vs_epoch(
-        accuracy, stages, out_dir / "accuracy-vs-epoch", reference=dense_top1
+        accuracy,
+        stages,
+        out_dir / "accuracy-vs-epoch",
+        reference=dense_top1,
+        xlabel=xlabel or "retraining epoch",
     )
-    headers = ["arm", "runs", "final test top-1 (%)", "sparsity (%)", "epochs", "certified"]
     lines = [
         f"# {study} on {protocol.id}@{protocol.version}",
         "",
@@ -497,6 +516,13 @@ def write_study_report(
         f"std over seeds; the dense base model reaches {dense_top1:.2f}.",
         "",
     ]
+    if any(s.smoke for s in everything):
+        lines += [
+            f"**Smoke runs**: at most {_smoke_budget()}, a base model trained on the same "
+            "budget, and accuracies measured on a small subset of the test split. They check that "
+            "the study runs; their numbers are not results.",
+            "",
+        ]
     if command:
         lines += [
             "Regenerate this page (runs only what is missing from the results folder):",
@@ -507,7 +533,7 @@ def write_study_report(
             "",
         ]
     lines += [
-        tabulate(_arm_rows(result), headers, tablefmt="github", disable_numparse=True),
+        tabulate(_arm_rows(result), ARM_HEADERS, tablefmt="github", disable_numparse=True),
         "",
     ]
     jsv = {}
@@ -550,11 +576,21 @@ def write_study_report(
     return [page, *written]
 
 
+def _smoke_budget() -> str:
+    from .data import SMOKE_EVAL_EXAMPLES
+    from .runner import SMOKE_MAX_BATCHES, SMOKE_MAX_EPOCHS
+
+    return (
+        f"{SMOKE_MAX_EPOCHS} epochs of {SMOKE_MAX_BATCHES} batches per phase, test on "
+        f"{SMOKE_EVAL_EXAMPLES} images"
+    )
+
+
 def _verdicts(study: str, result: StudyResult, methods: tuple[str, str] | None) -> list[str]:
     if study == "lr-sweep":
         return claims_text(result)
     why_not = _unjudgeable(result)
-    if study == "cross-recipe":
+    if study == "cross-recipe" and not any(s.smoke for subs in result.arms.values() for s in subs):
         verdict = f"Verdict: {cross_recipe_verdict(result, methods)}."
         return [why_not, "", verdict] if why_not else [verdict]
     if why_not:
@@ -626,23 +662,18 @@ def claims_text(result: StudyResult) -> list[str]:
 
 
 def _claims_paragraph(result: StudyResult, judged: Sequence[Claim]) -> list[str]:
-    groups = {
-        verdict: [c.claim for c in judged if c.verdict == verdict]
-        for verdict in ("holds", "does not hold", "cannot be judged")
-    }
-    sentences = []
-    for verdict, names in groups.items():
+    """One paragraph of verdicts (a sentence per verdict), then the evidence as a list."""
+    sentences = [f"Measured on {_runs_phrase(result)}."]
+    for verdict in ("holds", "does not hold", "cannot be judged"):
+        names = [c.claim for c in judged if c.verdict == verdict]
         if names:
-            verb = {"holds": "hold", "does not hold": "do not hold"}.get(verdict, verdict)
-            verb = verdict if len(names) == 1 else verb
-            sentences.append(f"{_join(names)} {verb} here")
-    paragraph = (
-        f"Measured on {_runs_phrase(result)}: " + "; ".join(sentences) + ". "
-        "Each verdict counts a difference only when it exceeds the seeds' sample standard "
-        "deviation; the evidence follows."
+            sentences.append(f"{verdict[0].upper()}{verdict[1:]} here: " + "; ".join(names) + ".")
+    sentences.append(
+        "A difference counts only when it exceeds the seeds' sample standard deviation; the "
+        "evidence follows."
     )
     return [
-        paragraph,
+        " ".join(sentences),
         "",
         *(f"- {c.claim[0].upper()}{c.claim[1:]}: {c.verdict}. {c.evidence}" for c in judged),
     ]
@@ -665,8 +696,9 @@ def _runs_phrase(result: StudyResult) -> str:
     return f"{len(result.arms)} arms, {count} seeds each"
 
 
-def _join(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+def _num(value: float) -> str:
+    """Two decimals, or three significant digits below 0.1 (a collapsed JSV of 0.00741)."""
+    return f"{value:.2f}" if abs(value) >= 0.1 else f"{value:.3g}"
 
 
 def _noise(*groups: Sequence[float]) -> float:
@@ -767,8 +799,8 @@ def _jsv_collapse(plain, with_orthp) -> Claim | None:
         final = statistics.fmean(t.jsv[-1].mean for t in rows)
         verdicts.append(after < dense and final > after)
         parts.append(
-            f"{label}: dense {dense:.3g}, right after pruning {after:.3g}, "
-            f"after retraining {final:.3g}"
+            f"{label}: dense {_num(dense)}, right after pruning {_num(after)}, "
+            f"after retraining {_num(final)}"
         )
     if not parts:
         return None
@@ -778,7 +810,7 @@ def _jsv_collapse(plain, with_orthp) -> Claim | None:
         for s in subs
         if (t := s.trainability) and t.jsv and t.jsv[0].epoch == -1
     ]
-    tail = f"; with OrthP right after pruning {statistics.fmean(orthp):.3g}" if orthp else ""
+    tail = f"; with OrthP right after pruning {_num(statistics.fmean(orthp))}" if orthp else ""
     return Claim(
         "the mean JSV collapses after pruning and recovers in retraining",
         "holds" if all(verdicts) else "does not hold",

@@ -56,6 +56,15 @@ def test_report_shows_l1norm_and_random_side_by_side(default_runs, capsys) -> No
     assert f"{l1.final.test_top1:.2f}" in out
 
 
+def test_a_study_page_shows_its_command_without_jobs() -> None:
+    from pruning_suite.cli import _without_jobs
+
+    command = "pruning-suite study scratch --jobs 4 --plugin l1norm --jobs=2 --report 'my docs'"
+    assert (
+        _without_jobs(command) == "pruning-suite study scratch --plugin l1norm --report 'my docs'"
+    )
+
+
 def test_report_of_only_refused_files_fails(tmp_path, capsys) -> None:
     (tmp_path / "broken.json").write_text("{}")
     assert main(["report", str(tmp_path)]) == 1

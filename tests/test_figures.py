@@ -57,6 +57,15 @@ def test_each_lr_schedule_gets_its_own_panel_with_its_stages_shaded():
     assert len(accuracy_vs_epoch_figure(shared, same).axes) == 1
 
 
+def test_stages_are_shaded_only_over_the_epochs_run():
+    short = {"smoke": [[(0, 50.0), (1, 60.0)]]}  # 2 epochs of a 0:0.1,5:0.01,8:0.001 schedule
+    figure = accuracy_vs_epoch_figure(short, {"smoke": [(0, 0.1), (5, 0.01), (8, 0.001)]})
+    (axes,) = figure.axes
+    assert [(p.get_x(), p.get_width()) for p in axes.patches] == [(0, 2)]
+    assert [t.get_text() for t in axes.texts] == [" LR 0.1"]
+    assert axes.get_xlim()[1] < 3
+
+
 def test_jsv_axis_is_logarithmic_so_the_collapse_shows():
     arms = {"no OrthP": [[(-1, 0.007), (0, 1.2), (1, 3.0)]], "OrthP": [[(-1, 1.0), (0, 1.5)]]}
     figure = jsv_vs_epoch_figure(arms, reference=3.39)

@@ -130,7 +130,9 @@ def test_imagenet_protocols_use_torchvisions_transforms_and_weights() -> None:
     weights = r50.base_model.pretrained
     assert weights is not None and weights.file_name == "resnet50-0676ba61.pth"
     assert weights.sha256 == "0676ba61" and weights.top1 == 76.13  # the prefix in the file name
-    assert r34.base_model.pretrained is None  # trained from scratch on ImageNet-100 (Wang et al., arXiv 2301.05219)
+    assert (
+        r34.base_model.pretrained is None
+    )  # trained from scratch on ImageNet-100 (Wang et al., arXiv 2301.05219)
     assert r34.dataset.class_list == "imagenet100-classes-v1.txt"
     assert len(read_class_list(r34.dataset.class_list)) == r34.dataset.num_classes == 100
 
