@@ -400,6 +400,28 @@ def division_of(setup: str | None) -> Literal["closed", "open"]:
 # ----------------------------------------------------------------------------------- SX
 
 
+def scratch_recipe(protocol: ComparisonProtocol, epochs: int) -> TrainRecipe:
+    """The recipe a scratch baseline trains with for ``epochs`` epochs (its SX-A / SX-B budget).
+
+    The protocol's base-model recipe with its epochs set to the budget and its LR milestones
+    scaled by ``epochs / K1`` (rounded to whole epochs; milestones that collide keep the later
+    LR): the paper's "scratch, step LR" (arXiv 2301.05219, Table 6). E.g. a base recipe of 15
+    epochs ``0:0.05,10:0.005`` at a 25-epoch budget gives ``0:0.05,17:0.005``.
+
+    Raises:
+        ValueError: ``epochs`` < 1.
+    """
+    if epochs < 1:
+        raise ValueError(f"a scratch budget needs >= 1 epoch, got {epochs}")
+    base = protocol.base_model.recipe
+    scaled: dict[int, float] = {}
+    for start, lr in base.stages:
+        scaled[round(start * epochs / base.epochs)] = lr
+    stages = ",".join(f"{start}:{lr:g}" for start, lr in sorted(scaled.items()) if start < epochs)
+    recipe = base.model_copy(update={"epochs": epochs, "lr_schedule": stages})
+    return TrainRecipe.model_validate(recipe.model_dump())
+
+
 def scratch_epochs(
     setup: Literal["SX-A", "SX-B"],
     pretrain_epochs: int,

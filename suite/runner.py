@@ -51,7 +51,7 @@ from .protocol import (
     load_protocol,
 )
 from .pruning import apply_structured_pruning, find_prunable_layers, select_removals
-from .rules import certify, scratch_epochs
+from .rules import certify, scratch_epochs, scratch_recipe
 from .submission import Submission
 from .train import EpochStats, evaluate, train
 from .trainability import (
@@ -477,12 +477,7 @@ def scratch_plan(
         protocol.pruning_budget.epochs,
     )
     info["epochs"] = epochs
-    scaled: dict[int, float] = {}
-    for start, lr in base.stages:  # milestones that collide at a short budget keep the later LR
-        scaled[round(start * epochs / base.epochs)] = lr
-    stages = ",".join(f"{start}:{lr:g}" for start, lr in sorted(scaled.items()) if start < epochs)
-    recipe = base.model_copy(update={"epochs": epochs, "lr_schedule": stages})
-    return info, TrainRecipe.model_validate(recipe.model_dump())
+    return info, scratch_recipe(protocol, epochs)
 
 
 def _apply_orthp(model: nn.Module, protocol: ComparisonProtocol, masks: WeightMasks | None) -> None:

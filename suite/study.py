@@ -191,6 +191,9 @@ def run_study(
 ) -> StudyResult:
     """Run every job of every arm that has no valid submission yet; gather all submissions.
 
+    A file that exists but fails validation is run again (and replaced), with a ``redo`` line
+    saying which check it failed.
+
     Args:
         arms: The study's arms.
         executor: Who runs the jobs (default :class:`LocalExecutor`).
@@ -214,8 +217,12 @@ def run_study(
             if result is not None and result.ok and result.submission is not None:
                 found[(a, j)] = result.submission
                 progress(f"skip  {arm.label} seed {job.seed}: {path} exists")
-            else:
-                todo.append((a, j))
+                continue
+            if result is not None:  # on disk but refused: say why before it is replaced
+                first = next((p for p in result.problems if p.severity == "error"), None)
+                why = f"{first.rule or first.where}: {first.message}" if first else "unreadable"
+                progress(f"redo  {arm.label} seed {job.seed}: {path} is not valid ({why})")
+            todo.append((a, j))
     jobs = [arms[a].jobs[j] for a, j in todo]
 
     def on_done(index: int, submission: Submission) -> None:

@@ -39,7 +39,7 @@ from pydantic import ValidationError as PydanticValidationError
 from .errors import SubmissionError
 from .jsonio import file_sha256, json_path, read_json
 from .protocol import ComparisonProtocol, canonical_json, list_protocols
-from .rules import SETUP_RULES, certify, scratch_epochs
+from .rules import SETUP_RULES, certify, scratch_epochs, scratch_recipe
 from .schema import load_packaged_schema
 from .submission import SCHEMA_VERSION, Submission
 
@@ -623,7 +623,8 @@ def check_pruning_stage_lr(ctx: CheckContext) -> Iterator[Finding]:
 
 def check_retraining_override(ctx: CheckContext) -> Iterator[Finding]:
     """R-RETRAIN-4: a declared retraining override is what ran, and a run that ran another
-    recipe than its protocol's declares it (so it is its own row and its own run id)."""
+    recipe than its protocol's (a scratch baseline: than its budget's,
+    :func:`pruning_suite.rules.scratch_recipe`) declares it (so it is its own row and run id)."""
     sub = ctx.submission
     override, recipe = sub.retraining_override or {}, sub.retraining_recipe
     if recipe is None:
@@ -636,12 +637,14 @@ def check_retraining_override(ctx: CheckContext) -> Iterator[Finding]:
                 f"{getattr(recipe, name, None)!r}",
             )
     if ctx.protocol is not None and not sub.smoke:
-        own = ctx.protocol.retraining
+        own, whose = ctx.protocol.retraining, "the protocol's"
+        if sub.scratch is not None:  # trained from scratch for its budget (R-SX-1 checks it)
+            own, whose = scratch_recipe(ctx.protocol, sub.scratch.epochs), "its scratch budget's"
         for name in ("epochs", "lr_schedule"):
             if name not in override and getattr(recipe, name) != getattr(own, name):
                 yield Finding(
                     f"$.retraining_recipe.{name}",
-                    f"retraining {name} {getattr(recipe, name)!r} differs from the protocol's "
+                    f"retraining {name} {getattr(recipe, name)!r} differs from {whose} "
                     f"{getattr(own, name)!r} but retraining_override does not declare it",
                 )
 

@@ -297,6 +297,13 @@ def test_run_study_resumes_from_the_files_on_disk(tmp_path) -> None:
     assert (again.ran, again.skipped) == (0, 1)
     assert again.arms["LR 0.01"][0].run_id == sub.run_id
 
+    path = planned_path(arms[0].jobs[0])
+    path.write_text(path.read_text().replace('"seed": 0', '"seed": 7', 1))  # tampered
+    lines: list[str] = []
+    redone = run_study(arms, progress=lines.append)
+    assert (redone.ran, redone.skipped) == (1, 0) and check_file(path).ok
+    assert lines[0].startswith(f"redo  LR 0.01 seed 0: {path} is not valid (R-")
+
 
 def test_scratch_plan_budgets_from_measured_flops() -> None:
     protocol = load_protocol("digits-convnet")  # K1 = 30 ("0:0.05,20:0.005"), K2 = 20
@@ -326,6 +333,37 @@ def test_scratch_run_is_certified_by_its_budget(tmp_path) -> None:
     short = replace_rows(sub, [row] * (sub.scratch.epochs - 1))
     cert = certify(short, protocol)
     assert cert.setup is None and any("R-SX-1" in reason for reason in cert.unmet)
+
+
+def test_a_full_budget_scratch_run_is_valid_with_its_own_recipe(tmp_path) -> None:
+    """R-RETRAIN-4 holds a scratch run to its budget's recipe, not the protocol's retraining."""
+    from pruning_suite.jsonio import read_json
+    from pruning_suite.rules import scratch_recipe
+    from tests.conftest_submissions import run_id_for, write_submission
+
+    smoke = run(
+        RunConfig(plugin="scratch", out=tmp_path, smoke=True, method_config={"setup": "SX-A"})
+    )
+    data = read_json(smoke.path)
+    protocol = load_protocol("digits-convnet")
+    epochs = data["scratch"]["epochs"]  # SX-A: K1 + K2 = 30 + 20
+    recipe = scratch_recipe(protocol, epochs)
+    assert (epochs, recipe.lr_schedule) == (50, "0:0.05,33:0.005")  # 20 * 50/30 = 33.3
+    data["smoke"] = False
+    data["retraining_recipe"] = recipe.model_dump(mode="json")
+    lrs = [lr for _, lr in recipe.stages]
+    data["retraining"] = [
+        {**data["retraining"][-1], "epoch": e, "lr": lrs[0] if e < 33 else lrs[1]}
+        for e in range(epochs)
+    ]
+    data["run_id"] = run_id_for(data)
+    path = write_submission(tmp_path / "full", data)
+    errors = [p for p in validate_file(path) if p.severity == "error"]
+    assert [p.rule for p in errors if p.rule == "R-RETRAIN-4"] == []
+    data["retraining_recipe"]["lr_schedule"] = "0:0.05,20:0.005"  # not its budget's schedule
+    path = write_submission(tmp_path / "off", data)
+    off = [p for p in validate_file(path) if p.rule == "R-RETRAIN-4"]
+    assert len(off) == 1 and "differs from its scratch budget's '0:0.05,33:0.005'" in off[0].message
 
 
 def replace_rows(sub, rows):
