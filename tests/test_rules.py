@@ -580,8 +580,8 @@ def test_R_SX_1_scratch_budgets_of_the_paper() -> None:
 
 def _scratch(data: dict, **changes) -> dict:
     """``data`` as a scratch baseline with an SX-B budget under digits-convnet (K1 = 30, K2 = 20,
-    F1/F2 = 2: 30 x 2 + 20 = 80 epochs), logging ``changes.get("epochs", 80)`` training epochs,
-    certified as its fields support."""
+    F1/F2 = 2: 30 x 2 + 20 = 80 epochs), logging ``changes.get("epochs", 80)`` training epochs
+    with the scratch recipe of that many epochs, certified as its fields support."""
     data["scratch"] = {
         "setup": "SX-B",
         "pretrain_epochs": 30,
@@ -591,9 +591,15 @@ def _scratch(data: dict, **changes) -> dict:
         "includes_retraining": True,
         "epochs": 80,
     } | changes
+    from pruning_suite.protocol import load_protocol
+    from pruning_suite.rules import scratch_recipe
+
+    recipe = scratch_recipe(load_protocol("digits-convnet"), data["scratch"]["epochs"])
+    data["retraining_recipe"] = recipe.model_dump(mode="json")  # trained its budget's recipe
     rows = data["retraining"]
     data["retraining"] = [
-        dict(rows[min(i, len(rows) - 1)], epoch=i) for i in range(data["scratch"]["epochs"])
+        dict(rows[min(i, len(rows) - 1)], epoch=i, lr=recipe.lr_at(i))
+        for i in range(data["scratch"]["epochs"])
     ]
     return _recertify(_set_accuracies(data, [r["test_top1"] for r in data["retraining"]]))
 
