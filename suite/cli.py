@@ -406,7 +406,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
         recipes = ((args.recipe_a, args.epochs_a), (args.recipe_b, args.epochs_b))
         arms = cross_recipe_arms(base, methods, recipes, seeds)
     result = run_study(arms, LocalExecutor(args.jobs), progress=print)
-    if args.study == "cross-recipe" and not args.smoke:
+    if args.study == "cross-recipe" and not args.smoke and min(map(len, result.arms.values())) > 1:
         print(cross_recipe_verdict(result, methods))
     written = write_study_report(
         args.study,
@@ -430,16 +430,28 @@ def _toml_path(path: str) -> str:
     return path
 
 
+def _is_study_page(page: Path) -> bool:
+    """Whether ``page`` starts like a page ``pruning-suite study`` writes."""
+    try:
+        with page.open(encoding="utf-8") as handle:
+            first = handle.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return first.startswith(("# lr-sweep on ", "# scratch on ", "# cross-recipe on "))
+
+
 def _without_jobs(command: str) -> str:
-    """The command line without ``--jobs N`` (how many runs at a time is not part of a study)."""
+    """The command line without ``--jobs N`` (how many runs at a time is not part of a study),
+    also when abbreviated (``--jo 2``, ``--job=2``)."""
     words = shlex.split(command)
     kept, skip = [], False
     for word in words:
+        name = word.split("=", 1)[0]
         if skip:
             skip = False
-        elif word == "--jobs":
-            skip = True
-        elif not word.startswith("--jobs="):
+        elif len(name) >= 4 and "--jobs".startswith(name):
+            skip = "=" not in word
+        else:
             kept.append(word)
     return shlex.join(kept)
 
@@ -463,6 +475,19 @@ def _check_study_args(args: argparse.Namespace) -> None:
             f"--report {args.report} exists and is not a folder",
             "pass a folder for the page and figures",
         )
+    page = args.report / "README.md"
+    if not str(args.report).strip() or (page.is_file() and not _is_study_page(page)):
+        raise PruningSuiteError(
+            f"--report {str(args.report)!r} would overwrite {page}, which no study wrote",
+            "give the study its own folder, e.g. --report docs/my-study",
+        )
+    try:
+        args.report.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PruningSuiteError(
+            f"cannot create --report {args.report}: {err.strerror or err}",
+            "pass a writable folder for the page and figures",
+        ) from err
     for schedule in [
         *getattr(args, "schedule", []),
         getattr(args, "recipe_a", None),
@@ -729,8 +754,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print(f"wrote {path}", file=sys.stderr)
     for problem in problems:
         print(problem.report_line(), file=sys.stderr)
-    # An empty ranking is a failure a script must see: nothing was found, or every file was refused.
-    return 0 if submissions else 1
+    # An empty ranking is a failure a script must see: nothing found, every file refused, or
+    # nothing rankable (smoke runs only).
+    if any(table.rows for table in tables):
+        return 0
+    what = (
+        f"{len(submissions)} valid submissions, none rankable (smoke runs are never ranked)"
+        if submissions
+        else f"no valid submission under {args.root}"
+    )
+    print(f"error: nothing to rank: {what}", file=sys.stderr)
+    print(
+        "hint: run without --smoke, or fix the files listed above "
+        "('pruning-suite validate FOLDER' says how)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":

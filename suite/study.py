@@ -28,7 +28,7 @@ from typing import Protocol
 from .errors import PruningSuiteError
 from .jsonio import write_text_atomic
 from .protocol import ComparisonProtocol, TrainRecipe, load_protocol
-from .schedule import parse_schedule
+from .schedule import format_schedule, parse_schedule
 from .submission import Submission
 
 __all__ = [
@@ -81,8 +81,9 @@ class LocalExecutor:
     process gets ``torch.get_num_threads() // workers`` threads (at least 1). Results come back in
     job order; ``on_done`` is called as each run finishes.
 
-    When a run fails, no new run starts, the runs already started finish and keep their files,
-    and the first failure is raised.
+    When a run fails, runs not yet handed to a worker never start, the runs already started
+    finish and keep their files, and the first failure is raised. On Ctrl-C nothing more starts
+    and the workers stop their runs (a run writes its file only when it completes).
 
     Args:
         workers: Runs at a time (>= 1).
@@ -120,8 +121,9 @@ class LocalExecutor:
         results: dict[int, Submission] = {}
         failure: PruningSuiteError | None = None
         context = multiprocessing.get_context("spawn")  # fork and torch's threads do not mix
-        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-            pending = {pool.submit(_run_job, job, threads): i for i, job in enumerate(jobs)}
+        pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        pending = {pool.submit(_run_job, job, threads): i for i, job in enumerate(jobs)}
+        try:
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -132,18 +134,22 @@ class LocalExecutor:
                     if isinstance(outcome, PruningSuiteError):
                         failure = failure or outcome
                         for other in pending:
-                            other.cancel()  # started runs finish; queued ones never start
+                            other.cancel()  # runs not yet handed to a worker never start
                         continue
                     results[index] = outcome
                     on_done(index, outcome)
+        except BaseException:  # Ctrl-C: start nothing more; the workers stop their own runs
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         if failure is not None:
             raise failure
         return [results[i] for i in range(len(jobs))]
 
 
 def _run_job(job, threads: int) -> Submission | PruningSuiteError:
-    """One job in a worker process: its submission, or its error (as a plain
-    :class:`PruningSuiteError`, which pickles whatever the subclass)."""
+    """One job in a worker process: its submission, or its error (returned, not raised, so the
+    parent decides what else runs)."""
     import torch
 
     from .runner import run
@@ -152,7 +158,7 @@ def _run_job(job, threads: int) -> Submission | PruningSuiteError:
     try:
         return run(job).submission
     except PruningSuiteError as err:
-        return PruningSuiteError(f"{type(err).__name__}: {err.message}", err.hint)
+        return err
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,32 @@ def planned_path(job) -> Path:
     return Path(job.out) / protocol.id / method.name / f"{run_id}.json"
 
 
+def _preflight(job) -> None:
+    """Refuse a job that would fail after its base model and data were loaded."""
+    from .plugins import load_registry
+    from .runner import check_granularity
+
+    protocol = load_protocol(job.protocol)
+    protocol.target(job.target)
+    registry = load_registry()
+    method = registry.method(job.plugin, dict(job.method_config))
+    check_granularity(method, protocol)
+    if method.from_scratch:
+        if job.retraining_override:
+            raise PruningSuiteError(
+                f"{method.name} trains from scratch with its SX budget's recipe, so it cannot "
+                f"take the retraining override {job.retraining_override}",
+                "compare pruning methods in a cross-recipe study; use 'study scratch' for M2",
+            )
+        architect = registry.method(getattr(method.config, "arch_from", "l1norm"))
+        if architect.granularity != "filter":
+            raise PruningSuiteError(
+                f"{method.name} needs a filter-granularity method to take its architecture "
+                f"from, not {architect.name!r} ({architect.granularity})",
+                "use a filter method such as l1norm (scratch trains a smaller dense network)",
+            )
+
+
 def run_study(
     arms: Sequence[Arm],
     executor: Executor | None = None,
@@ -203,17 +235,47 @@ def run_study(
         Every arm's submissions in seed order, and how many runs ran or were skipped.
 
     Raises:
-        PruningSuiteError: A run failed (its error); runs finished before it are kept on disk.
+        PruningSuiteError: Before any run: two arms with one label or one run, a job that cannot
+            run (unknown plugin or target, a method at another granularity than the protocol, a
+            scratch baseline with a retraining override), or a file on disk made under another
+            content of the protocol. After: a run failed (its error); runs finished before it are
+            kept on disk.
     """
     from .validate import check_file
 
     executor = executor or LocalExecutor()
+    labels = [arm.label for arm in arms]
+    if len(set(labels)) != len(labels):
+        twice = next(label for label in labels if labels.count(label) > 1)
+        raise PruningSuiteError(f"two arms of the study are both {twice!r}", "give each arm once")
+    paths = {}
+    for arm in arms:
+        for job in arm.jobs:
+            _preflight(job)
+            path = planned_path(job)
+            if path in paths:
+                raise PruningSuiteError(
+                    f"arms {paths[path]!r} and {arm.label!r} are the same run ({path.name})",
+                    "give each arm another method, recipe or seed",
+                )
+            paths[path] = arm.label
     found: dict[tuple[int, int], Submission] = {}
     todo: list[tuple[int, int]] = []
     for a, arm in enumerate(arms):
         for j, job in enumerate(arm.jobs):
             path = planned_path(job)
-            result = check_file(path) if path.is_file() else None
+            protocol = load_protocol(job.protocol)
+            result = check_file(path, [protocol]) if path.is_file() else None
+            if result is not None and result.submission is not None:
+                recorded = result.submission.protocol.content_hash
+                if recorded != protocol.content_hash:
+                    raise PruningSuiteError(
+                        f"{path} ran under another content of protocol {protocol.id}@"
+                        f"{protocol.version} (content hash {recorded[:12]}..., now "
+                        f"{protocol.content_hash[:12]}...)",
+                        "a changed protocol needs a new version (or id), so its runs get new "
+                        "files; or move the old runs out of --out",
+                    )
             if result is not None and result.ok and result.submission is not None:
                 found[(a, j)] = result.submission
                 progress(f"skip  {arm.label} seed {job.seed}: {path} exists")
@@ -247,6 +309,23 @@ def run_study(
 
 def _schedule_label(schedule: str) -> str:
     return f"LR {parse_schedule(schedule)[0][1]:g}"
+
+
+def canonical_schedule(schedule: str, own: str) -> str:
+    """``schedule`` in one spelling (``0:0.01,10:0.001``); the protocol's own string ``own``
+    when they are the same schedule, so the protocol's recipe is never mistaken for an override.
+
+    Raises:
+        PruningSuiteError: ``schedule`` is not ``epoch:lr,...`` from epoch 0.
+    """
+    try:
+        stages = parse_schedule(schedule)
+    except ValueError as err:
+        raise PruningSuiteError(
+            f"bad LR schedule {schedule!r}: {err}",
+            "write it as 'epoch:lr,...' from epoch 0, e.g. '0:0.01,30:0.001'",
+        ) from err
+    return own if stages == parse_schedule(own) else format_schedule(stages)
 
 
 def extend_first_stage(recipe: TrainRecipe, schedule: str, extra_epochs: int) -> tuple[str, int]:
@@ -289,6 +368,15 @@ def lr_sweep_arms(
     protocol = load_protocol(base_job.protocol)
     recipe = protocol.retraining
     variants = {"off": [False], "on": [True], "both": [False, True]}[orthp]
+    schedules = [canonical_schedule(schedule, recipe.lr_schedule) for schedule in schedules]
+    repeated = sorted({x for x in schedules if schedules.count(x) > 1})
+    if repeated:
+        raise PruningSuiteError(
+            f"--schedule {repeated[0]} is given more than once (schedules are compared after "
+            "parsing, so 1e-3 and 0.001 are the same)",
+            "give each LR schedule once",
+        )
+    first_lrs = [_schedule_label(schedule) for schedule in schedules]
     arms = []
     for schedule in schedules:
         plans = [(schedule, recipe.epochs, "")]
@@ -297,7 +385,10 @@ def lr_sweep_arms(
             plans.append((longer, epochs, f" +{extend} epochs"))
         for sched, epochs, suffix in plans:
             for with_orthp in variants:
-                label = _schedule_label(sched) + suffix + (" +OrthP" if with_orthp else "")
+                name = _schedule_label(sched)
+                if first_lrs.count(name) > 1:  # two schedules start at one LR: name them whole
+                    name = f"LR {sched}"
+                label = name + suffix + (" +OrthP" if with_orthp else "")
                 override = {} if sched == recipe.lr_schedule else {"retraining_lr_schedule": sched}
                 if epochs != recipe.epochs:
                     override["retraining_epochs"] = epochs
@@ -327,8 +418,26 @@ def cross_recipe_arms(
     recipes: tuple[tuple[str, int | None], tuple[str, int | None]],
     seeds: Sequence[int],
 ) -> list[Arm]:
-    """A+FT_A, A+FT_B, B+FT_A, B+FT_B: each method with each recipe (LR schedule, epochs or None)."""
+    """A+FT_A, A+FT_B, B+FT_A, B+FT_B: each method with each recipe (LR schedule, epochs or None).
+
+    Raises:
+        PruningSuiteError: The two methods, or the two recipes, are the same.
+    """
     protocol = load_protocol(base_job.protocol)
+    if methods[0] == methods[1]:
+        raise PruningSuiteError(
+            f"--plugins names {methods[0]!r} twice", "compare two methods: --plugins A,B"
+        )
+    own = protocol.retraining
+    recipes = tuple(
+        (canonical_schedule(schedule, own.lr_schedule), own.epochs if epochs is None else epochs)
+        for schedule, epochs in recipes
+    )
+    if recipes[0] == recipes[1]:
+        raise PruningSuiteError(
+            f"recipe A and recipe B are the same ({recipes[0][0]}, {recipes[0][1]} epochs)",
+            "give --recipe-b (or --epochs-b) another LR schedule or length than recipe A",
+        )
     arms = []
     for method in methods:
         for name, (schedule, epochs) in zip(("FT_A", "FT_B"), recipes, strict=True):
@@ -415,24 +524,33 @@ def _mean_std(values: Sequence[float]) -> str:
 
 
 def _arm_rows(result: StudyResult) -> list[list[str]]:
-    rows = []
-    for label, subs in result.arms.items():
-        first = subs[0]
-        cert = first.certification
-        recipe = first.retraining_recipe
-        rows.append(
-            [
-                label,
-                str(len(subs)),
-                _mean_std([s.final.test_top1 for s in subs]),
-                _mean_std([s.final.pruned_test_top1_before_retraining for s in subs]),
-                f"{first.pruning.sparsity * 100:.2f}",
-                f"{len(first.retraining)}",
-                f"`{recipe.lr_schedule}`" if recipe is not None else "n/a",
-                f"{cert.setup} ({cert.division})" if cert and cert.setup else "uncertified",
-            ]
-        )
-    return rows
+    """One row per arm; a column whose runs disagree says so (``mixed: a, b``)."""
+
+    def same(subs: Sequence[Submission], value: Callable[[Submission], str]) -> str:
+        values = list(dict.fromkeys(value(s) for s in subs))
+        return values[0] if len(values) == 1 else "mixed: " + ", ".join(values)
+
+    def certified(sub: Submission) -> str:
+        cert = sub.certification
+        return f"{cert.setup} ({cert.division})" if cert and cert.setup else "uncertified"
+
+    def schedule(sub: Submission) -> str:
+        recipe = sub.retraining_recipe
+        return f"`{recipe.lr_schedule}`" if recipe is not None else "n/a"
+
+    return [
+        [
+            label,
+            str(len(subs)),
+            _mean_std([s.final.test_top1 for s in subs]),
+            _mean_std([s.final.pruned_test_top1_before_retraining for s in subs]),
+            same(subs, lambda s: f"{s.pruning.sparsity * 100:.2f}"),
+            same(subs, lambda s: str(len(s.retraining))),
+            same(subs, schedule),
+            same(subs, certified),
+        ]
+        for label, subs in result.arms.items()
+    ]
 
 
 ARM_HEADERS = [
@@ -516,13 +634,30 @@ def write_study_report(
         xlabel=xlabel or "retraining epoch",
     )
     lines = [
-        f"# {study} on {protocol.id}@{protocol.version}",
+        f"# {study} on {protocol.id}@{protocol.version}, target {everything[0].target.id}",
         "",
         f"{STUDY_INTROS[study]} Generated by `pruning-suite study {study}` from the submissions "
         "listed at the end (Wang et al., arXiv 2301.05219). Final-epoch test top-1, mean ± sample "
         f"std over seeds; the dense base model reaches {dense_top1:.2f}.",
         "",
     ]
+    mixed = {
+        label: sorted({s.base_model.checkpoint_sha256[:12] for s in subs})
+        for label, subs in arms.items()
+        if len({s.base_model.checkpoint_sha256 for s in subs}) > 1
+    }
+    bases = {s.base_model.checkpoint_sha256 for s in everything if not s.scratch}
+    if mixed or len(bases) > 1:
+        lines += [
+            "**Warning: these runs do not share one base model** ("
+            + (
+                "; ".join(f"{label}: {', '.join(shas)}" for label, shas in mixed.items())
+                or f"{len(bases)} base models across the arms"
+            )
+            + "), so their differences are not the method's or the recipe's alone (R-BASE-3). "
+            "Rerun them from one base model.",
+            "",
+        ]
     if any(s.smoke for s in everything):
         lines += [
             f"**Smoke runs**: at most {_smoke_budget()}, a base model trained on the same "
@@ -597,11 +732,10 @@ def _verdicts(study: str, result: StudyResult, methods: tuple[str, str] | None) 
     if study == "lr-sweep":
         return claims_text(result)
     why_not = _unjudgeable(result)
-    if study == "cross-recipe" and not any(s.smoke for subs in result.arms.values() for s in subs):
-        verdict = f"Verdict: {cross_recipe_verdict(result, methods)}."
-        return [why_not, "", verdict] if why_not else [verdict]
     if why_not:
         return [why_not]
+    if study == "cross-recipe":
+        return [f"Verdict: {cross_recipe_verdict(result, methods)}."]
     return _claims_paragraph(result, scratch_claims(result))
 
 
@@ -639,6 +773,8 @@ def claims(result: StudyResult) -> list[Claim]:
         for label, subs in result.arms.items()
         if "+OrthP" not in label and "epochs" not in label
     }
+    if not plain:  # --orthp on: every arm has OrthP; compare the LRs among those
+        plain = {label: subs for label, subs in result.arms.items() if "epochs" not in label}
     lrs = {label: subs[0].retraining[0].lr for label, subs in plain.items()}
     if _unjudgeable(result) or len(lrs) < 2:
         return []
@@ -647,7 +783,7 @@ def claims(result: StudyResult) -> list[Claim]:
     with_orthp = {
         label.removesuffix(" +OrthP"): subs
         for label, subs in result.arms.items()
-        if label.endswith("+OrthP")
+        if label.endswith("+OrthP") and label not in plain
     }
     if with_orthp:
         out.append(_orthp_trainability(plain, with_orthp))
@@ -664,7 +800,10 @@ def claims_text(result: StudyResult) -> list[str]:
         return [why_not]
     judged = claims(result)
     if not judged:
-        return ["This sweep has a single retraining LR: none of the paper's claims can be tested."]
+        return [
+            "This sweep has a single retraining LR (or its arms differ only in length): none of "
+            "the paper's claims can be tested."
+        ]
     return _claims_paragraph(result, judged)
 
 

@@ -169,11 +169,13 @@ class CheckContext:
         path: The file it was read from, or None for a submission not read from a file.
         protocol: The protocol the run claims, when the suite knows it (shipped, or given to
             ``validate --protocol FILE``) and its content hash matches; else None.
+        given: The protocols given to ``validate --protocol FILE`` (or by a study).
     """
 
     submission: Submission
     path: Path | None = None
     protocol: ComparisonProtocol | None = None
+    given: tuple[ComparisonProtocol, ...] = ()
 
 
 Check = Callable[[CheckContext], Iterable[Finding]]
@@ -523,7 +525,8 @@ def _shipped_protocols() -> dict[str, ComparisonProtocol]:
 
 
 def check_protocol_content_hash(ctx: CheckContext) -> Iterator[Finding]:
-    """R-PROTO-1: a run under a shipped protocol id and version records that protocol's hash.
+    """R-PROTO-1: a run under a shipped protocol id and version records that protocol's hash
+    (and so does a run under a protocol given with ``--protocol FILE``).
 
     A protocol id the suite does not ship, or a shipped id at another version, is a warning: the
     run cannot be checked against a recipe (R-RETRAIN-2, R-RETRAIN-3 are skipped).
@@ -533,6 +536,15 @@ def check_protocol_content_hash(ctx: CheckContext) -> Iterator[Finding]:
     shipped = _shipped_protocols().get(ref.id)
     if ctx.protocol is not None and ctx.protocol is not shipped:
         return  # a protocol the user gave (validate --protocol FILE) with this content hash
+    changed = [p for p in ctx.given if (p.id, p.version) == (ref.id, ref.version)]
+    if changed and shipped is None:
+        yield Finding(
+            "$.protocol.content_hash",
+            f"content_hash is {ref.content_hash[:12]}... but the given protocol {name} hashes to "
+            f"{changed[0].content_hash[:12]}...: the protocol changed after this run",
+            hint="give a changed protocol a new version, so its runs are told apart",
+        )
+        return
     if shipped is None:
         yield Finding(
             "$.protocol.id",
@@ -629,8 +641,17 @@ def check_retraining_override(ctx: CheckContext) -> Iterator[Finding]:
     override, recipe = sub.retraining_override or {}, sub.retraining_recipe
     if recipe is None:
         return
+    if sub.scratch is not None and override:
+        yield Finding(
+            "$.retraining_override",
+            "a scratch baseline trains its SX budget's recipe; it cannot declare a retraining "
+            "override",
+        )
     for name, value in override.items():
-        if getattr(recipe, name, None) != value:
+        ran = getattr(recipe, name, None)
+        if sub.smoke and name == "epochs" and isinstance(ran, int) and ran <= value:
+            continue  # a smoke run cuts every phase short
+        if ran != value:
             yield Finding(
                 f"$.retraining_override.{name}",
                 f"retraining_override says {name} {value!r} but the recorded recipe has "
@@ -638,15 +659,31 @@ def check_retraining_override(ctx: CheckContext) -> Iterator[Finding]:
             )
     if ctx.protocol is not None and not sub.smoke:
         own, whose = ctx.protocol.retraining, "the protocol's"
+        names: tuple[str, ...] = ("epochs", "lr_schedule")  # the rest: R-RETRAIN-2/3
         if sub.scratch is not None:  # trained from scratch for its budget (R-SX-1 checks it)
             own, whose = scratch_recipe(ctx.protocol, sub.scratch.epochs), "its scratch budget's"
-        for name in ("epochs", "lr_schedule"):
-            if name not in override and getattr(recipe, name) != getattr(own, name):
+            names = tuple(type(own).model_fields)  # S2..S4.2 checks skip scratch: all of it here
+            for row in sub.retraining:
+                if row.lr != own.lr_at(row.epoch):
+                    yield Finding(
+                        f"$.retraining[{row.epoch}].lr",
+                        f"epoch {row.epoch} logged LR {row.lr:g} but its scratch budget's "
+                        f"schedule {own.lr_schedule} gives {own.lr_at(row.epoch):g}",
+                    )
+                    break
+        tail = "" if sub.scratch is not None else " but retraining_override does not declare it"
+        for name in names:
+            ran, expected = _plain(getattr(recipe, name)), _plain(getattr(own, name))
+            if name not in override and ran != expected:
                 yield Finding(
                     f"$.retraining_recipe.{name}",
-                    f"retraining {name} {getattr(recipe, name)!r} differs from {whose} "
-                    f"{getattr(own, name)!r} but retraining_override does not declare it",
+                    f"retraining {name} {ran!r} differs from {whose} {expected!r}{tail}",
                 )
+
+
+def _plain(value: Any) -> Any:
+    """A recipe field as plain data (a recorded and a protocol augmentation are other classes)."""
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
 
 
 def check_certification(ctx: CheckContext) -> Iterator[Finding]:
@@ -890,7 +927,7 @@ def _consistency_problems(
     if result.submission is None:
         return
     protocol = known_protocol(result.submission, protocols)
-    ctx = CheckContext(result.submission, result.path, protocol)
+    ctx = CheckContext(result.submission, result.path, protocol, tuple(protocols))
     for check in CONSISTENCY_CHECKS:
         rule = rule_of(check)
         try:

@@ -373,6 +373,17 @@ def test_R_PROTO_1_a_shipped_protocol_is_followed_or_the_file_is_invalid(tmp_pat
         problem.message
         == "protocol my-protocol@1 is not shipped with this suite; recipe not checked"
     )
+    # a protocol of the user's, changed after the run: the recorded hash no longer matches
+    from pruning_suite.protocol import load_protocol
+
+    mine = tmp_path / "mine.toml"
+    text = (Path(__file__).parents[1] / "suite/protocols/digits-convnet.toml").read_text()
+    mine.write_text(text.replace('id = "digits-convnet"', 'id = "my-protocol"'))
+    (problem,) = _problems(
+        tmp_path, make_submission(protocol="my-protocol"), [load_protocol(str(mine))]
+    )
+    assert _rules([problem]) == [("R-PROTO-1", "error", "$.protocol.content_hash")]
+    assert "the protocol changed after this run" in problem.message
 
 
 def test_R_FILE_1_only_the_runs_own_model_file_is_opened(tmp_path) -> None:
@@ -767,6 +778,21 @@ def test_R_RETRAIN_4_a_declared_override_must_match_what_ran(tmp_path) -> None:
     assert [(p.where, p.rule) for p in problems if p.severity == "error"] == [
         ("$.retraining_override.epochs", "R-RETRAIN-4")
     ]
+    smoke = make_submission(smoke=True)  # a smoke run cuts the override's 5 epochs to its 2
+    smoke["retraining_override"] = {"epochs": 5}
+    smoke["retraining_recipe"]["epochs"] = 2
+    smoke["run_id"] = run_id_for(smoke)
+    problems = validate_file(write_submission(tmp_path / "s", smoke))
+    assert not [p for p in problems if p.rule == "R-RETRAIN-4"]
+
+
+def test_R_RETRAIN_4_a_scratch_run_trains_all_of_its_budgets_recipe(tmp_path) -> None:
+    data = _scratch(make_submission())
+    data["retraining_recipe"]["momentum"] = 0.5
+    data["retraining"][3]["lr"] = 0.5
+    problems = [p for p in _problems(tmp_path, data) if p.rule == "R-RETRAIN-4"]
+    assert [p.where for p in problems] == ["$.retraining[3].lr", "$.retraining_recipe.momentum"]
+    assert problems[1].message == "retraining momentum 0.5 differs from its scratch budget's 0.9"
 
 
 def test_R_TARGET_1_a_target_the_protocol_does_not_have_is_not_s1(tmp_path) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 import torch
+from pydantic import field_validator
 
 from pruning_suite import PruningContext, PruningMethod, hookimpl
 from pruning_suite.errors import PluginError
@@ -28,6 +29,16 @@ class ScratchConfig(MethodConfig):
     """The method whose pruned architecture is trained from scratch."""
     setup: Literal["SX-A", "SX-B"] = "SX-B"
     """The training budget: same total epochs (SX-A) or same total FLOPs (SX-B)."""
+
+    @field_validator("arch_from")
+    @classmethod
+    def _not_itself(cls, value: str) -> str:
+        if value == "scratch":
+            raise ValueError(
+                "scratch cannot take its architecture from itself; name a filter method, "
+                "e.g. l1norm"
+            )
+        return value
 
 
 class Scratch(PruningMethod):
