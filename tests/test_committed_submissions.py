@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
+
+import pytest
 
 from pruning_suite.validate import validate_paths
 
@@ -14,3 +17,34 @@ def test_committed_submissions_validate() -> None:
     problems = [p for found in results.values() for p in found if p.severity == "error"]
     assert results, "no committed submissions found"
     assert not problems, "\n".join(p.report_line() for p in problems[:10])
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.mark.parametrize(
+    "page", sorted(p.parent.name for p in DOCS.glob("*/README.md")), ids=lambda name: name
+)
+def test_each_docs_page_is_what_its_command_writes_from_the_committed_runs(
+    page, tmp_path, monkeypatch, capsys
+) -> None:
+    """A reproduction page cannot drift from its submissions: its own command, run on the
+    committed results, finds every run and writes the same page."""
+    from pruning_suite import study
+    from pruning_suite.cli import main
+
+    def no_runs(self, jobs, on_done):
+        assert not jobs, f"docs/{page} lists runs missing from submissions/: {jobs}"
+        return []
+
+    monkeypatch.setattr(study.LocalExecutor, "run", no_runs)
+    committed = (DOCS / page / "README.md").read_text()
+    command = committed.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    argv = shlex.split(command)[1:]
+    report = argv.index("--report")
+    argv[report + 1] = str(tmp_path / page)
+    assert "--out" not in argv  # the page's runs are the committed ones
+    assert main([*argv, "--out", str(ROOT)]) == 0
+    written = (tmp_path / page / "README.md").read_text()
+    written = written.replace(shlex.join(["pruning-suite", *argv, "--out", str(ROOT)]), command)
+    assert written == committed
