@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -430,14 +431,21 @@ def _toml_path(path: str) -> str:
     return path
 
 
-def _is_study_page(page: Path) -> bool:
-    """Whether ``page`` starts like a page ``pruning-suite study`` writes."""
+def _study_of_page(page: Path) -> str | None:
+    """The study whose page ``page`` is (from its first line), or None for any other file."""
     try:
         with page.open(encoding="utf-8") as handle:
             first = handle.readline()
     except (OSError, UnicodeDecodeError):
-        return False
-    return first.startswith(("# lr-sweep on ", "# scratch on ", "# cross-recipe on "))
+        return None
+    return next(
+        (
+            kind
+            for kind in ("lr-sweep", "scratch", "cross-recipe")
+            if first.startswith(f"# {kind} on ")
+        ),
+        None,
+    )
 
 
 def _without_jobs(command: str) -> str:
@@ -476,18 +484,20 @@ def _check_study_args(args: argparse.Namespace) -> None:
             "pass a folder for the page and figures",
         )
     page = args.report / "README.md"
-    if not str(args.report).strip() or (page.is_file() and not _is_study_page(page)):
+    if page.is_file() and _study_of_page(page) != args.study:
         raise PruningSuiteError(
-            f"--report {str(args.report)!r} would overwrite {page}, which no study wrote",
+            f"--report {str(args.report)!r} would overwrite {page}, which no {args.study} study "
+            "wrote",
             "give the study its own folder, e.g. --report docs/my-study",
         )
-    try:
-        args.report.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
+    existing = next(
+        p for p in (args.report.absolute(), *args.report.absolute().parents) if p.exists()
+    )
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
         raise PruningSuiteError(
-            f"cannot create --report {args.report}: {err.strerror or err}",
+            f"cannot write --report {args.report}: {existing} is not a writable folder",
             "pass a writable folder for the page and figures",
-        ) from err
+        )
     for schedule in [
         *getattr(args, "schedule", []),
         getattr(args, "recipe_a", None),

@@ -511,7 +511,9 @@ def _retraining_recipe(protocol: ComparisonProtocol, config: RunConfig) -> Any:
     if not override:
         return protocol.retraining
     try:
-        return protocol.retraining.model_validate({**protocol.retraining.model_dump(), **override})
+        recipe = protocol.retraining.model_validate(
+            {**protocol.retraining.model_dump(), **override}
+        )
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise ProtocolError(
@@ -519,6 +521,15 @@ def _retraining_recipe(protocol: ComparisonProtocol, config: RunConfig) -> Any:
             "give --retrain-epochs a positive integer and --retrain-lr-schedule as 'epoch:lr,...' "
             "starting at epoch 0, e.g. '0:0.01,30:0.001'",
         ) from err
+    late = [start for start, _ in recipe.stages if start >= recipe.epochs]
+    if late and "lr_schedule" in override:  # a schedule of one's own must fit
+        raise ProtocolError(
+            f"retraining LR schedule {recipe.lr_schedule} has a stage at epoch {late[0]}, but "
+            f"retraining runs {recipe.epochs} epochs: that stage would never start",
+            "end every stage inside the retraining (--retrain-lr-schedule), or give it more "
+            "epochs (--retrain-epochs)",
+        )
+    return recipe
 
 
 def target_reference(

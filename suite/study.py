@@ -311,6 +311,17 @@ def _schedule_label(schedule: str) -> str:
     return f"LR {parse_schedule(schedule)[0][1]:g}"
 
 
+def _check_fits(schedule: str, epochs: int) -> None:
+    """Refuse a schedule with a stage that starts at or after the last of ``epochs`` epochs."""
+    late = [start for start, _ in parse_schedule(schedule) if start >= epochs]
+    if late:
+        raise PruningSuiteError(
+            f"LR schedule {schedule} has a stage at epoch {late[0]}, but retraining runs "
+            f"{epochs} epochs (0..{epochs - 1}): that stage would never start",
+            "end every stage inside the retraining, or give the recipe more epochs",
+        )
+
+
 def canonical_schedule(schedule: str, own: str) -> str:
     """``schedule`` in one spelling (``0:0.01,10:0.001``); the protocol's own string ``own``
     when they are the same schedule, so the protocol's recipe is never mistaken for an override.
@@ -376,6 +387,8 @@ def lr_sweep_arms(
             "parsing, so 1e-3 and 0.001 are the same)",
             "give each LR schedule once",
         )
+    for schedule in schedules:
+        _check_fits(schedule, recipe.epochs)
     first_lrs = [_schedule_label(schedule) for schedule in schedules]
     arms = []
     for schedule in schedules:
@@ -433,6 +446,8 @@ def cross_recipe_arms(
         (canonical_schedule(schedule, own.lr_schedule), own.epochs if epochs is None else epochs)
         for schedule, epochs in recipes
     )
+    for schedule, epochs in recipes:
+        _check_fits(schedule, epochs)
     if recipes[0] == recipes[1]:
         raise PruningSuiteError(
             f"recipe A and recipe B are the same ({recipes[0][0]}, {recipes[0][1]} epochs)",

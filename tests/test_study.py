@@ -504,9 +504,14 @@ def test_a_study_never_overwrites_a_readme_it_did_not_write(tmp_path, capsys) ->
     (tmp_path / "README.md").write_text("# my notes\n")
     argv = ["study", "scratch", "--plugin", "l1norm", "--smoke", "--out", str(tmp_path / "s")]
     assert main([*argv, "--report", str(tmp_path)]) != 0
-    assert "which no study wrote" in capsys.readouterr().err
+    assert "which no scratch study wrote" in capsys.readouterr().err
     assert (tmp_path / "README.md").read_text() == "# my notes\n"
     assert not (tmp_path / "s").exists()
+    other = tmp_path / "cross"  # another study's page is not this study's either
+    other.mkdir()
+    (other / "README.md").write_text("# cross-recipe on digits-convnet@1, target uniform-50\n")
+    assert main([*argv, "--report", str(other)]) != 0
+    assert "which no scratch study wrote" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -551,6 +556,18 @@ def test_a_study_never_overwrites_a_readme_it_did_not_write(tmp_path, capsys) ->
         (["scratch", "--plugin", "scratch"], "cannot take its architecture from itself"),
         (
             [
+                "lr-sweep",
+                "--plugin",
+                "l1norm",
+                "--schedule",
+                "0:0.01",
+                "--schedule",
+                "0:0.01,50:0.001",
+            ],
+            "has a stage at epoch 50, but retraining runs 20 epochs",
+        ),
+        (
+            [
                 "cross-recipe",
                 "--plugins",
                 "l1norm,magnitude",
@@ -584,6 +601,16 @@ def test_a_study_that_cannot_run_is_refused_before_any_run(tmp_path, capsys, arg
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not out.exists() or not list(out.rglob("*.json"))
+    assert not (tmp_path / "r").exists()  # a refused study leaves no report folder
+
+
+def test_a_run_refuses_an_lr_schedule_of_its_own_that_outlasts_retraining(tmp_path) -> None:
+    from pruning_suite.errors import ProtocolError
+
+    config = RunConfig(plugin="l1norm", out=tmp_path, retraining_lr_schedule="0:0.01,50:0.001")
+    with pytest.raises(ProtocolError, match="stage at epoch 50, but retraining runs 20 epochs"):
+        run(config)
+    assert not list(tmp_path.rglob("*.json"))
 
 
 def test_two_schedules_from_one_lr_get_distinct_labels() -> None:
