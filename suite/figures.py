@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +284,22 @@ def _check_arms(arms: Mapping[str, Sequence[Any]], where: str) -> None:
             f"{where}: arms {empty} have no runs, or a run without points",
             "drop the empty arms or runs before plotting",
         )
+    for label, runs in arms.items():
+        bad = next((n for n in _numbers(runs) if not math.isfinite(n)), None)
+        if bad is not None:
+            raise FigureError(
+                f"{where}: {label!r} has a non-finite point ({bad})",
+                "plot finite numbers only (a NaN accuracy is a failed run: rerun it)",
+            )
+
+
+def _numbers(items: Any) -> Iterator[float]:
+    """Every number in nested runs and points (``None`` standing for no error bar is skipped)."""
+    if isinstance(items, (int, float)):
+        yield float(items)
+    elif items is not None and not isinstance(items, str):
+        for item in items:
+            yield from _numbers(item)
 
 
 def _new_figure(panels: int = 1) -> tuple[Any, list[Any]]:

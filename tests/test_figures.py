@@ -117,6 +117,15 @@ def test_empty_input_raises_with_a_hint(tmp_path, draw, arms):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_point_is_refused(tmp_path, bad):
+    with pytest.raises(FigureError, match="non-finite point"):
+        plot_jsv_vs_epoch({"a": [[(0, 1.0), (1, bad)]]}, tmp_path / "x")
+    with pytest.raises(FigureError, match="non-finite point"):
+        plot_accuracy_vs_sparsity({"L1": [(0.5, bad, None)]}, tmp_path / "y")
+    assert not list(tmp_path.iterdir())
+
+
 def test_stages_of_an_unknown_arm_raise(tmp_path):
     with pytest.raises(FigureError, match="unknown arms \\['LR 0.1'\\]"):
         plot_accuracy_vs_epoch(ARMS, {"LR 0.1": [(0, 0.1)]}, tmp_path / "x")
