@@ -67,9 +67,11 @@ __all__ = [
     "RunConfig",
     "RunObserver",
     "PruningOutcome",
+    "RunPlan",
     "RunResult",
     "check_granularity",
     "compute_run_id",
+    "plan_run",
     "prune_model",
     "resolve_device",
     "run",
@@ -157,6 +159,58 @@ class RunObserver:
         """An epoch of ``phase`` ended."""
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run config resolves to, checked before any data or model is touched.
+
+    Attributes:
+        protocol: The protocol.
+        target: The pruning target.
+        method: The method, configured.
+        retraining: The retraining recipe with the run's overrides (open division).
+        run_id: The run id (:func:`compute_run_id`), so the submission's file name.
+    """
+
+    protocol: ComparisonProtocol
+    target: PruningTarget
+    method: PruningMethod
+    retraining: TrainRecipe
+    run_id: str
+
+
+def plan_run(config: RunConfig, registry: PluginRegistry | None = None) -> RunPlan:
+    """Resolve and check ``config`` as :func:`run` does before any work (studies plan with it).
+
+    Raises:
+        PruningSuiteError: Unknown protocol, target or plugin; a method at another granularity
+            than the protocol; a negative seed; an invalid retraining override, or one given to
+            a method that trains from scratch (it trains its SX budget's recipe).
+    """
+    protocol = load_protocol(config.protocol)
+    target = protocol.target(config.target)
+    method = (registry or load_registry()).method(config.plugin, dict(config.method_config))
+    check_granularity(method, protocol)
+    _check_seed(config.seed)
+    if method.from_scratch and config.retraining_override:
+        raise PluginError(
+            f"{method.name} trains from scratch with its SX budget's recipe, so it cannot take "
+            f"the retraining override {config.retraining_override}",
+            "drop --retrain-epochs / --retrain-lr-schedule; a cross-recipe study compares "
+            "pruning methods, 'study scratch' compares against scratch training (M2)",
+        )
+    retraining = _retraining_recipe(protocol, config)
+    run_id = compute_run_id(
+        protocol,
+        method,
+        target,
+        config.seed,
+        config.smoke,
+        config.retraining_override,
+        "orthp" if config.orthp else None,
+    )
+    return RunPlan(protocol, target, method, retraining, run_id)
+
+
 def compute_run_id(
     protocol: ComparisonProtocol,
     method: PruningMethod,
@@ -223,22 +277,10 @@ def run(
     """
     observer = observer or RunObserver()
     started = time.perf_counter()
-    protocol = load_protocol(config.protocol)
-    target = protocol.target(config.target)
     registry = registry or load_registry()
-    method = registry.method(config.plugin, dict(config.method_config))
-    check_granularity(method, protocol)
-    _check_seed(config.seed)
-    retraining = _retraining_recipe(protocol, config)
-    run_id = compute_run_id(
-        protocol,
-        method,
-        target,
-        config.seed,
-        config.smoke,
-        config.retraining_override,
-        "orthp" if config.orthp else None,
-    )
+    plan = plan_run(config, registry)
+    protocol, target, method, retraining = plan.protocol, plan.target, plan.method, plan.retraining
+    run_id = plan.run_id
     device = resolve_device(config.device)
     out_path = _prepare_output(config.out, protocol, method, run_id)
     hooks = _Observers(registry)

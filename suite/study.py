@@ -171,49 +171,15 @@ class StudyResult:
 
 
 def planned_path(job) -> Path:
-    """Where ``job`` (a ``RunConfig``) writes its submission, computed without running it."""
-    from .plugins import load_registry
-    from .runner import compute_run_id
+    """Where ``job`` (a ``RunConfig``) writes its submission, computed without running it.
 
-    protocol = load_protocol(job.protocol)
-    method = load_registry().method(job.plugin, dict(job.method_config))
-    target = protocol.target(job.target)
-    run_id = compute_run_id(
-        protocol,
-        method,
-        target,
-        job.seed,
-        job.smoke,
-        job.retraining_override,
-        "orthp" if job.orthp else None,
-    )
-    return Path(job.out) / protocol.id / method.name / f"{run_id}.json"
+    Raises:
+        PruningSuiteError: The job cannot run (:func:`pruning_suite.runner.plan_run`).
+    """
+    from .runner import plan_run
 
-
-def _preflight(job) -> None:
-    """Refuse a job that would fail after its base model and data were loaded."""
-    from .plugins import load_registry
-    from .runner import check_granularity
-
-    protocol = load_protocol(job.protocol)
-    protocol.target(job.target)
-    registry = load_registry()
-    method = registry.method(job.plugin, dict(job.method_config))
-    check_granularity(method, protocol)
-    if method.from_scratch:
-        if job.retraining_override:
-            raise PruningSuiteError(
-                f"{method.name} trains from scratch with its SX budget's recipe, so it cannot "
-                f"take the retraining override {job.retraining_override}",
-                "compare pruning methods in a cross-recipe study; use 'study scratch' for M2",
-            )
-        architect = registry.method(getattr(method.config, "arch_from", "l1norm"))
-        if architect.granularity != "filter":
-            raise PruningSuiteError(
-                f"{method.name} needs a filter-granularity method to take its architecture "
-                f"from, not {architect.name!r} ({architect.granularity})",
-                "use a filter method such as l1norm (scratch trains a smaller dense network)",
-            )
+    plan = plan_run(job)
+    return Path(job.out) / plan.protocol.id / plan.method.name / f"{plan.run_id}.json"
 
 
 def run_study(
@@ -251,8 +217,7 @@ def run_study(
     paths = {}
     for arm in arms:
         for job in arm.jobs:
-            _preflight(job)
-            path = planned_path(job)
+            path = planned_path(job)  # checks the job as a run does, before any run
             if path in paths:
                 raise PruningSuiteError(
                     f"arms {paths[path]!r} and {arm.label!r} are the same run ({path.name})",

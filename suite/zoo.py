@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from .basecache import (
+    CacheEntry,
     cache_dir,
     file_sha256,
     import_base_model,
@@ -150,17 +151,7 @@ def import_base(
         PruningSuiteError: Unknown protocol, missing data.
     """
     protocol, data, model = _setup(protocol_id, data_dir, device, smoke=False)
-    entry = import_base_model(model, protocol, data, file, replace)
-    return BaseRow(
-        protocol=f"{protocol.id}@{protocol.version}",
-        key=entry.key,
-        source=entry.source,
-        sha256=entry.checkpoint_sha256,
-        dense_val_top1=entry.dense_val_top1,
-        dense_test_top1=entry.dense_test_top1,
-        checkpoint=entry.checkpoint,
-        note=f"from {entry.original}",
-    )
+    return _cached_row(import_base_model(model, protocol, data, file, replace))
 
 
 def list_bases() -> list[BaseRow]:
@@ -169,20 +160,26 @@ def list_bases() -> list[BaseRow]:
     Dense accuracies are those recorded when the model was trained or imported; the pretrained
     rows give the publisher's top-1 in ``note`` (the suite measures it in every run).
     """
-    rows = [
-        BaseRow(
-            protocol=f"{e.protocol}@{e.protocol_version}",
-            key=e.key,
-            source=e.source,
-            sha256=e.checkpoint_sha256,
-            dense_val_top1=e.dense_val_top1,
-            dense_test_top1=e.dense_test_top1,
-            checkpoint=e.checkpoint,
-            note=", ".join(n for n in ("smoke budget" if e.smoke else "", e.original or "") if n),
-        )
-        for e in list_cache()
-    ]
+    rows = [_cached_row(entry) for entry in list_cache()]
     return rows + [_pretrained_row(p) for p in list_protocols() if p.base_model.pretrained]
+
+
+def _cached_row(entry: CacheEntry) -> BaseRow:
+    """The row of a cached base model: trained here, or imported (``from`` its file)."""
+    notes = (
+        "smoke budget" if entry.smoke else "",
+        f"from {entry.original}" if entry.original else "",
+    )
+    return BaseRow(
+        protocol=f"{entry.protocol}@{entry.protocol_version}",
+        key=entry.key,
+        source=entry.source,
+        sha256=entry.checkpoint_sha256,
+        dense_val_top1=entry.dense_val_top1,
+        dense_test_top1=entry.dense_test_top1,
+        checkpoint=entry.checkpoint,
+        note=", ".join(note for note in notes if note),
+    )
 
 
 def _pretrained_row(protocol: ComparisonProtocol) -> BaseRow:

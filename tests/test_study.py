@@ -369,6 +369,25 @@ def replace_rows(sub, rows):
     return sub.model_copy(update={"smoke": False, "rankable": True, "retraining": rows})
 
 
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"arch_from": "magnitude"}, "needs a filter-granularity method, not 'magnitude'"),
+        ({"arch_from": "l1nrom"}, "unknown plugin 'l1nrom'"),
+    ],
+)
+def test_scratch_config_names_a_filter_method(config, message) -> None:
+    with pytest.raises(PluginError, match=message):
+        load_registry().method("scratch", config)
+
+
+def test_a_scratch_run_refuses_a_retraining_override_before_any_work(tmp_path) -> None:
+    config = RunConfig(plugin="scratch", out=tmp_path, retraining_epochs=5)
+    with pytest.raises(PluginError, match="cannot take the retraining override"):
+        run(config)
+    assert not list(tmp_path.iterdir())
+
+
 def test_scratch_cannot_take_its_architecture_from_itself(tmp_path) -> None:
     with pytest.raises(PluginError, match="itself"):
         run(

@@ -32,11 +32,23 @@ class ScratchConfig(MethodConfig):
 
     @field_validator("arch_from")
     @classmethod
-    def _not_itself(cls, value: str) -> str:
+    def _a_filter_method(cls, value: str) -> str:
+        """Checked when the method is configured, so a bad ``arch_from`` costs no run."""
+        from pruning_suite.plugins import load_registry
+
         if value == "scratch":
             raise ValueError(
                 "scratch cannot take its architecture from itself; name a filter method, "
                 "e.g. l1norm"
+            )
+        try:
+            method = load_registry().method(value)
+        except PluginError as err:
+            raise ValueError(f"arch_from: {err.message}") from err
+        if method.granularity != "filter":
+            raise ValueError(
+                f"scratch needs a filter-granularity method, not {value!r} ({method.granularity}):"
+                " it trains a smaller dense network"
             )
         return value
 
@@ -55,18 +67,7 @@ class Scratch(PruningMethod):
     def _architect(self) -> PruningMethod:
         from pruning_suite.plugins import load_registry
 
-        if self.config.arch_from == self.name:
-            raise PluginError(
-                "scratch cannot take its architecture from itself",
-                'pass --config \'{"arch_from": "l1norm"}\' (or another filter method)',
-            )
-        method = load_registry().method(self.config.arch_from)
-        if method.granularity != "filter":
-            raise PluginError(
-                f"scratch needs a filter-granularity method, not {method.name!r}",
-                'pass --config \'{"arch_from": "l1norm"}\'',
-            )
-        return method
+        return load_registry().method(self.config.arch_from)  # checked by ScratchConfig
 
     def score(self, ctx: PruningContext) -> Mapping[str, torch.Tensor]:
         """The scores of ``arch_from`` (which filters go does not matter after re-init; how many does)."""
