@@ -57,6 +57,7 @@ __all__ = [
     "obtain_base_model",
     "pretrained_path",
     "read_state_dict",
+    "reinitialize",
 ]
 
 TRAINING_CODE_VERSION = 1
@@ -188,7 +189,7 @@ def obtain_base_model(
     if on_train_start is not None:
         on_train_start()
     torch.manual_seed(protocol.base_model.seed)
-    _reset_parameters(model)
+    reinitialize(model)
     started = time.perf_counter()
     normalization = (protocol.dataset.mean, protocol.dataset.std)
     log = train(model, data, recipe, protocol.base_model.seed, on_epoch, max_batches, normalization)
@@ -420,7 +421,9 @@ def _accuracies(val: float, test: float) -> dict[str, float]:
     return {"dense_val_top1": float(val), "dense_test_top1": float(test)}
 
 
-def _reset_parameters(model: nn.Module) -> None:
+def reinitialize(model: nn.Module) -> None:
+    """Re-initialize every parameter with PyTorch's default init (each module's
+    ``reset_parameters``): how a base model starts, and how a scratch baseline does."""
     for module in model.modules():
         if hasattr(module, "reset_parameters"):
             module.reset_parameters()

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from . import __version__
-from .basecache import _reset_parameters, file_sha256, obtain_base_model
+from .basecache import file_sha256, obtain_base_model, reinitialize
 from .checkpoint import layer_widths, save_pruned
 from .data import SMOKE_EVAL_EXAMPLES, DataSplits, Split, load_dataset
 from .errors import (
@@ -333,7 +333,7 @@ def run(
     if method.from_scratch:
         scratch, retraining = scratch_plan(method, protocol, dense.flops, pruned.flops)
         torch.manual_seed(config.seed)
-        _reset_parameters(model)  # the small architecture, re-initialized: trained from scratch
+        reinitialize(model)  # the small architecture, re-initialized: trained from scratch
     pruned_top1 = evaluate(model, data.test)
     jsv_log.measure(model, -1)
 
