@@ -29,8 +29,8 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
-from pruning_suite.measure import measure
-from pruning_suite.pruning import (
+from pruning_suite.engine.measure import measure
+from pruning_suite.engine.pruning import (
     apply_structured_pruning,
     count_params,
     find_prunable_layers,

@@ -1,6 +1,6 @@
 """Images/s of retraining and evaluating ResNet-56 on CIFAR-shaped data, three ways.
 
-(a) the suite's loop: ``pruning_suite.train.train`` and ``evaluate`` on a uint8 split that lives
+(a) the suite's loop: ``pruning_suite.engine.train.train`` and ``evaluate`` on a uint8 split that lives
     on the device, normalized, cropped and flipped there in batches;
 (b) a plain PyTorch loop over a torchvision ``DataLoader`` of PIL images with the standard CIFAR
     transforms (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize), as pruning
@@ -8,7 +8,7 @@
 (c) a bare loop over the same data already normalized on the device, no augmentation, nothing
     but forward, loss, backward and the SGD step: the floor, so (a) vs (c) is the suite's overhead.
 
-Same model (ResNet-56 from ``pruning_suite.models``, identical initial weights), optimizer (SGD,
+Same model (ResNet-56 from ``pruning_suite.engine.models``, identical initial weights), optimizer (SGD,
 momentum 0.9, weight decay 5e-4) and batch size in all three; on CUDA all three run bf16 autocast
 with channels_last (the suite's fast path), on the CPU fp32. The data is random uint8 (speed does
 not depend on pixel values). Warm-up steps are not timed. The timed steps are split into rounds
@@ -42,11 +42,11 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from pruning_suite import fastpath
-from pruning_suite.data import DataSplits, Split, augment
-from pruning_suite.models import build_model
-from pruning_suite.protocol import ArchitectureSpec, Augmentation, TrainRecipe
-from pruning_suite.train import evaluate, train
+from pruning_suite.data import fastpath
+from pruning_suite.data.datasets import DataSplits, Split, augment
+from pruning_suite.engine.models import build_model
+from pruning_suite.engine.train import evaluate, train
+from pruning_suite.protocol.spec import ArchitectureSpec, Augmentation, TrainRecipe
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # cifar10-resnet56
 LR, MOMENTUM, WEIGHT_DECAY, PAD = 0.1, 0.9, 5e-4, 4
@@ -106,9 +106,9 @@ class PilCifar(Dataset):
 
 
 class SuiteLoop:
-    """(a) ``pruning_suite.train.train`` with ``max_batches`` (empty val/test), and ``evaluate``."""
+    """(a) ``pruning_suite.engine.train.train`` with ``max_batches`` (empty val/test), and ``evaluate``."""
 
-    name = "(a) suite: pruning_suite.train"
+    name = "(a) suite: pruning_suite.engine.train"
 
     def __init__(self, model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, args) -> None:
         self.model, self.args, self.calls = model, args, 0

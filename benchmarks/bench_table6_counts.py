@@ -22,10 +22,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning_suite.measure import measure
-from pruning_suite.models import build_model
-from pruning_suite.protocol import ArchitectureSpec
-from pruning_suite.pruning import apply_structured_pruning, find_prunable_layers, select_removals
+from pruning_suite.engine.measure import measure
+from pruning_suite.engine.models import build_model
+from pruning_suite.engine.pruning import (
+    apply_structured_pruning,
+    find_prunable_layers,
+    select_removals,
+)
+from pruning_suite.protocol.spec import ArchitectureSpec
 
 SHAPE = (3, 32, 32)
 TABLE6 = {0.3: (31.14, 1.45), 0.5: (49.82, 1.99), 0.7: (70.57, 3.59), 0.9: (90.39, 11.41)}

@@ -1,1 +1,1 @@
-"""JSON Schemas generated from the pydantic models; see ``python -m pruning_suite.schema``."""
+"""JSON Schemas generated from the pydantic models; see ``python -m pruning_suite.record.schema``."""

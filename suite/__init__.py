@@ -7,6 +7,8 @@ Importing it does not import torch.
 
 from __future__ import annotations
 
+from .contract.hookspecs import hookimpl
+from .contract.method import MethodConfig, PrunableLayer, PruningContext, PruningMethod
 from .errors import (
     CheckpointError,
     DatasetError,
@@ -19,8 +21,6 @@ from .errors import (
     TrainingError,
     VerificationError,
 )
-from .hookspecs import hookimpl
-from .method import MethodConfig, PrunableLayer, PruningContext, PruningMethod
 
 __version__ = "0.1.0"
 

@@ -17,7 +17,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture
 def registry():
     """A fresh plugin registry (no manager is built at import time)."""
-    from pruning_suite.plugins import load_registry
+    from pruning_suite.contract.plugins import load_registry
 
     return load_registry()
 
@@ -28,7 +28,7 @@ def default_runs(tmp_path_factory) -> dict:
 
     Returns ``{"out": folder, "l1norm": RunResult, "random": RunResult}``.
     """
-    from pruning_suite.runner import RunConfig, run
+    from pruning_suite.run.runner import RunConfig, run
 
     out = tmp_path_factory.mktemp("submissions")
     results = {name: run(RunConfig(plugin=name, out=out)) for name in ("l1norm", "random")}

@@ -7,7 +7,7 @@ The default sample is a fully certified closed-division run (setup S4.2, the str
 the shipped protocol digits-convnet@1: its content hash and dataset checksum, one retraining row
 per epoch of its recipe, each with the scheduled LR, the recipe recorded field by field, a one-shot
 pruning stage, the target's own sparsity and speedup, the certification that
-``pruning_suite.rules.certify`` gives, and the run id the suite computes (a smoke run logs 2 rows
+``pruning_suite.rules.setups.certify`` gives, and the run id the suite computes (a smoke run logs 2 rows
 and is never certified). A protocol not shipped can be given as an object (``under=``, e.g. one
 loaded from a file in ``tmp_path``); a protocol id or version the suite does not know gets 3 rows,
 a made-up content hash and no recipe or certification (``validate`` then warns that the recipe is
@@ -26,9 +26,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pruning_suite.protocol import ComparisonProtocol, TrainRecipe, canonical_json, list_protocols
-from pruning_suite.rules import certify
-from pruning_suite.submission import Submission
+from pruning_suite.protocol.spec import (
+    ComparisonProtocol,
+    TrainRecipe,
+    canonical_json,
+    list_protocols,
+)
+from pruning_suite.record.submission import Submission
+from pruning_suite.rules.setups import certify
 
 __all__ = ["certified", "make_submission", "run_id_for", "write_submission"]
 
@@ -44,7 +49,7 @@ def run_id_for(data: dict[str, Any]) -> str:
 
     sha256 of the canonical JSON of protocol id+version, method name+version+config, target id,
     seed and smoke, plus the retraining override and the re-initialization when there are any;
-    the first 12 hex digits (``pruning_suite.runner.compute_run_id``).
+    the first 12 hex digits (``pruning_suite.run.runner.compute_run_id``).
     """
     key = {
         "protocol": [data["protocol"]["id"], data["protocol"]["version"]],
@@ -121,7 +126,7 @@ def make_submission(
     """A valid submission as JSON data; every derived number agrees with the raw ones.
 
     Under a known protocol (shipped, or ``under``) it is certified S4.2, closed division, with
-    the certification :func:`pruning_suite.rules.certify` computes; a smoke run is certified
+    the certification :func:`pruning_suite.rules.setups.certify` computes; a smoke run is certified
     nothing (open division).
 
     Args:
@@ -247,7 +252,7 @@ def make_submission(
 
 
 def certified(data: dict[str, Any], protocol: ComparisonProtocol) -> dict[str, Any] | None:
-    """The certification :func:`pruning_suite.rules.certify` gives ``data`` under ``protocol``,
+    """The certification :func:`pruning_suite.rules.setups.certify` gives ``data`` under ``protocol``,
     as JSON data (``data`` itself need not carry one); None when ``data`` is not model-valid
     (a test of a broken field: ``validate`` stops before certification)."""
     fields = {k: v for k, v in data.items() if k != "certification"}

@@ -18,8 +18,8 @@ from scipy import stats
 from torchvision import transforms
 from torchvision.transforms import functional as TF
 
-from pruning_suite.data import Split, augment
-from pruning_suite.protocol import Augmentation
+from pruning_suite.data.datasets import Split, augment
+from pruning_suite.protocol.spec import Augmentation
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # cifar10-resnet56
 PAD, SIDE, DRAWS = 4, 32, 20_000

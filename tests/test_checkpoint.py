@@ -8,16 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_suite.checkpoint import (
+from pruning_suite.engine.checkpoint import (
     CheckpointError,
     layer_widths,
     load_pruned,
     read_checkpoint,
     save_pruned,
 )
+from pruning_suite.engine.models import DigitsConvNet
+from pruning_suite.engine.pruning import apply_structured_pruning
 from pruning_suite.errors import OutputError, PruningSuiteError
-from pruning_suite.models import DigitsConvNet
-from pruning_suite.pruning import apply_structured_pruning
 
 SHAPE = (1, 8, 8)
 ARCH = {"name": "digits_convnet", "kwargs": {}, "input_shape": list(SHAPE), "num_classes": 10}

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pruning_suite.cli import main
+from pruning_suite.cli.main import main
 
 
 def _edit(path, dst, change) -> None:
@@ -57,7 +57,7 @@ def test_report_shows_l1norm_and_random_side_by_side(default_runs, capsys) -> No
 
 
 def test_a_study_page_shows_its_command_without_jobs() -> None:
-    from pruning_suite.cli import _without_jobs
+    from pruning_suite.cli.main import _without_jobs
 
     command = "pruning-suite study scratch --jobs 4 --plugin l1norm --jobs=2 --report 'my docs'"
     assert (
@@ -118,7 +118,7 @@ def test_plugins_lists_name_version_distribution(capsys) -> None:
 
 def test_console_script_help_does_not_import_torch() -> None:
     """`pruning-suite --help`, `validate` and `report` start without importing torch."""
-    code = "import sys; from pruning_suite.cli import main; main(['protocols']); print('torch' in sys.modules)"
+    code = "import sys; from pruning_suite.cli.main import main; main(['protocols']); print('torch' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout

@@ -15,8 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pruning_suite import data
-from pruning_suite.data import (
+from pruning_suite.data import datasets as data
+from pruning_suite.data.datasets import (
     IDX_FILES,
     Split,
     augment,
@@ -27,7 +27,7 @@ from pruning_suite.data import (
     split_indices,
 )
 from pruning_suite.errors import DatasetError, ProtocolError
-from pruning_suite.protocol import Augmentation, DatasetSpec
+from pruning_suite.protocol.spec import Augmentation, DatasetSpec
 
 # Regression pins: a change here means every protocol on this data changes.
 DIGITS_SHA256 = "0b495c25c7db751f9f2d67d02ed8a720325fa0c78f8a7a1daa0aa8f5b9e3cd3a"

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pruning_suite import data
-from pruning_suite.data import (
+from pruning_suite.data import datasets as data
+from pruning_suite.data.datasets import (
     CIFAR_LAYOUTS,
     UNPINNED,
     compute_checksum,
@@ -25,7 +25,7 @@ from pruning_suite.data import (
     split_indices,
 )
 from pruning_suite.errors import DatasetError, ProtocolError
-from pruning_suite.protocol import DatasetSpec, load_protocol
+from pruning_suite.protocol.spec import DatasetSpec, load_protocol
 
 PER_BATCH, N_TEST, VAL = 20, 10, 10
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)

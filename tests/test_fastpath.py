@@ -18,11 +18,11 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-from pruning_suite import fastpath
-from pruning_suite.data import DataSplits, Split, augment, load_dataset
+from pruning_suite.data import fastpath
+from pruning_suite.data.datasets import DataSplits, Split, augment, load_dataset
+from pruning_suite.engine.train import evaluate, train, training_step
 from pruning_suite.errors import TrainingError
-from pruning_suite.protocol import Augmentation, TrainRecipe, load_protocol
-from pruning_suite.train import evaluate, train, training_step
+from pruning_suite.protocol.spec import Augmentation, TrainRecipe, load_protocol
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CASES = [  # (scale, mean, std) of the protocols: CIFAR-10, Fashion-MNIST, digits (values 0..16)
@@ -223,7 +223,7 @@ def test_compile_option_trains_through_torch_compile(monkeypatch) -> None:
 
 
 class _FolderLike:
-    """The iterator interface of an image-folder split (pruning_suite.imagefolder.FolderSplit)."""
+    """The iterator interface of an image-folder split (pruning_suite.data.imagefolder.FolderSplit)."""
 
     def __init__(self, split: Split) -> None:
         self.split, self.device, self.labels, self.calls = split, split.device, split.labels, []

@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from pruning_suite.errors import OutputError, PruningSuiteError
-from pruning_suite.figures import (
+from pruning_suite.report.figures import (
     FigureError,
     accuracy_vs_epoch_figure,
     jsv_vs_epoch_figure,

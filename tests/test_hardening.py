@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from pruning_suite import PruningMethod, hookimpl
-from pruning_suite.basecache import cache_dir
-from pruning_suite.cli import main
+from pruning_suite.cli.main import main
+from pruning_suite.contract.plugins import load_registry
 from pruning_suite.errors import (
     OutputError,
     PluginError,
@@ -19,11 +19,11 @@ from pruning_suite.errors import (
     PruningSuiteError,
     TrainingError,
 )
-from pruning_suite.plugins import load_registry
-from pruning_suite.protocol import load_protocol
-from pruning_suite.runner import RunConfig, run
+from pruning_suite.protocol.spec import load_protocol
+from pruning_suite.run.basecache import cache_dir
+from pruning_suite.run.runner import RunConfig, run
 
-DEFAULT_TOML = (resources.files("pruning_suite.protocols") / "digits-convnet.toml").read_text()
+DEFAULT_TOML = (resources.files("pruning_suite.protocol.files") / "digits-convnet.toml").read_text()
 
 
 def _method(name: str, score=None, ratios=None) -> type[PruningMethod]:
@@ -156,7 +156,7 @@ def test_unsupported_devices_are_refused_before_anything_is_written(tmp_path, de
 
 
 def test_a_directory_where_the_submission_goes_fails_before_training(tmp_path) -> None:
-    from pruning_suite.runner import compute_run_id
+    from pruning_suite.run.runner import compute_run_id
 
     protocol = load_protocol(None)
     method = load_registry().method("l1norm")
@@ -167,8 +167,8 @@ def test_a_directory_where_the_submission_goes_fails_before_training(tmp_path) -
 
 
 def test_a_corrupt_cache_entry_is_retrained_not_trusted(tmp_path) -> None:
-    from pruning_suite.basecache import base_model_key
-    from pruning_suite.runner import SMOKE_MAX_EPOCHS
+    from pruning_suite.run.basecache import base_model_key
+    from pruning_suite.run.runner import SMOKE_MAX_EPOCHS
 
     first = run(RunConfig(plugin="l1norm", smoke=True, out=tmp_path))
     protocol = load_protocol(None)

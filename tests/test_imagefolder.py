@@ -17,17 +17,18 @@ import pytest
 import torch
 from PIL import Image
 
-from pruning_suite import data, imagefolder
-from pruning_suite.data import UNPINNED, compute_checksum, load_dataset, split_indices
-from pruning_suite.errors import DatasetError, ProtocolError
-from pruning_suite.imagefolder import (
+from pruning_suite.data import datasets as data
+from pruning_suite.data import imagefolder
+from pruning_suite.data.datasets import UNPINNED, compute_checksum, load_dataset, split_indices
+from pruning_suite.data.imagefolder import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     FolderSplit,
     random_resized_crop_params,
     read_class_list,
 )
-from pruning_suite.protocol import DatasetSpec
+from pruning_suite.errors import DatasetError, ProtocolError
+from pruning_suite.protocol.spec import DatasetSpec
 
 CLASSES = ("n01440764", "n01443537", "n01484850")
 SIZE, RESIZE = 16, 20

@@ -12,11 +12,11 @@ import pytest
 import torch
 from torch import nn
 
+from pruning_suite.contract.method import PrunableLayer
+from pruning_suite.engine.masks import WeightMasks, select_weight_masks
+from pruning_suite.engine.pruning import select_removals
+from pruning_suite.engine.train import training_step
 from pruning_suite.errors import CheckpointError, PluginError, PruningError
-from pruning_suite.masks import WeightMasks, select_weight_masks
-from pruning_suite.method import PrunableLayer
-from pruning_suite.pruning import select_removals
-from pruning_suite.train import training_step
 
 
 def _layer(name: str, module: nn.Module) -> PrunableLayer:

@@ -7,9 +7,9 @@ import torch
 import torchvision
 from torch import nn
 
+from pruning_suite.engine.measure import Counts, count_macs, measure
+from pruning_suite.engine.pruning import apply_structured_pruning
 from pruning_suite.errors import VerificationError
-from pruning_suite.measure import Counts, count_macs, measure
-from pruning_suite.pruning import apply_structured_pruning
 
 from .test_pruning import _three_conv
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning_suite.masks import WeightMasks, select_weight_masks
-from pruning_suite.measure import (
+from pruning_suite.contract.method import PrunableLayer
+from pruning_suite.engine.masks import WeightMasks, select_weight_masks
+from pruning_suite.engine.measure import (
     Counts,
     count_macs,
     count_nonzero_params,
@@ -17,7 +18,6 @@ from pruning_suite.measure import (
     measure,
     measure_effective,
 )
-from pruning_suite.method import PrunableLayer
 
 
 def test_linear_at_ninety_percent_sparsity() -> None:

@@ -11,9 +11,13 @@ import torch
 from torch import nn
 
 from pruning_suite import PruningContext
-from pruning_suite.masks import select_weight_masks
-from pruning_suite.plugins import load_registry
-from pruning_suite.pruning import apply_structured_pruning, find_prunable_layers, select_removals
+from pruning_suite.contract.plugins import load_registry
+from pruning_suite.engine.masks import select_weight_masks
+from pruning_suite.engine.pruning import (
+    apply_structured_pruning,
+    find_prunable_layers,
+    select_removals,
+)
 
 METHODS = sorted(load_registry().methods)
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_suite import models
+from pruning_suite.engine import models
+from pruning_suite.engine.models import MODELS, build_model, register_model
 from pruning_suite.errors import ProtocolError
-from pruning_suite.models import MODELS, build_model, register_model
-from pruning_suite.protocol import ArchitectureSpec, list_protocols
+from pruning_suite.protocol.spec import ArchitectureSpec, list_protocols
 
 # One example per registered model: (input_shape, kwargs, output layer name).
 EXAMPLES = {

@@ -5,7 +5,7 @@ ResNet-56 / CIFAR-10 after L1 pruning of ``layer*.conv1`` at ratios 0.3 / 0.5 / 
 31.14% / 1.45x, 49.82% / 1.99x, 70.57% / 3.59x, 90.39% / 11.41x. What reproduces them:
 
 - option A (zero-padding shortcuts, the authors' ``resnet56``) counted as the suite counts
-  (:func:`~pruning_suite.measure.measure`: sparsity over ALL parameters, BatchNorm included;
+  (:func:`~pruning_suite.engine.measure.measure`: sparsity over ALL parameters, BatchNorm included;
   speedup from the MACs of every Conv/Linear) gives 31.14% / 1.45x, 49.82% / 1.99x,
   70.58% / 3.59x: the 0.3, 0.5 and 0.7 headers to the printed precision (70.58 for 70.57);
 - option B's speedups are 1.45x, 1.99x, 3.57x, 11.33x whatever the parameter convention, so it
@@ -30,17 +30,17 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_suite.errors import ProtocolError, VerificationError
-from pruning_suite.measure import measure
-from pruning_suite.models import MODELS, ZeroPadShortcut, build_model
-from pruning_suite.protocol import ArchitectureSpec
-from pruning_suite.pruning import (
+from pruning_suite.engine.measure import measure
+from pruning_suite.engine.models import MODELS, ZeroPadShortcut, build_model
+from pruning_suite.engine.pruning import (
     apply_structured_pruning,
     count_params,
     find_prunable_layers,
     output_layer_name,
     select_removals,
 )
+from pruning_suite.errors import ProtocolError, VerificationError
+from pruning_suite.protocol.spec import ArchitectureSpec
 
 CIFAR = (3, 32, 32)
 
@@ -285,9 +285,9 @@ def test_table6_option_b_misses_the_07_speedup() -> None:
 
 def test_option_a_residual_coupling_out_of_range_is_a_pruning_error() -> None:
     """torch-pruning cannot follow option A's zero padding: refused with a named error, model intact."""
+    from pruning_suite.engine.pruning import apply_structured_pruning
     from pruning_suite.errors import PruningError
-    from pruning_suite.protocol import ArchitectureSpec
-    from pruning_suite.pruning import apply_structured_pruning
+    from pruning_suite.protocol.spec import ArchitectureSpec
 
     torch.manual_seed(0)
     model = build_model(

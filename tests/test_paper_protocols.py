@@ -21,15 +21,16 @@ import pytest
 import torch
 from PIL import Image
 
-from pruning_suite import data, imagefolder
-from pruning_suite.basecache import base_model_key, file_sha256
-from pruning_suite.cli import main
-from pruning_suite.data import CIFAR_LAYOUTS, IDX_FILES
-from pruning_suite.imagefolder import read_class_list
-from pruning_suite.models import build_model
-from pruning_suite.preview import preview_pruning
-from pruning_suite.protocol import load_protocol
-from pruning_suite.runner import RunConfig, run
+from pruning_suite.cli.main import main
+from pruning_suite.data import datasets as data
+from pruning_suite.data import imagefolder
+from pruning_suite.data.datasets import CIFAR_LAYOUTS, IDX_FILES
+from pruning_suite.data.imagefolder import read_class_list
+from pruning_suite.engine.models import build_model
+from pruning_suite.protocol.spec import load_protocol
+from pruning_suite.run.basecache import base_model_key, file_sha256
+from pruning_suite.run.preview import preview_pruning
+from pruning_suite.run.runner import RunConfig, run
 
 PAPER = {
     "mnist-mlp7-linear": "mnist-mlp7-linear-lr1e-3",
@@ -232,7 +233,7 @@ def _write_folder(root: Path, classes: tuple[str, ...], train: int, val: int) ->
 
 def _test_copy(protocol_id: str, folder: Path, replace: dict[str, str]) -> Path:
     """The shipped protocol file with a new id and the given line replacements, nothing else."""
-    text = (Path(imagefolder.__file__).parent / "protocols" / f"{protocol_id}.toml").read_text()
+    text = (Path(imagefolder.__file__).parents[1] / "protocol" / "files" / f"{protocol_id}.toml").read_text()
     text = text.replace(f'id = "{protocol_id}"', f'id = "test-{protocol_id}"', 1)
     for old, new in replace.items():
         assert text.count(old) == 1, old

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pruning_suite import PruningMethod, hookimpl, hookspecs
+from pruning_suite import PruningMethod, hookimpl
+from pruning_suite.contract import hookspecs
+from pruning_suite.contract.plugins import get_plugin_manager, load_registry
 from pruning_suite.errors import PluginError
-from pruning_suite.plugins import get_plugin_manager, load_registry
 
 
 def test_builtin_methods_register_through_entry_points(registry) -> None:
@@ -19,7 +20,7 @@ def test_builtin_methods_register_through_entry_points(registry) -> None:
 
 
 def test_no_manager_is_built_at_import_time() -> None:
-    import pruning_suite.plugins as plugins
+    import pruning_suite.contract.plugins as plugins
 
     assert not any(
         isinstance(v, __import__("pluggy").PluginManager) for v in vars(plugins).values()

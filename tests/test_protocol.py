@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from pruning_suite.errors import ProtocolError
-from pruning_suite.protocol import (
+from pruning_suite.protocol.schedule import format_schedule, lr_at, parse_schedule, stage_ranges
+from pruning_suite.protocol.spec import (
     DEFAULT_PROTOCOL,
     list_protocols,
     load_protocol,
     load_protocol_file,
 )
-from pruning_suite.schedule import format_schedule, lr_at, parse_schedule, stage_ranges
 
 
 def test_shipped_protocols_load_and_ids_match_file_names() -> None:
@@ -65,7 +65,7 @@ def test_mlp7_linear_targets_layers_0_to_5_at_80_percent() -> None:
 
 
 def test_later_patterns_override_earlier(tmp_path) -> None:
-    from pruning_suite.protocol import PruningTarget
+    from pruning_suite.protocol.spec import PruningTarget
 
     target = PruningTarget(id="t", layer_ratios={"*": 0.5, "fc*": 0.2})
     assert target.ratio_for("conv1") == 0.5
@@ -86,7 +86,7 @@ def test_later_patterns_override_earlier(tmp_path) -> None:
 def test_malformed_protocol_file_names_the_field(tmp_path, edit, field) -> None:
     from importlib import resources
 
-    text = (resources.files("pruning_suite.protocols") / "digits-convnet.toml").read_text()
+    text = (resources.files("pruning_suite.protocol.files") / "digits-convnet.toml").read_text()
     assert edit[0] in text
     path = tmp_path / "bad.toml"
     path.write_text(text.replace(edit[0], edit[1], 1))
@@ -127,7 +127,7 @@ def test_bad_lr_schedules_are_refused(bad: str) -> None:
 
 def test_stage_ratios_follow_the_papers_resnet_convention() -> None:
     """ResNet-50 at 2.31x (Wang et al., arXiv 2301.05219): stem 0, layer1-3 0.6, layer4 0.21, classifier 0."""
-    from pruning_suite.protocol import PruningTarget
+    from pruning_suite.protocol.spec import PruningTarget
 
     target = PruningTarget(id="r50", stage_ratios=(0, 0.6, 0.6, 0.6, 0.21, 0), skip=("layer3.0.*",))
     names = [
@@ -149,7 +149,7 @@ def test_stage_ratios_follow_the_papers_resnet_convention() -> None:
 def test_a_target_needs_exactly_one_form() -> None:
     from pydantic import ValidationError
 
-    from pruning_suite.protocol import PruningTarget
+    from pruning_suite.protocol.spec import PruningTarget
 
     with pytest.raises(ValidationError, match="exactly one"):
         PruningTarget(id="t")

@@ -12,9 +12,9 @@ import math
 
 import pytest
 
-from pruning_suite import data
-from pruning_suite.cli import main
-from pruning_suite.protocol import load_protocol
+from pruning_suite.cli.main import main
+from pruning_suite.data import datasets as data
+from pruning_suite.protocol.spec import load_protocol
 
 PROTOCOL = "cifar10-resnet56"
 

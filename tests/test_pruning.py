@@ -13,9 +13,8 @@ import torch
 import torchvision
 from torch import nn
 
-from pruning_suite.errors import PluginError, PruningError, VerificationError
-from pruning_suite.method import PrunableLayer
-from pruning_suite.pruning import (
+from pruning_suite.contract.method import PrunableLayer
+from pruning_suite.engine.pruning import (
     LayerChange,
     apply_structured_pruning,
     count_params,
@@ -24,6 +23,7 @@ from pruning_suite.pruning import (
     select_removals,
     units_to_remove,
 )
+from pruning_suite.errors import PluginError, PruningError, VerificationError
 from tests.helpers import eval_out as _eval_out
 from tests.helpers import zero_units as _zero_units
 

@@ -12,16 +12,16 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_suite import pruning
-from pruning_suite.errors import PruningError, VerificationError
-from pruning_suite.method import PrunableLayer
-from pruning_suite.pruning import (
+from pruning_suite.contract.method import PrunableLayer
+from pruning_suite.engine import pruning
+from pruning_suite.engine.pruning import (
     LayerChange,
     apply_structured_pruning,
     count_params,
     find_prunable_layers,
     select_removals,
 )
+from pruning_suite.errors import PruningError, VerificationError
 from tests.helpers import eval_out as _eval_out
 from tests.helpers import zero_units as _zero_units
 

@@ -8,7 +8,7 @@ import torchvision
 from torch import nn
 
 from pruning_suite.errors import ProtocolError, PruningError
-from pruning_suite.ratios import (
+from pruning_suite.protocol.ratios import (
     RatioSpec,
     ResNetStages,
     achieved,

@@ -9,14 +9,14 @@ import math
 
 import pytest
 
-from pruning_suite.report import (
+from pruning_suite.record.submission import Submission
+from pruning_suite.report.tables import (
     FORMATS,
     build_tables,
     format_macs,
     load_submissions,
     render,
 )
-from pruning_suite.submission import Submission
 from tests.conftest_submissions import make_submission, write_submission
 
 L1_TOP1 = (90.0, 91.0, 92.0)  # mean 91, sample std sqrt((1 + 0 + 1) / 2) = 1
@@ -335,7 +335,7 @@ def test_empty_results_folder_is_reported(tmp_path):
 
 
 def test_plot_tables_writes_accuracy_vs_sparsity_per_certification(default_runs, tmp_path) -> None:
-    from pruning_suite.report import build_tables, load_submissions, plot_tables
+    from pruning_suite.report.tables import build_tables, load_submissions, plot_tables
 
     subs, _ = load_submissions(default_runs["out"])
     written = plot_tables(build_tables(subs), tmp_path)

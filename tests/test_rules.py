@@ -21,21 +21,21 @@ from pathlib import Path
 
 import pytest
 
-from pruning_suite.cli import main
-from pruning_suite.protocol import ComparisonProtocol, load_protocol, load_protocol_file
-from pruning_suite.report import build_tables, load_submissions, render
-from pruning_suite.rules import (
+from pruning_suite.cli.main import main
+from pruning_suite.protocol.spec import ComparisonProtocol, load_protocol, load_protocol_file
+from pruning_suite.record.submission import Submission
+from pruning_suite.report.tables import build_tables, load_submissions, render
+from pruning_suite.rules.setups import (
     certify,
     check_dataset_checksum,
     check_target_tolerance,
     scratch_epochs,
 )
-from pruning_suite.submission import Submission
-from pruning_suite.validate import validate_file, validate_paths
+from pruning_suite.validate.core import validate_file, validate_paths
 from tests.conftest_submissions import certified, make_submission, run_id_for, write_submission
 
 DIGITS = load_protocol("digits-convnet")
-DIGITS_TOML = resources.files("pruning_suite.protocols").joinpath("digits-convnet.toml").read_text()
+DIGITS_TOML = resources.files("pruning_suite.protocol.files").joinpath("digits-convnet.toml").read_text()
 
 
 def _protocol_file(tmp_path: Path, pid: str, retrain_epochs: int = 20, extra: str = ""):
@@ -374,10 +374,10 @@ def test_R_PROTO_1_a_shipped_protocol_is_followed_or_the_file_is_invalid(tmp_pat
         == "protocol my-protocol@1 is not shipped with this suite; recipe not checked"
     )
     # a protocol of the user's, changed after the run: the recorded hash no longer matches
-    from pruning_suite.protocol import load_protocol
+    from pruning_suite.protocol.spec import load_protocol
 
     mine = tmp_path / "mine.toml"
-    text = (Path(__file__).parents[1] / "suite/protocols/digits-convnet.toml").read_text()
+    text = (Path(__file__).parents[1] / "suite/protocol/files/digits-convnet.toml").read_text()
     mine.write_text(text.replace('id = "digits-convnet"', 'id = "my-protocol"'))
     (problem,) = _problems(
         tmp_path, make_submission(protocol="my-protocol"), [load_protocol(str(mine))]
@@ -602,8 +602,8 @@ def _scratch(data: dict, **changes) -> dict:
         "includes_retraining": True,
         "epochs": 80,
     } | changes
-    from pruning_suite.protocol import load_protocol
-    from pruning_suite.rules import scratch_recipe
+    from pruning_suite.protocol.spec import load_protocol
+    from pruning_suite.rules.setups import scratch_recipe
 
     recipe = scratch_recipe(load_protocol("digits-convnet"), data["scratch"]["epochs"])
     data["retraining_recipe"] = recipe.model_dump(mode="json")  # trained its budget's recipe
@@ -796,9 +796,9 @@ def test_R_RETRAIN_4_a_scratch_run_trains_all_of_its_budgets_recipe(tmp_path) ->
 
 
 def test_R_TARGET_1_a_target_the_protocol_does_not_have_is_not_s1(tmp_path) -> None:
-    from pruning_suite.protocol import load_protocol
-    from pruning_suite.rules import certify
-    from pruning_suite.submission import Submission
+    from pruning_suite.protocol.spec import load_protocol
+    from pruning_suite.record.submission import Submission
+    from pruning_suite.rules.setups import certify
     from tests.conftest_submissions import make_submission
 
     data = make_submission()

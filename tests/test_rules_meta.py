@@ -3,8 +3,8 @@
 Like datasette's ``test_hook_<name>`` meta-test: the rule tables of RULES.md are parsed, the test
 files are parsed with :mod:`ast` (never imported), and the functions named in each rule's last
 column are looked up. A name with a ``pruning_suite.`` prefix is imported (its module, then
-attributes: ``pruning_suite.masks.WeightMasks.enforce``); a bare name is a function of
-``pruning_suite.validate``.
+attributes: ``pruning_suite.engine.masks.WeightMasks.enforce``); a bare name is a function of
+``pruning_suite.validate.core``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ RULES_MD = ROOT / "RULES.md"
 TESTS = Path(__file__).resolve().parent
 _RULE_ROW = re.compile(r"^\|\s*(R-[A-Z]+-\d+)\s*\|")
 _CODE = re.compile(r"`([^`]+)`")
-_DEFAULT_MODULE = "pruning_suite.validate"
+_DEFAULT_MODULE = "pruning_suite.validate.core"
 
 
 def parse_rules(text: str) -> list[tuple[str, list[str]]]:
@@ -145,7 +145,7 @@ _SAMPLE = """\
 | id | reason | what | check |
 |---|---|---|---|
 | R-ONE-1 | a | b | `check_flops_are_twice_macs` |
-| R-TWO-1 | a | b | `pruning_suite.rules.certify`, `no_such_check` |
+| R-TWO-1 | a | b | `pruning_suite.rules.setups.certify`, `no_such_check` |
 | R-ONE-1 | a | b | `pruning_suite.nowhere.f` |
 not a rule row | R-THREE-1 |
 """
@@ -154,7 +154,7 @@ not a rule row | R-THREE-1 |
 def test_parser_reads_ids_and_last_column_names() -> None:
     assert parse_rules(_SAMPLE) == [
         ("R-ONE-1", ["check_flops_are_twice_macs"]),
-        ("R-TWO-1", ["pruning_suite.rules.certify", "no_such_check"]),
+        ("R-TWO-1", ["pruning_suite.rules.setups.certify", "no_such_check"]),
         ("R-ONE-1", ["pruning_suite.nowhere.f"]),
     ]
 
@@ -178,10 +178,10 @@ def test_checker_finds_a_missing_test_a_duplicate_and_unknown_functions(tmp_path
 
 
 def test_resolve_imports_dotted_names_and_defaults_to_validate() -> None:
-    from pruning_suite.masks import WeightMasks
-    from pruning_suite.validate import check_rankable
+    from pruning_suite.engine.masks import WeightMasks
+    from pruning_suite.validate.core import check_rankable
 
     assert resolve("check_rankable") is check_rankable
-    assert resolve("pruning_suite.masks.WeightMasks.enforce") is WeightMasks.enforce
+    assert resolve("pruning_suite.engine.masks.WeightMasks.enforce") is WeightMasks.enforce
     with pytest.raises(LookupError, match="has no select_removal"):
-        resolve("pruning_suite.pruning.select_removal")
+        resolve("pruning_suite.engine.pruning.select_removal")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from pruning_suite import PruningMethod, hookimpl
+from pruning_suite.contract.plugins import load_registry
 from pruning_suite.errors import DatasetError, OutputError, PluginError, ProtocolError
-from pruning_suite.plugins import load_registry
-from pruning_suite.runner import RunConfig, run
-from pruning_suite.validate import validate_file
+from pruning_suite.run.runner import RunConfig, run
+from pruning_suite.validate.core import validate_file
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
@@ -210,7 +210,7 @@ def test_unknown_target_and_protocol(tmp_path) -> None:
 
 
 def test_missing_dataset_says_how_to_get_it(tmp_path, monkeypatch) -> None:
-    import pruning_suite.data as data
+    import pruning_suite.data.datasets as data
 
     monkeypatch.setattr(data, "SYSTEM_DATA_DIRS", {}, raising=False)
     monkeypatch.delenv("PRUNING_SUITE_DATA", raising=False)

@@ -7,7 +7,7 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from pruning_suite.schema import (
+from pruning_suite.record.schema import (
     SCHEMA_DIALECT,
     SCHEMA_FILES,
     load_packaged_schema,
@@ -26,7 +26,7 @@ def test_committed_schema_is_fresh(name):
     committed = (packaged_schema_folder() / name).read_text(encoding="utf-8")
     assert committed == schema_text(SCHEMA_FILES[name]()), (
         f"schemas/{name} is stale: the pydantic models changed. "
-        "Regenerate with 'python -m pruning_suite.schema' and commit the result."
+        "Regenerate with 'python -m pruning_suite.record.schema' and commit the result."
     )
 
 

@@ -11,12 +11,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from pruning_suite.contract.plugins import load_registry
 from pruning_suite.errors import PluginError
-from pruning_suite.plugins import load_registry
-from pruning_suite.protocol import load_protocol
-from pruning_suite.rules import certify
-from pruning_suite.runner import RunConfig, run, scratch_plan
-from pruning_suite.study import (
+from pruning_suite.protocol.spec import load_protocol
+from pruning_suite.rules.setups import certify
+from pruning_suite.run.runner import RunConfig, run, scratch_plan
+from pruning_suite.studies.study import (
     LocalExecutor,
     StudyResult,
     claims,
@@ -30,7 +30,7 @@ from pruning_suite.study import (
     scratch_arms,
     scratch_claims,
 )
-from pruning_suite.validate import check_file, validate_file
+from pruning_suite.validate.core import check_file, validate_file
 
 DIGITS_OWN = "0:0.01,10:0.001"  # digits-convnet's retraining schedule
 
@@ -335,8 +335,8 @@ def test_scratch_run_is_certified_by_its_budget(tmp_path) -> None:
 
 def test_a_full_budget_scratch_run_is_valid_with_its_own_recipe(tmp_path) -> None:
     """R-RETRAIN-4 holds a scratch run to its budget's recipe, not the protocol's retraining."""
-    from pruning_suite.jsonio import read_json
-    from pruning_suite.rules import scratch_recipe
+    from pruning_suite.record.jsonio import read_json
+    from pruning_suite.rules.setups import scratch_recipe
     from tests.conftest_submissions import run_id_for, write_submission
 
     smoke = run(
@@ -399,7 +399,7 @@ def test_scratch_cannot_take_its_architecture_from_itself(tmp_path) -> None:
 
 def _linear_mlp_protocol(tmp_path) -> Path:
     """digits-convnet's data and recipes with a deep linear MLP 64-32-24-10, pruned by half to 64-16-12-10 (widths never grow)."""
-    text = (files("pruning_suite.protocols") / "digits-convnet.toml").read_text()
+    text = (files("pruning_suite.protocol.files") / "digits-convnet.toml").read_text()
     text = text.replace('id = "digits-convnet"', 'id = "digits-mlp-linear"')
     text = text.replace(
         'prunable_layers = ["conv1", "conv2", "fc1"]', 'prunable_layers = ["layers.0", "layers.1"]'
@@ -475,7 +475,7 @@ def test_study_commands_run_end_to_end_on_fashion_mnist(
 ) -> None:
     """Each study command, smoke budget, one seed, on the real Fashion-MNIST MLP-7-Linear protocol."""
     _require_fmnist()
-    from pruning_suite.cli import main
+    from pruning_suite.cli.main import main
 
     report = tmp_path / "report"
     argv = ["study", study, "--protocol", "fashion-mnist-mlp7-linear", "--seeds", "1", "--smoke"]
@@ -508,7 +508,7 @@ def test_study_commands_run_end_to_end_on_fashion_mnist(
     ],
 )
 def test_a_bad_study_is_refused_before_any_run(tmp_path, capsys, extra, message) -> None:
-    from pruning_suite.cli import main
+    from pruning_suite.cli.main import main
 
     argv = ["study", "lr-sweep", "--plugin", "l1norm", "--smoke", "--out", str(tmp_path / "s")]
     assert main([*argv, "--report", str(tmp_path / "r"), *extra]) != 0
@@ -518,7 +518,7 @@ def test_a_bad_study_is_refused_before_any_run(tmp_path, capsys, extra, message)
 
 
 def test_a_study_never_overwrites_a_readme_it_did_not_write(tmp_path, capsys) -> None:
-    from pruning_suite.cli import main
+    from pruning_suite.cli.main import main
 
     (tmp_path / "README.md").write_text("# my notes\n")
     argv = ["study", "scratch", "--plugin", "l1norm", "--smoke", "--out", str(tmp_path / "s")]
@@ -612,7 +612,7 @@ def test_a_study_never_overwrites_a_readme_it_did_not_write(tmp_path, capsys) ->
     ],
 )
 def test_a_study_that_cannot_run_is_refused_before_any_run(tmp_path, capsys, argv, message):
-    from pruning_suite.cli import main
+    from pruning_suite.cli.main import main
 
     out = tmp_path / "s"
     full = ["study", *argv, "--smoke", "--seeds", "1", "--out", str(out)]
@@ -641,10 +641,10 @@ def test_two_schedules_from_one_lr_get_distinct_labels() -> None:
 
 
 def test_a_changed_protocol_does_not_reuse_old_runs(tmp_path, capsys) -> None:
-    from pruning_suite.cli import main
+    from pruning_suite.cli.main import main
 
     own = tmp_path / "mine.toml"
-    text = files("pruning_suite.protocols").joinpath("digits-convnet.toml").read_text()
+    text = files("pruning_suite.protocol.files").joinpath("digits-convnet.toml").read_text()
     own.write_text(text.replace('id = "digits-convnet"', 'id = "my-digits"'))
     argv = ["study", "scratch", "--plugin", "l1norm", "--protocol", str(own), "--smoke"]
     argv += ["--seeds", "1", "--out", str(tmp_path / "s"), "--report", str(tmp_path / "r")]
@@ -658,7 +658,7 @@ def test_a_changed_protocol_does_not_reuse_old_runs(tmp_path, capsys) -> None:
 
 
 def test_a_report_path_that_is_a_file_is_refused_before_any_run(tmp_path, capsys) -> None:
-    from pruning_suite.cli import main
+    from pruning_suite.cli.main import main
 
     (tmp_path / "r").write_text("")
     argv = ["study", "scratch", "--plugin", "l1norm", "--smoke", "--out", str(tmp_path / "s")]

@@ -9,12 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_suite.errors import PruningError, PruningSuiteError
-from pruning_suite.measure import count_macs
-from pruning_suite.models import build_model
-from pruning_suite.protocol import ArchitectureSpec, TrainRecipe
-from pruning_suite.train import EpochStats
-from pruning_suite.trainability import (
+from pruning_suite.engine.measure import count_macs
+from pruning_suite.engine.models import build_model
+from pruning_suite.engine.train import EpochStats
+from pruning_suite.engine.trainability import (
     JSV_BATCH_SIZE,
     JSV_BATCHES,
     JSV_DEFAULT_MAX_MACS,
@@ -26,6 +24,8 @@ from pruning_suite.trainability import (
     orthp_,
     trainability_accuracy,
 )
+from pruning_suite.errors import PruningError, PruningSuiteError
+from pruning_suite.protocol.spec import ArchitectureSpec, TrainRecipe
 
 
 def _linear_with_singular_values(values: list[float], in_features: int = 4) -> nn.Linear:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from pruning_suite.errors import OutputError, SubmissionError
-from pruning_suite.jsonio import read_json, write_json_atomic
-from pruning_suite.protocol import load_protocol
-from pruning_suite.submission import Submission
-from pruning_suite.validate import (
+from pruning_suite.protocol.spec import load_protocol
+from pruning_suite.record.jsonio import read_json, write_json_atomic
+from pruning_suite.record.submission import Submission
+from pruning_suite.validate.core import (
     CONSISTENCY_CHECKS,
     MAX_PROBLEMS_PER_FILE,
     expected_run_id,
@@ -517,7 +517,7 @@ def test_write_json_atomic_unwritable_folder_says_which_and_how(tmp_path):
 
 def test_validate_and_report_do_not_import_torch():
     code = (
-        "import sys, pruning_suite.validate, pruning_suite.report, pruning_suite.schema; "
+        "import sys, pruning_suite.validate.core, pruning_suite.report.tables, pruning_suite.record.schema; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -601,9 +601,9 @@ def test_copy_of_a_run_under_a_new_id_is_caught(tmp_path):
     ("method", "config"), [("l1norm", {}), ("taylor", {"batches": 4}), ("random", None)]
 )
 def test_expected_run_id_agrees_with_the_runner(method, config):
-    from pruning_suite.plugins import load_registry  # imports torch: only inside this test
-    from pruning_suite.protocol import load_protocol
-    from pruning_suite.runner import compute_run_id
+    from pruning_suite.contract.plugins import load_registry  # imports torch: only inside this test
+    from pruning_suite.protocol.spec import load_protocol
+    from pruning_suite.run.runner import compute_run_id
 
     pruning_method = load_registry().method(method, config)
     protocol = load_protocol("digits-convnet")
@@ -742,7 +742,7 @@ def test_smoke_run_is_held_to_no_setup_but_never_certified(tmp_path):
 def test_shipped_protocol_lookup_never_reads_a_path():
     assert shipped_protocol("digits-convnet", 1) is not None
     assert shipped_protocol("digits-convnet", 2) is None
-    assert shipped_protocol("../suite/protocols/digits-convnet.toml", 1) is None
+    assert shipped_protocol("../suite/protocol/files/digits-convnet.toml", 1) is None
     assert shipped_protocol("", 1) is None  # load_protocol("") would load the default
 
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from pruning_suite import basecache
-from pruning_suite.basecache import base_model_key, file_sha256, pretrained_path
-from pruning_suite.cli import main
+from pruning_suite.cli.main import main
+from pruning_suite.engine.models import build_model
 from pruning_suite.errors import CheckpointError
-from pruning_suite.models import build_model
-from pruning_suite.protocol import load_protocol
-from pruning_suite.runner import RunConfig, run
-from pruning_suite.zoo import import_base, list_bases, smoke_recipe, train_base
+from pruning_suite.protocol.spec import load_protocol
+from pruning_suite.run import basecache
+from pruning_suite.run.basecache import base_model_key, file_sha256, pretrained_path
+from pruning_suite.run.runner import RunConfig, run
+from pruning_suite.run.zoo import import_base, list_bases, smoke_recipe, train_base
 
 DIGITS = "digits-convnet"
 
@@ -114,7 +114,7 @@ def test_import_of_a_missing_or_foreign_file(tmp_path: Path) -> None:
 
 def _pretrained_copy(tmp_path: Path, sha256: str) -> str:
     """digits-convnet, renamed, starting from the weights file 'digits-convnet-test.pth'."""
-    text = (Path(basecache.__file__).parent / "protocols" / f"{DIGITS}.toml").read_text()
+    text = (Path(basecache.__file__).parents[1] / "protocol" / "files" / f"{DIGITS}.toml").read_text()
     text = text.replace(f'id = "{DIGITS}"', 'id = "digits-pretrained"')
     text = text.replace(
         "[base_model]\nseed = 0\n",

@@ -2,7 +2,7 @@
 
 The weight-granularity baseline: the score of a weight is its absolute value; the core removes
 the ``min(ceil(ratio * n), n - 1)`` lowest-scoring weights of each prunable layer (``n`` its
-weight entries) with a mask that is held through retraining (:mod:`pruning_suite.masks`).
+weight entries) with a mask that is held through retraining (:mod:`pruning_suite.engine.masks`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ produces at the target (``arch_from``: its scores and layer ratios), and the cor
 re-initializes that small dense model with PyTorch's default init and trains it with the
 protocol's base recipe, its LR milestones scaled to the budget: SX-A the same total epochs as
 pretrain + prune + retrain, SX-B the same total FLOPs, ``K1 x F1 / F2 (+ K2)``
-(:func:`pruning_suite.rules.scratch_epochs`).
+(:func:`pruning_suite.rules.setups.scratch_epochs`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import torch
 from pydantic import field_validator
 
 from pruning_suite import PruningContext, PruningMethod, hookimpl
+from pruning_suite.contract.method import MethodConfig
 from pruning_suite.errors import PluginError
-from pruning_suite.method import MethodConfig
 
 
 class ScratchConfig(MethodConfig):
@@ -34,7 +34,7 @@ class ScratchConfig(MethodConfig):
     @classmethod
     def _a_filter_method(cls, value: str) -> str:
         """Checked when the method is configured, so a bad ``arch_from`` costs no run."""
-        from pruning_suite.plugins import load_registry
+        from pruning_suite.contract.plugins import load_registry
 
         if value == "scratch":
             raise ValueError(
@@ -65,7 +65,7 @@ class Scratch(PruningMethod):
     from_scratch = True
 
     def _architect(self) -> PruningMethod:
-        from pruning_suite.plugins import load_registry
+        from pruning_suite.contract.plugins import load_registry
 
         return load_registry().method(self.config.arch_from)  # checked by ScratchConfig
 

@@ -1,0 +1,1 @@
+"""Models, structured and unstructured pruning, measurement, checkpoints, the training loop, trainability."""

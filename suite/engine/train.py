@@ -1,0 +1,279 @@
+"""The suite's own training loop: base-model training and retraining share it.
+
+Methods never run this loop themselves, so in the closed division every method is retrained with
+exactly the protocol's recipe (Wang et al., arXiv 2301.05219, setups S3.1/S3.2). SGD with the
+protocol's momentum, weight decay and piecewise-constant LR schedule; cross-entropy loss; data
+shuffled by a generator seeded from the run's seed, so the same seed gives the same numbers on
+the CPU.
+
+The data stays on its device: each batch is gathered, normalized and augmented there
+(:meth:`Split.batch`, :func:`augment`). On CUDA the forward passes run under bf16 autocast in
+channels_last format, and the loop does not wait for the GPU between steps (a diverged loss is
+reported at the end of its epoch); on the CPU it is fp32 and checks every step
+(:mod:`pruning_suite.data.fastpath`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..data import fastpath
+from ..data.datasets import DataSplits, Split, augment
+from ..errors import TrainingError
+from ..protocol.spec import TrainRecipe
+
+__all__ = ["EpochStats", "evaluate", "train", "training_step"]
+
+EVAL_BATCH_SIZE = 1000
+
+Normalization = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One epoch's log row. Accuracies are top-1 in percent; ``epoch`` is 0-based in its phase."""
+
+    epoch: int
+    lr: float
+    train_loss: float
+    val_top1: float
+    test_top1: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, batch_size: int = EVAL_BATCH_SIZE) -> float:
+    """Top-1 accuracy of ``model`` on ``split``, in percent, in eval mode.
+
+    On CUDA the forward passes run under bf16 autocast in channels_last format.
+
+    Args:
+        model: Any classifier mapping ``[B, C, H, W]`` to logits ``[B, K]``.
+        split: Images and labels on the model's device: a :class:`Split`, or an image-folder
+            split with ``eval_batches(batch_size)`` (``pruning_suite.data.imagefolder.FolderSplit``).
+        batch_size: Examples per forward pass.
+    """
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=split.device)
+    with fastpath.device_layout(model, split.device), fastpath.autocast(split.device):
+        for inputs, labels in _eval_batches(split, batch_size):
+            logits = model(fastpath.with_device_layout(inputs))
+            correct += (logits.argmax(dim=1) == labels).sum()
+    model.train(was_training)
+    return 100.0 * int(correct) / max(len(split), 1)
+
+
+def _eval_batches(split: Split, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(inputs, labels)`` of every example in stored order, on the split's device."""
+    if hasattr(split, "eval_batches"):  # an image folder: decoded by DataLoader workers
+        yield from split.eval_batches(batch_size)
+        return
+    for start in range(0, len(split), batch_size):
+        window = slice(start, start + batch_size)
+        yield split.batch(window), split.labels[window]
+
+
+def training_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+    after_step: Callable[[], None] | None = None,
+) -> float:
+    """One optimizer step: forward, loss, backward, ``optimizer.step()``, then ``after_step``.
+
+    ``after_step`` is where constraints that must survive every update are re-imposed (e.g.
+    unstructured pruning masks re-applied, momentum of pruned weights zeroed). On CUDA the
+    forward pass and loss run under bf16 autocast.
+
+    Args:
+        model: The model in train mode.
+        optimizer: Its optimizer, LR already set.
+        inputs: A batch, e.g. ``[B, C, H, W]``.
+        labels: ``[B]`` class indices (or whatever ``loss_fn`` takes).
+        loss_fn: ``loss_fn(outputs, labels)`` -> scalar; cross-entropy by default.
+        after_step: Called right after ``optimizer.step()``.
+
+    Returns:
+        The batch loss.
+
+    Raises:
+        TrainingError: The loss is not finite (training diverged).
+    """
+    return float(_update(model, optimizer, inputs, labels, loss_fn, after_step, check=True))
+
+
+def _update(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    after_step: Callable[[], None] | None,
+    check: bool,
+) -> torch.Tensor:
+    """:func:`training_step` returning the detached loss; ``check=False`` skips the finite check."""
+    with fastpath.autocast(inputs.device):
+        loss = loss_fn(model(inputs), labels)
+    if check:
+        _check_finite(loss, optimizer)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if after_step is not None:
+        after_step()
+    return loss.detach()
+
+
+def _check_finite(loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+    if not torch.isfinite(loss):
+        raise TrainingError(
+            f"training diverged: the loss is {float(loss.detach())} "
+            f"(LR {optimizer.param_groups[0]['lr']:g})",
+            "the recipe's learning rate is too large for this model, or the inputs are broken; "
+            "nothing was cached or written",
+        )
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    split: Split,
+    recipe: TrainRecipe,
+    generator: torch.Generator,
+    max_batches: int | None,
+    normalization: Normalization,
+    after_step: Callable[[], None] | None = None,
+) -> float:
+    """One epoch; returns the mean training loss over the examples seen.
+
+    The loss is summed on the device in float64 (bit-identical to summing Python floats), so
+    on CUDA no step waits for the GPU; the CPU checks each step's loss, CUDA the epoch's sum.
+    """
+    model.train()
+    check_each_step = split.device.type != "cuda"
+    total = torch.zeros((), dtype=torch.float64, device=split.device)
+    seen = 0
+    for inputs, labels in _training_batches(split, recipe, generator, max_batches, normalization):
+        loss = _update(
+            model,
+            optimizer,
+            fastpath.with_device_layout(inputs),
+            labels,
+            F.cross_entropy,
+            after_step,
+            check_each_step,
+        )
+        total += loss.double() * len(labels)
+        seen += len(labels)
+    _check_finite(total, optimizer)
+    return float(total) / max(seen, 1)
+
+
+def _training_batches(
+    split: Split,
+    recipe: TrainRecipe,
+    generator: torch.Generator,
+    max_batches: int | None,
+    normalization: Normalization,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One shuffled epoch of augmented ``(inputs, labels)`` batches on the split's device.
+
+    A :class:`Split` is gathered, normalized and augmented on its device; draws from
+    ``generator``: ``randperm(N)``, then each batch's :func:`augment` draws. An image-folder
+    split (``train_batches``, ``pruning_suite.data.imagefolder.FolderSplit``) decodes and augments
+    in DataLoader workers and draws as it documents.
+    """
+    if hasattr(split, "train_batches"):
+        flip = recipe.augmentation.horizontal_flip
+        yield from split.train_batches(recipe.batch_size, generator, flip, max_batches)
+        return
+    mean, std = (split.mean, split.std) if split.mean else normalization
+    order = fastpath.to_device(torch.randperm(len(split), generator=generator), split.device)
+    for batch_index, start in enumerate(range(0, len(split), recipe.batch_size)):
+        if max_batches is not None and batch_index >= max_batches:
+            return
+        idx = order[start : start + recipe.batch_size]
+        inputs = augment(split.batch(idx), recipe.augmentation, generator, mean=mean, std=std)
+        yield inputs, split.labels[idx]
+
+
+def train(
+    model: nn.Module,
+    data: DataSplits,
+    recipe: TrainRecipe,
+    seed: int,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    max_batches: int | None = None,
+    normalization: Normalization = ((0.0,), (1.0,)),
+    after_step: Callable[[torch.optim.Optimizer], None] | None = None,
+    compile_model: bool = False,
+) -> list[EpochStats]:
+    """Train ``model`` in place with ``recipe`` and log every epoch.
+
+    Args:
+        model: The model, already on the data's device.
+        data: Train, validation and test splits; only ``train`` is trained on.
+        recipe: Epochs, batch size, SGD hyper-parameters, LR schedule, augmentation.
+        seed: Seeds the shuffling and augmentation generator (CPU ``torch.Generator``).
+        on_epoch: Called with each epoch's row after the epoch is evaluated.
+        max_batches: Stop each epoch after this many batches (smoke runs only).
+        normalization: Per-channel ``(mean, std)`` of a training split that holds ready
+            (already normalized) inputs; a split that stores pixels brings its own
+            (``Split.mean``, ``Split.std``), which wins. Random-crop padding fills with the
+            normalized value of a zero pixel, ``(0 - mean) / std``, as torchvision pads raw images.
+        after_step: Called with the optimizer after every optimizer step (e.g.
+            ``lambda opt: masks.enforce(model, opt)`` keeps unstructured pruning masks and the
+            momentum of pruned weights at zero through retraining).
+        compile_model: Run the training and evaluation passes through ``torch.compile(model)``
+            (same parameters; the first batches pay the compilation).
+
+    Returns:
+        One :class:`EpochStats` per epoch; the last one is the reported result.
+
+    Raises:
+        TrainingError: The loss is not finite (on CUDA: at the end of the epoch it diverged in).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.lr_at(0),
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+        nesterov=recipe.nesterov,
+    )
+    step_hook = None if after_step is None else (lambda: after_step(optimizer))
+    log: list[EpochStats] = []
+    with fastpath.device_layout(model, data.train.device):
+        runner = fastpath.compiled(model, compile_model)
+        for epoch in range(recipe.epochs):
+            lr = recipe.lr_at(epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss = _train_epoch(
+                runner,
+                optimizer,
+                data.train,
+                recipe,
+                generator,
+                max_batches,
+                normalization,
+                step_hook,
+            )
+            row = EpochStats(
+                epoch, lr, loss, evaluate(runner, data.val), evaluate(runner, data.test)
+            )
+            log.append(row)
+            if on_epoch is not None:
+                on_epoch(row)
+    model.eval()
+    return log

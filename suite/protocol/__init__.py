@@ -1,0 +1,1 @@
+"""Comparison protocols: the pydantic spec, the shipped protocol files, the ratio language, LR schedules."""

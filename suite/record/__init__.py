@@ -1,0 +1,1 @@
+"""The record of a run: submission models, generated JSON Schemas, safe JSON I/O."""

@@ -1,0 +1,1 @@
+"""Ranking tables and figures computed from submission files."""

@@ -1,0 +1,499 @@
+"""The base-model cache: the suite trains each protocol's dense base model once and reuses it.
+
+Every method under a protocol starts from the same base model (setup S2 of Wang et al., arXiv
+2301.05219). A base model is cached under a content hash of everything that can change its
+weights: architecture, dataset spec and checksum, base recipe, base seed, pretrained weights (when
+the protocol names them), smoke budget and the version of the training code. Cache folder:
+``$PRUNING_SUITE_CACHE`` or ``~/.cache/pruning-suite``; files ``base/<key>.pt`` (a state_dict,
+read with ``weights_only=True``) and ``base/<key>.json`` (metadata: protocol, how the model was
+obtained, checkpoint sha256, dense accuracies).
+
+How a base model is obtained (``source``, recorded in every submission):
+
+- ``"trained"``: trained by this call with the protocol's base recipe, then cached;
+- ``"cached"``: trained by the suite earlier, loaded from the cache;
+- ``"imported"``: a user's checkpoint registered with ``pruning-suite base import`` (its bytes are
+  cached unchanged, so the recorded sha256 is the sha256 of the user's file);
+- ``"pretrained"``: published weights the protocol names (``base_model.pretrained``, e.g.
+  torchvision's ResNet-50), read from the cache (imported) or torch's hub cache and verified
+  against the protocol's sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.datasets import DataSplits
+from ..engine.train import EpochStats, evaluate, train
+from ..errors import CheckpointError
+from ..protocol.spec import ComparisonProtocol, PretrainedWeights, TrainRecipe, canonical_json
+from ..record.jsonio import file_sha256
+
+__all__ = [
+    "SOURCES",
+    "BaseModel",
+    "CacheEntry",
+    "base_model_key",
+    "cache_dir",
+    "file_sha256",
+    "import_base_model",
+    "list_cache",
+    "load_cached_base_model",
+    "obtain_base_model",
+    "pretrained_path",
+    "read_state_dict",
+    "reinitialize",
+]
+
+TRAINING_CODE_VERSION = 1
+"""Bump when the training loop changes in a way that can move a base model's weights."""
+
+SOURCES = ("trained", "cached", "imported", "pretrained")
+"""How a base model was obtained (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """A dense base model and where it came from.
+
+    Attributes:
+        checkpoint: The state_dict file the weights were read from or written to.
+        checkpoint_sha256: sha256 of that file's bytes.
+        source: One of :data:`SOURCES`.
+        seconds: Wall-clock seconds spent training (0 unless trained by this call).
+        log: The base training's per-epoch rows (empty unless trained by this call).
+    """
+
+    checkpoint: Path
+    checkpoint_sha256: str
+    source: str
+    seconds: float
+    log: tuple[EpochStats, ...]
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One base model in the cache, as its metadata file describes it.
+
+    Attributes:
+        key: The content hash (file stem).
+        protocol: Id of the protocol it was trained or imported for (others may share it).
+        protocol_version: That protocol's version.
+        source: ``"trained"``, ``"imported"`` or ``"pretrained"`` (how it entered the cache).
+        checkpoint: The ``.pt`` file.
+        checkpoint_sha256: sha256 of the ``.pt`` file, as recorded.
+        smoke: A smoke-budget base model (never used by real runs).
+        dense_val_top1: Validation top-1 of the dense model, percent (None: not recorded).
+        dense_test_top1: Test top-1, percent (None: not recorded).
+        original: For imports, the path of the imported file.
+    """
+
+    key: str
+    protocol: str
+    protocol_version: int
+    source: str
+    checkpoint: Path
+    checkpoint_sha256: str
+    smoke: bool = False
+    dense_val_top1: float | None = None
+    dense_test_top1: float | None = None
+    original: str | None = None
+
+
+def cache_dir() -> Path:
+    """``$PRUNING_SUITE_CACHE`` or ``~/.cache/pruning-suite``."""
+    return Path(os.environ.get("PRUNING_SUITE_CACHE") or Path.home() / ".cache" / "pruning-suite")
+
+
+def base_model_key(
+    protocol: ComparisonProtocol, recipe: TrainRecipe, dataset_sha256: str, smoke: bool
+) -> str:
+    """Content hash (16 hex digits) of everything that determines the base model's weights."""
+    content = {
+        "architecture": protocol.architecture.model_dump(mode="json"),
+        "dataset": _dataset_content(protocol),
+        "dataset_sha256": dataset_sha256,
+        "recipe": recipe.model_dump(mode="json"),
+        "seed": protocol.base_model.seed,
+        "smoke": smoke,
+        "training_code": TRAINING_CODE_VERSION,
+    }
+    if protocol.base_model.pretrained is not None:
+        content["pretrained"] = protocol.base_model.pretrained.model_dump(mode="json")
+    return hashlib.sha256(canonical_json(content).encode()).hexdigest()[:16]
+
+
+def _dataset_content(protocol: ComparisonProtocol) -> dict[str, Any]:
+    """The dataset spec as hashed; fields added later are left out at None, so old keys hold."""
+    content = protocol.dataset.model_dump(mode="json")
+    return {k: v for k, v in content.items() if not (k in _ADDED_DATASET_FIELDS and v is None)}
+
+
+_ADDED_DATASET_FIELDS = ("eval_resize", "class_list")
+
+
+def obtain_base_model(
+    model: nn.Module,
+    protocol: ComparisonProtocol,
+    data: DataSplits,
+    recipe: TrainRecipe,
+    smoke: bool = False,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    max_batches: int | None = None,
+    on_train_start: Callable[[], None] | None = None,
+) -> BaseModel:
+    """Load the protocol's base model into ``model``: pretrained, cached or imported; else train it.
+
+    Args:
+        model: A freshly built model of the protocol's architecture, on the data's device.
+            Its weights are replaced in place.
+        protocol: Supplies the architecture, dataset spec, base seed and pretrained weights.
+        data: The protocol's data (its checksum is part of the key).
+        recipe: The base recipe: the protocol's, or its smoke-budget version.
+        smoke: A smoke-budget base model is cached separately and never used for real runs
+            (pretrained weights are the same in both).
+        on_epoch: Called after each base-training epoch.
+        max_batches: Smoke runs cap each epoch at this many batches.
+        on_train_start: Called once when no cached model fits and training begins.
+
+    Returns:
+        Where the checkpoint is and how it was obtained. A cache entry whose file no longer
+        matches its recorded sha256 is ignored and the model is retrained.
+
+    Raises:
+        CheckpointError: The protocol's pretrained weights are missing, do not match its sha256,
+            or do not fit the architecture.
+    """
+    if protocol.base_model.pretrained is not None:
+        return _load_pretrained(model, protocol, data.sha256)
+    key = base_model_key(protocol, recipe, data.sha256, smoke)
+    checkpoint, meta_path = _paths(key)
+    cached = _load_cached(model, checkpoint, meta_path)
+    if cached is not None:
+        return cached
+    if on_train_start is not None:
+        on_train_start()
+    torch.manual_seed(protocol.base_model.seed)
+    reinitialize(model)
+    started = time.perf_counter()
+    normalization = (protocol.dataset.mean, protocol.dataset.std)
+    log = train(model, data, recipe, protocol.base_model.seed, on_epoch, max_batches, normalization)
+    seconds = time.perf_counter() - started
+    meta = {"source": "trained", "smoke": smoke, **_accuracies(log[-1].val_top1, log[-1].test_top1)}
+    sha = _save(model, checkpoint, meta_path, protocol, key, meta)
+    return BaseModel(checkpoint, sha, "trained", seconds, tuple(log))
+
+
+def load_cached_base_model(
+    model: nn.Module, protocol: ComparisonProtocol, dataset_sha256: str
+) -> BaseModel | None:
+    """Load the protocol's base model into ``model`` if there is one here, without training.
+
+    The cached (full-budget) or imported base model; for a protocol with pretrained weights,
+    those weights when they are found and verified.
+
+    Returns:
+        The base model, or None when it has not been trained, imported or downloaded here.
+    """
+    if protocol.base_model.pretrained is not None:
+        try:
+            return _load_pretrained(model, protocol, dataset_sha256)
+        except CheckpointError:
+            return None
+    key = base_model_key(protocol, protocol.base_model.recipe, dataset_sha256, smoke=False)
+    return _load_cached(model, *_paths(key))
+
+
+def import_base_model(
+    model: nn.Module,
+    protocol: ComparisonProtocol,
+    data: DataSplits,
+    file: Path | str,
+    replace: bool = False,
+) -> CacheEntry:
+    """Register an existing checkpoint as the protocol's base model (``pruning-suite base import``).
+
+    The file must be a state_dict (a mapping of names to tensors, optionally wrapped as
+    ``{"state_dict": ...}``), read with ``torch.load(weights_only=True)``; it is loaded strictly
+    into ``model``, evaluated on the data's validation and test splits, and its bytes are copied
+    unchanged into the cache under the protocol's (full-budget) base-model key, so later runs find
+    it and record the file's own sha256. For a protocol with pretrained weights the file must
+    also match their sha256.
+
+    Args:
+        model: A freshly built model of the protocol's architecture, on the data's device.
+        protocol: The protocol whose base model this becomes.
+        data: The protocol's data (for the key and the dense accuracies).
+        file: The checkpoint.
+        replace: Overwrite a base model already cached under the key.
+
+    Returns:
+        The new cache entry (source ``"imported"``, or ``"pretrained"`` for verified published
+        weights).
+
+    Raises:
+        CheckpointError: The file cannot be read, pickles Python objects (e.g. a whole
+            ``nn.Module``) instead of a state_dict, does not fit the architecture, does not match
+            the protocol's pretrained sha256, or a base model is cached already (without
+            ``replace``).
+    """
+    file = Path(file).expanduser()
+    sha = file_sha256(_existing(file))
+    weights = protocol.base_model.pretrained
+    if weights is not None:
+        _check_sha(file, sha, weights)
+    load_state_dict_strict(model, read_state_dict(file), file, protocol)
+    key = base_model_key(protocol, protocol.base_model.recipe, data.sha256, smoke=False)
+    checkpoint, meta_path = _paths(key)
+    if checkpoint.exists() and not replace:
+        raise CheckpointError(
+            f"protocol {protocol.id!r} already has a cached base model {checkpoint}",
+            "pass --replace to overwrite it (runs made with the old one keep its sha256)",
+        )
+    val, test = evaluate(model, data.val), evaluate(model, data.test)
+    source = "imported" if weights is None else "pretrained"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=checkpoint.parent, suffix=".tmp", delete=False) as handle:
+        pass
+    shutil.copyfile(file, handle.name)
+    os.replace(handle.name, checkpoint)
+    meta = {"source": source, "smoke": False, "original": str(file), **_accuracies(val, test)}
+    _write_meta(meta_path, protocol, key, file_sha256(checkpoint), meta)
+    return _entry(meta_path)
+
+
+def list_cache() -> list[CacheEntry]:
+    """Every base model in the cache, sorted by protocol, then key; unreadable entries skipped."""
+    folder = cache_dir() / "base"
+    if not folder.is_dir():
+        return []
+    entries = [_entry(path) for path in sorted(folder.glob("*.json"))]
+    return sorted((e for e in entries if e is not None), key=lambda e: (e.protocol, e.key))
+
+
+def pretrained_path(weights: PretrainedWeights) -> Path:
+    """Where torch's hub cache keeps ``weights`` (``torch.hub.get_dir()/checkpoints/<file_name>``).
+
+    ``torch.hub.get_dir()`` is ``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else
+    ``~/.cache/torch/hub``: where torchvision's ``weights.get_state_dict()`` downloads to.
+    """
+    return Path(torch.hub.get_dir()) / "checkpoints" / weights.file_name
+
+
+def read_state_dict(file: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's state_dict, read with ``torch.load(weights_only=True)`` (runs no pickled code).
+
+    Args:
+        file: A file written by ``torch.save(model.state_dict(), file)`` (or ``{"state_dict":
+            ...}``).
+
+    Returns:
+        Parameter and buffer names -> tensors, on the CPU.
+
+    Raises:
+        CheckpointError: The file cannot be read, pickles Python objects (a whole ``nn.Module``,
+            an optimizer), or holds no mapping of names to tensors.
+    """
+    hint = "save it with torch.save(model.state_dict(), FILE) and import that file"
+    try:
+        state = torch.load(_existing(file), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if refused is None:  # not a pickled object: a damaged or foreign file
+            raise CheckpointError(
+                f"cannot read checkpoint {file}: not a torch.save file", hint
+            ) from err
+        raise CheckpointError(
+            f"{file} is not a plain state_dict: it pickles Python objects ({refused.group(1)}; "
+            "e.g. a whole nn.Module saved with torch.save(model)); the suite reads checkpoints "
+            "with torch.load(weights_only=True) and never runs pickled code",
+            hint,
+        ) from err
+    except Exception as err:  # torch.load raises many types for a damaged or foreign file
+        raise CheckpointError(
+            f"cannot read checkpoint {file}: {type(err).__name__}: {err}", hint
+        ) from err
+    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise CheckpointError(
+            f"{file} does not hold a state_dict (a mapping of names to tensors), but a "
+            f"{type(state).__name__}",
+            hint,
+        )
+    return dict(state)
+
+
+def load_state_dict_strict(
+    model: nn.Module, state: Mapping[str, torch.Tensor], file: Path, protocol: ComparisonProtocol
+) -> None:
+    """``model.load_state_dict(state, strict=True)``, a CheckpointError naming what does not fit.
+
+    Raises:
+        CheckpointError: Missing or unexpected keys, or tensors of another shape.
+    """
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        detail = str(err).replace("\n\t", " ").strip()
+        raise CheckpointError(
+            f"{file} does not fit protocol {protocol.id!r}'s architecture "
+            f"{protocol.architecture.name!r}: {detail[:600]}",
+            "import a state_dict of exactly this architecture (names as in "
+            "model.state_dict(); a 'module.' prefix from DataParallel must be stripped)",
+        ) from err
+
+
+def _load_pretrained(
+    model: nn.Module, protocol: ComparisonProtocol, dataset_sha256: str
+) -> BaseModel:
+    weights = protocol.base_model.pretrained
+    assert weights is not None
+    key = base_model_key(protocol, protocol.base_model.recipe, dataset_sha256, smoke=False)
+    imported, hub = _paths(key)[0], pretrained_path(weights)
+    path = imported if imported.is_file() else hub
+    if not path.is_file():
+        raise CheckpointError(
+            f"protocol {protocol.id!r} starts from the published weights {weights.file_name}"
+            f"{f' ({weights.torchvision_weights})' if weights.torchvision_weights else ''}, found "
+            f"neither in torch's hub cache {hub} nor imported in {imported}",
+            _pretrained_hint(weights, protocol),
+        )
+    sha = file_sha256(path)
+    _check_sha(path, sha, weights)
+    load_state_dict_strict(model, read_state_dict(path), path, protocol)
+    return BaseModel(path, sha, "pretrained", 0.0, ())
+
+
+def _pretrained_hint(weights: PretrainedWeights, protocol: ComparisonProtocol) -> str:
+    get = (
+        f"on a machine with internet, 'python -c \"import torchvision; torchvision.models."
+        f"get_weight('{weights.torchvision_weights}').get_state_dict()\"' downloads it to "
+        "~/.cache/torch/hub/checkpoints/; copy it into this machine's "
+        f"{Path(torch.hub.get_dir()) / 'checkpoints'} (or set TORCH_HOME), or "
+        if weights.torchvision_weights
+        else ""
+    )
+    return f"{get}register any copy with 'pruning-suite base import FILE --protocol {protocol.id}'"
+
+
+def _check_sha(path: Path, sha: str, weights: PretrainedWeights) -> None:
+    if not sha.startswith(weights.sha256):
+        raise CheckpointError(
+            f"{path} has sha256 {sha}, but the protocol expects "
+            f"{weights.sha256}{'...' if len(weights.sha256) < 64 else ''} ({weights.file_name}): "
+            "it is other weights or a damaged download",
+            "download the file again; only the published weights give comparable results",
+        )
+
+
+def _existing(file: Path) -> Path:
+    if not file.is_file():
+        raise CheckpointError(
+            f"checkpoint {file} does not exist or is not a file", "check the path"
+        )
+    return file
+
+
+def _paths(key: str) -> tuple[Path, Path]:
+    folder = cache_dir() / "base"
+    return folder / f"{key}.pt", folder / f"{key}.json"
+
+
+def _accuracies(val: float, test: float) -> dict[str, float]:
+    return {"dense_val_top1": float(val), "dense_test_top1": float(test)}
+
+
+def reinitialize(model: nn.Module) -> None:
+    """Re-initialize every parameter with PyTorch's default init (each module's
+    ``reset_parameters``): how a base model starts, and how a scratch baseline does."""
+    for module in model.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+
+
+def _load_cached(model: nn.Module, checkpoint: Path, meta_path: Path) -> BaseModel | None:
+    if not (checkpoint.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        sha = file_sha256(checkpoint)
+        if not isinstance(meta, dict) or sha != meta.get("checkpoint_sha256"):
+            return None
+        model.load_state_dict(read_state_dict(checkpoint), strict=True)
+    except Exception:  # any unreadable or foreign cache entry is retrained, never trusted
+        return None
+    source = meta.get("source") if meta.get("source") in ("imported", "pretrained") else "cached"
+    return BaseModel(checkpoint, sha, source, 0.0, ())
+
+
+def _save(
+    model: nn.Module,
+    checkpoint: Path,
+    meta_path: Path,
+    protocol: ComparisonProtocol,
+    key: str,
+    meta: dict[str, Any],
+) -> str:
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    with tempfile.NamedTemporaryFile(dir=checkpoint.parent, suffix=".tmp", delete=False) as handle:
+        torch.save(state, handle)
+    os.replace(handle.name, checkpoint)
+    sha = file_sha256(checkpoint)
+    _write_meta(meta_path, protocol, key, sha, meta)
+    return sha
+
+
+def _write_meta(
+    meta_path: Path, protocol: ComparisonProtocol, key: str, sha: str, extra: dict[str, Any]
+) -> None:
+    meta = {
+        "key": key,
+        "protocol": protocol.id,
+        "protocol_version": protocol.version,
+        "checkpoint_sha256": sha,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **extra,
+    }
+    with tempfile.NamedTemporaryFile(
+        "w", dir=meta_path.parent, suffix=".tmp", delete=False
+    ) as handle:
+        handle.write(json.dumps(meta, indent=2))
+    os.replace(handle.name, meta_path)
+
+
+def _entry(meta_path: Path) -> CacheEntry | None:
+    try:
+        meta = json.loads(meta_path.read_text())
+        return CacheEntry(
+            key=str(meta["key"]),
+            protocol=str(meta["protocol"]),
+            protocol_version=int(meta["protocol_version"]),
+            source=str(meta.get("source", "trained")),  # entries written before sources existed
+            checkpoint=meta_path.with_suffix(".pt"),
+            checkpoint_sha256=str(meta["checkpoint_sha256"]),
+            smoke=bool(meta.get("smoke", False)),
+            dense_val_top1=meta.get("dense_val_top1"),
+            dense_test_top1=meta.get("dense_test_top1"),
+            original=meta.get("original"),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,1 @@
+"""Studies: the paper's findings rerun as sets of runs, with their verdicts, tables and figures."""

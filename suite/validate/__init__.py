@@ -1,0 +1,1 @@
+"""Validating submission files and folders against the schema and the fairness rules (torch-free)."""
