@@ -1,0 +1,123 @@
+"""Every pluggy hook of pruning-suite, grouped by phase. Each docstring is the hook's reference.
+
+A plugin is a module (or object) with functions marked ``@pruning_suite.hookimpl`` and is found
+through the ``pruning_suite`` entry-point group, built-in methods included. One run uses exactly
+one method, so a method's own steps are methods of its class (:class:`~pruning_suite.PruningMethod`);
+the hooks here are for registration and for observers that every plugin may see.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .method import PruningMethod
+
+PROJECT = "pruning_suite"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# --- registration -------------------------------------------------------------------------------
+
+
+@hookspec
+def register_methods() -> list[type[PruningMethod]]:
+    """Return the pruning-method classes this plugin provides.
+
+    Every implementation is called; the results are concatenated. A plugin registered under the
+    entry-point name ``N`` must return a method whose ``name`` is ``N``. Return ``[]`` (or ``None``)
+    to register nothing.
+    """
+
+
+@hookspec
+def register_datasets() -> dict[str, Any]:
+    """Return the dataset sources this plugin provides, by the name a protocol's ``dataset.name`` uses.
+
+    Every implementation is called; names must be unique across plugins. The object's interface is
+    :class:`pruning_suite.data.DatasetSource`. Return ``{}`` (or ``None``) to register nothing.
+    """
+
+
+@hookspec
+def register_architectures() -> dict[str, Any]:
+    """Return model builders by the name a protocol's ``architecture.name`` uses.
+
+    Every implementation is called; names must be unique across plugins. A builder is called as
+    ``builder(input_shape, num_classes, **kwargs)`` and returns an ``nn.Module`` (see
+    :data:`pruning_suite.engine.models.ModelBuilder`). Return ``{}`` (or ``None``) for none.
+    """
+
+
+@hookspec
+def register_studies() -> dict[str, Any]:
+    """Return studies by the name ``pruning-suite study NAME`` uses.
+
+    Every implementation is called; names must be unique across plugins. The object's interface is
+    :class:`pruning_suite.studies.Study`. Return ``{}`` (or ``None``) for none.
+    """
+
+
+@hookspec
+def register_report_formats() -> dict[str, Any]:
+    """Return report formats by the name ``pruning-suite report --format NAME`` uses.
+
+    Every implementation is called; names must be unique across plugins. The object's interface is
+    :class:`pruning_suite.report.ReportFormat`. Return ``{}`` (or ``None``) for none.
+    """
+
+
+@hookspec
+def register_protocol_folders() -> dict[str, Any]:
+    """Return folders of protocol files (``*.toml``) by a name for the folder.
+
+    Every implementation is called; names must be unique across plugins. A value is a
+    ``pathlib.Path`` or an ``importlib.resources`` traversable; protocol ids must be unique across
+    all folders. Return ``{}`` (or ``None``) for none.
+    """
+
+
+@hookspec
+def register_rules() -> dict[str, Any]:
+    """Return fairness rules by their stable id (``R-XXX-N``).
+
+    Every implementation is called; ids must be unique across plugins. The object's interface is
+    :class:`pruning_suite.rules.Rule`; every rule is run by ``validate``, ``report``,
+    certification and the runner. Return ``{}`` (or ``None``) for none.
+    """
+
+
+# --- observers (called on every plugin; return values are ignored) -------------------------------
+
+
+@hookspec
+def on_run_start(run: dict[str, Any]) -> None:
+    """Called once before the base model is loaded.
+
+    Args:
+        run: ``run_id``, ``protocol`` (id), ``protocol_version``, ``method``, ``target``,
+            ``seed`` and ``device``.
+    """
+
+
+@hookspec
+def on_epoch_end(phase: str, row: dict[str, Any]) -> None:
+    """Called after every training epoch.
+
+    Args:
+        phase: ``"base"`` or ``"retraining"``.
+        row: The epoch's log row: ``epoch``, ``lr``, ``train_loss``, ``val_top1`` and
+            ``test_top1`` (percent).
+    """
+
+
+@hookspec
+def on_run_end(submission: dict[str, Any], path: str) -> None:
+    """Called once after the submission file has been written.
+
+    Args:
+        submission: The submission as JSON-ready data.
+        path: Where it was written.
+    """
