@@ -7,6 +7,7 @@ import torch
 import torchvision
 from torch import nn
 
+from pruning_suite.engine.pruning import units_to_remove
 from pruning_suite.errors import ProtocolError, PruningError
 from pruning_suite.protocol.ratios import (
     RatioSpec,
@@ -172,7 +173,7 @@ def test_from_layer_ratios_matches_protocol_semantics() -> None:
 
 def test_counts_use_the_one_count_rule() -> None:
     spec = parse_ratio_spec("conv1:0.3,layer1.0.conv1:0.99")
-    counts = spec.counts({"conv1": 10, "layer1.0.conv1": 4})
+    counts = spec.counts({"conv1": 10, "layer1.0.conv1": 4}, rule=units_to_remove)
     assert counts == {"conv1": 3, "layer1.0.conv1": 3}  # ceil(3.0) despite float error; keep one
 
 

@@ -1,4 +1,11 @@
-"""The plugin manager: finds pruning methods through the ``pruning_suite`` entry-point group.
+"""The plugin manager: the suite's hooks called through pluggy, plugins found by entry point.
+
+Built as pytest and datasette build theirs: the core defaults (``CORE_PLUGINS``) are registered
+first, then every module named in the ``pruning_suite`` entry-point group, then plugins passed in
+directly (tests, notebooks). :func:`load_registry` refuses a plugin that implements a hook the
+suite does not define (``manager.check_pending()``: a misspelled ``register_method`` is an error,
+not silence) and an entry point that names something other than a module, then collects the
+methods with ``manager.hook.register_methods()``.
 
 No manager is built at import time: :func:`get_plugin_manager` builds a fresh one on each call,
 so tests and long-running processes see exactly what is installed.
@@ -7,9 +14,11 @@ so tests and long-running processes see exactly what is installed.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from difflib import get_close_matches
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import pluggy
@@ -20,7 +29,13 @@ from . import hookspecs
 from .method import MethodConfig, PruningMethod
 from .registry import Registry
 
-__all__ = ["MethodInfo", "PluginRegistry", "get_plugin_manager", "load_registry"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "MethodInfo",
+    "PluginRegistry",
+    "get_plugin_manager",
+    "load_registry",
+]
 
 ENTRY_POINT_GROUP = "pruning_suite"
 
@@ -35,6 +50,8 @@ CORE_PLUGINS = (
     "pruning_suite.studies.builtin",
     "pruning_suite.report.builtin",
 )
+
+_DIRECT = "(direct)"
 
 
 @dataclass(frozen=True)
@@ -56,12 +73,15 @@ class PluginRegistry:
     Attributes:
         manager: The pluggy manager (observer hooks are called on it).
         methods: Registered methods by name.
-        broken: Entry-point name -> why it could not be loaded.
+        broken: Plugin name (the entry-point name for installed plugins) -> why it could not be
+            loaded: an import error, an unknown hook, an entry point that is not a module, a
+            registration that raised or broke the method contract.
     """
 
     manager: pluggy.PluginManager
     methods: dict[str, MethodInfo]
     broken: dict[str, str]
+    _registries: dict[str, Registry[Any]] = field(default_factory=dict, repr=False)
 
     def method(self, name: str, config: dict[str, Any] | None = None) -> PruningMethod:
         """Instantiate method ``name`` with ``config``.
@@ -95,10 +115,6 @@ class PluginRegistry:
             ) from err
         return cls(parsed)
 
-    def _collect(self, kind: str) -> Registry[Any]:
-        results = getattr(self.manager.hook, f"register_{kind}")()
-        return Registry.from_hook_results(kind.removesuffix("s").replace("_", " "), results)
-
     @property
     def datasets(self) -> Registry[Any]:
         """Dataset sources by name (hook ``register_datasets``)."""
@@ -130,82 +146,163 @@ class PluginRegistry:
         return self._cached("rules")
 
     def _cached(self, kind: str) -> Registry[Any]:
-        cache = self.__dict__.setdefault("_registries", {})
-        if kind not in cache:
-            cache[kind] = self._collect(kind)
-        return cache[kind]
+        if kind not in self._registries:
+            results = getattr(self.manager.hook, f"register_{kind}")()
+            singular = kind.removesuffix("s").replace("_", " ")
+            self._registries[kind] = Registry.from_hook_results(singular, results)
+        return self._registries[kind]
 
 
 def get_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
-    """A fresh plugin manager with the suite's hookspecs (and installed plugins when asked)."""
+    """A fresh plugin manager with the suite's hookspecs and core plugins.
+
+    Args:
+        load_entry_points: Also register every plugin of the ``pruning_suite`` entry-point group
+            (those that fail to load are skipped; :func:`load_registry` lists them as broken).
+    """
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     for module_name in CORE_PLUGINS:
         manager.register(importlib.import_module(module_name), name=module_name)
     if load_entry_points:
-        _register_entry_points(manager, broken={})
+        _register_entry_points(manager, broken={}, distributions={})
     return manager
 
 
-def _register_entry_points(manager: pluggy.PluginManager, broken: dict[str, str]) -> None:
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if manager.has_plugin(ep.name):
-            continue
-        try:
-            manager.register(ep.load(), name=ep.name)
-        except Exception as err:  # a broken third-party plugin must not take the others down
-            broken[ep.name] = f"{type(err).__name__}: {err}"
+def load_registry(extra_plugins: Sequence[Any] = ()) -> PluginRegistry:
+    """Build a fresh manager, load every installed plugin, refuse bad ones, collect the methods.
 
-
-def load_registry(extra_plugins: tuple[Any, ...] = ()) -> PluginRegistry:
-    """Build a fresh manager, load every installed plugin, and collect the methods.
+    Steps: register the core plugins, then each entry point of the ``pruning_suite`` group (it
+    must name a module), then ``extra_plugins``; refuse plugins that implement an unknown hook;
+    call ``register_methods`` and check each returned class against the method contract.
 
     Args:
         extra_plugins: Plugin objects registered directly (tests, notebooks), after entry points.
 
     Returns:
-        The registry. A plugin that fails to import, or registers a method whose ``name`` differs
-        from its entry-point name, is listed in ``broken`` instead of failing everything.
+        The registry. A plugin that fails to import, whose entry point names a class or function
+        instead of a module, that implements a hook the suite does not define (a misspelling such
+        as ``register_method``), or that registers a method breaking the contract (e.g. a
+        ``name`` differing from its entry-point name) is listed in ``broken``, with the reason
+        and how to fix it, instead of failing everything.
     """
     manager = get_plugin_manager(load_entry_points=False)
     broken: dict[str, str] = {}
-    _register_entry_points(manager, broken)
+    distributions: dict[str, str] = {}
+    _register_entry_points(manager, broken, distributions)
     for plugin in extra_plugins:
         manager.register(plugin)
-    methods: dict[str, MethodInfo] = {}
-    for plugin in manager.get_plugins():
-        plugin_name = manager.get_name(plugin)
-        dist = _distribution_of(manager, plugin)
+    _refuse_unknown_hooks(manager, broken)
+    methods = _collect_methods(manager, broken, distributions)
+    return PluginRegistry(manager, methods, broken)
+
+
+def _register_entry_points(
+    manager: pluggy.PluginManager, broken: dict[str, str], distributions: dict[str, str]
+) -> None:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if manager.has_plugin(ep.name) or ep.name in broken:
+            continue
         try:
-            classes = plugin.register_methods() if hasattr(plugin, "register_methods") else []
+            plugin = ep.load()
+        except Exception as err:  # a broken third-party plugin must not take the others down
+            broken[ep.name] = f"cannot be imported: {type(err).__name__}: {err}"
+            continue
+        if not inspect.ismodule(plugin):
+            broken[ep.name] = _not_a_module(ep, plugin)
+            continue
+        try:
+            manager.register(plugin, name=ep.name)
+        except pluggy.PluginValidationError as err:
+            broken[ep.name] = f"{err} (see pruning_suite.contract.hookspecs for the signatures)"
+            continue
+        distributions[ep.name] = _distribution(ep)
+
+
+def _not_a_module(ep: EntryPoint, plugin: object) -> str:
+    kind = "class" if inspect.isclass(plugin) else type(plugin).__name__
+    what = getattr(plugin, "__name__", repr(plugin))
+    return (
+        f"entry point '{ep.name} = \"{ep.value}\"' resolves to the {kind} {what}, not a plugin "
+        f"module; point the entry point at the module that holds the @hookimpl functions: "
+        f"'{ep.name} = \"{ep.module}\"' (pluggy calls the module's hooks, it does not "
+        "instantiate classes)"
+    )
+
+
+def _distribution(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return f"(entry point {ep.value})"
+    return f"{dist.metadata['name']} {dist.version}"
+
+
+def _refuse_unknown_hooks(manager: pluggy.PluginManager, broken: dict[str, str]) -> None:
+    """Unregister, and list as broken, every plugin implementing a hook with no hookspec."""
+    while True:
+        try:
+            manager.check_pending()
+            return
+        except pluggy.PluginValidationError as err:
+            name = manager.get_name(err.plugin) or repr(err.plugin)
+            broken[name] = _unknown_hooks_message(manager, err.plugin)
+            manager.unregister(err.plugin)
+
+
+def _unknown_hooks_message(manager: pluggy.PluginManager, plugin: object) -> str:
+    known = sorted(n for n in vars(manager.hook) if getattr(manager.hook, n).has_spec())
+    unknown = sorted(c.name for c in manager.get_hookcallers(plugin) or () if not c.has_spec())
+    parts = []
+    for hook in unknown:
+        close = get_close_matches(hook, known, n=1, cutoff=0.6)
+        parts.append(f"{hook!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (
+        f"implements the unknown hook {', '.join(parts)}; the hooks pruning-suite calls are "
+        f"{', '.join(known)} (pruning_suite.contract.hookspecs documents each)"
+    )
+
+
+def _collect_methods(
+    manager: pluggy.PluginManager, broken: dict[str, str], distributions: dict[str, str]
+) -> dict[str, MethodInfo]:
+    """Call ``register_methods`` on every plugin and keep the classes that meet the contract.
+
+    The hook is called once per plugin (``subset_hook_caller``), so a plugin whose registration
+    raises is listed in ``broken`` without hiding the others' methods, and every method keeps
+    the plugin, and so the distribution, it came from.
+    """
+    methods: dict[str, MethodInfo] = {}
+    plugins = [impl.plugin for impl in manager.hook.register_methods.get_hookimpls()]
+    for plugin in plugins:
+        name = manager.get_name(plugin)
+        others = [p for p in plugins if p is not plugin]
+        try:
+            results = manager.subset_hook_caller("register_methods", others)()
         except Exception as err:
-            broken[plugin_name] = f"register_methods raised {type(err).__name__}: {err}"
+            broken[name] = f"register_methods raised {type(err).__name__}: {err}"
             continue
-        if classes is not None and not isinstance(classes, list | tuple):
-            broken[plugin_name] = (
-                f"register_methods returned {type(classes).__name__}, not a list of classes"
-            )
-            continue
-        for cls in classes or []:
-            problem = _contract_problem(cls, plugin_name, from_entry_point=dist != "(direct)")
+        dist = distributions.get(name, _DIRECT)
+        for cls in _returned_classes(results, name, broken):
+            problem = _contract_problem(cls, name, from_entry_point=name in distributions)
             if problem:
-                broken[plugin_name] = problem
+                broken[name] = problem
                 continue
             methods[cls.name] = MethodInfo(
                 cls.name, cls.version, cls.granularity, cls.description, dist, cls
             )
-    return PluginRegistry(manager, methods, broken)
+    return methods
 
 
-def _distribution_of(manager: pluggy.PluginManager, plugin: Any) -> str:
-    for registered, dist in manager.list_plugin_distinfo():
-        if registered is plugin:
-            return f"{dist.metadata['name']} {dist.version}"
-    name = manager.get_name(plugin)
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        if ep.dist is not None:
-            return f"{ep.dist.metadata['name']} {ep.dist.version}"
-    return "(direct)"
+def _returned_classes(results: list[Any], plugin_name: str, broken: dict[str, str]) -> list[Any]:
+    classes: list[Any] = []
+    for result in results:
+        if not isinstance(result, list | tuple):
+            broken[plugin_name] = (
+                f"register_methods returned {type(result).__name__}, not a list of classes"
+            )
+            continue
+        classes.extend(result)
+    return classes
 
 
 def _contract_problem(cls: Any, plugin_name: str, from_entry_point: bool) -> str | None:

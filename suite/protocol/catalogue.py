@@ -1,33 +1,147 @@
-"""The catalogue of protocols the suite knows: the shipped ones, looked up by id and version.
+"""The protocol catalogue: every protocol of every registered protocol folder, by id.
 
-``validate``, ``report`` and the rules look a run's protocol up here, never through a path named
-by a submission. Torch-free.
+A protocol folder is a folder of ``<id>.toml`` files registered through the hook
+``register_protocol_folders``: the suite registers its own (``pruning_suite/protocol/files``, see
+:mod:`pruning_suite.protocol.builtin`), and a third-party package ships its protocols the same way,
+as lm-evaluation-harness's task folders do. Protocol ids are unique across all folders: two folders
+holding the same id are an error, never a silent override, because results are filed and ranked by
+protocol id and version.
+
+Torch-free: listing and loading protocols needs only TOML and pydantic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from difflib import get_close_matches
 from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, Protocol
 
-from .spec import ComparisonProtocol, list_protocols
+from ..contract.registry import Registry
+from ..errors import ProtocolError
+from .builtin import SHIPPED, shipped_folder
+from .comparison import DEFAULT_PROTOCOL, ComparisonProtocol, load_protocol_file
 
-__all__ = ["find_protocol", "shipped_latest", "shipped_protocol"]
+__all__ = [
+    "ProtocolFile",
+    "find_protocol",
+    "known_protocol",
+    "list_protocols",
+    "load_protocol",
+    "protocol_files",
+    "registered_protocol",
+    "shipped_latest",
+    "shipped_latest",
+    "shipped_protocol",
+]
+
+SUFFIX = ".toml"
 
 
-@cache
-def _shipped() -> dict[str, ComparisonProtocol]:
-    return {protocol.id: protocol for protocol in list_protocols()}
+@dataclass(frozen=True)
+class ProtocolFile:
+    """One protocol file of a registered folder.
+
+    Attributes:
+        id: The protocol id (the file name without ``.toml``).
+        folder: The registered name of the folder holding it (``"pruning-suite"`` for the
+            suite's own).
+        file: The file, a ``pathlib.Path`` or an ``importlib.resources`` traversable.
+    """
+
+    id: str
+    folder: str
+    file: Traversable
+
+
+class _RecordsAProtocol(Protocol):
+    """Anything with a ``protocol`` reference (a submission): ``id``, ``version``, ``content_hash``."""
+
+    @property
+    def protocol(self) -> Any: ...
+
+
+def protocol_files(folders: Registry[Any] | None = None) -> dict[str, ProtocolFile]:
+    """Every protocol file of every registered folder, by protocol id.
+
+    Args:
+        folders: Folder name -> folder (a ``Path``, a path string or a traversable); None takes
+            ``load_registry().protocol_folders`` (every installed plugin's folders).
+
+    Returns:
+        Protocol id -> its file, sorted by id.
+
+    Raises:
+        ProtocolError: A registered folder is not a folder, or two folders hold the same id.
+    """
+    if folders is None:
+        from ..contract.plugins import load_registry
+
+        folders = load_registry().protocol_folders
+    found: dict[str, ProtocolFile] = {}
+    for name, folder in folders.items():
+        for entry in _files_in(name, folder):
+            if entry.id in found:
+                raise _clash(found[entry.id], entry)
+            found[entry.id] = entry
+    return dict(sorted(found.items()))
+
+
+def list_protocols(folders: Registry[Any] | None = None) -> list[ComparisonProtocol]:
+    """Every registered protocol (the shipped ones and those of plugins), sorted by id.
+
+    Args:
+        folders: As in :func:`protocol_files`.
+
+    Raises:
+        ProtocolError: As :func:`protocol_files`, or a malformed protocol file.
+    """
+    return [_load_entry(entry) for entry in protocol_files(folders).values()]
+
+
+def load_protocol(
+    protocol_id: str | None, folders: Registry[Any] | None = None
+) -> ComparisonProtocol:
+    """Load a registered protocol by id, or a protocol file by path (anything ending in ``.toml``).
+
+    Args:
+        protocol_id: A protocol id of any registered folder, a path to a ``.toml`` file, or None
+            for the default (:data:`~pruning_suite.protocol.spec.DEFAULT_PROTOCOL`).
+        folders: As in :func:`protocol_files`.
+
+    Raises:
+        ProtocolError: Unknown id ("did you mean" included), a malformed file, a file whose id
+            differs from its name, or a file that reuses a registered protocol's id and version
+            with other content (R-PROTO-2).
+    """
+    protocol_id = protocol_id or DEFAULT_PROTOCOL
+    if protocol_id.endswith(SUFFIX):
+        return _no_shadowing(load_protocol_file(Path(protocol_id)), protocol_id, folders)
+    files = protocol_files(folders)
+    if protocol_id not in files:
+        close = get_close_matches(protocol_id, list(files), n=3)
+        guess = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        raise ProtocolError(
+            f"unknown protocol {protocol_id!r}",
+            f"{guess}known protocols: {', '.join(files)} ('pruning-suite protocols' lists them)",
+        )
+    return _load_entry(files[protocol_id])
 
 
 def shipped_latest(protocol_id: str) -> ComparisonProtocol | None:
     """The protocol shipped under ``protocol_id`` (at whatever version it ships), else None."""
-    return _shipped().get(protocol_id)
+    return _shipped_protocols().get(protocol_id)
 
 
 def shipped_protocol(protocol_id: str, version: int) -> ComparisonProtocol | None:
     """The protocol shipped with this suite under ``protocol_id`` at ``version``, else None.
 
-    Only the suite's own protocol files are looked up (never a path named by a submission).
+    Only the suite's own protocol folder is looked up (never a path named by a submission, never
+    a plugin, so ``validate`` and ``report`` load no plugin code and stay torch-free).
 
     Args:
         protocol_id: A protocol id, e.g. ``"digits-convnet"``.
@@ -37,6 +151,26 @@ def shipped_protocol(protocol_id: str, version: int) -> ComparisonProtocol | Non
         The shipped protocol, or None for an id the suite does not ship or another version.
     """
     protocol = shipped_latest(protocol_id)
+    return protocol if protocol is not None and protocol.version == version else None
+
+
+def shipped_latest(protocol_id: str) -> ComparisonProtocol | None:
+    """The protocol shipped under ``protocol_id`` at whatever version it ships, else None."""
+    return _shipped_protocols().get(protocol_id)
+
+
+def registered_protocol(
+    protocol_id: str, version: int, folders: Registry[Any] | None = None
+) -> ComparisonProtocol | None:
+    """Like :func:`shipped_protocol`, over every registered folder (plugins' included).
+
+    Args:
+        protocol_id: A protocol id.
+        version: The protocol version.
+        folders: As in :func:`protocol_files`.
+    """
+    entry = protocol_files(folders).get(protocol_id)
+    protocol = _load_entry(entry) if entry is not None else None
     return protocol if protocol is not None and protocol.version == version else None
 
 
@@ -63,3 +197,81 @@ def find_protocol(
         ):
             return protocol
     return None
+
+
+def known_protocol(
+    sub: _RecordsAProtocol, protocols: Sequence[ComparisonProtocol] = ()
+) -> ComparisonProtocol | None:
+    """The protocol ``sub`` ran under, if the suite knows it with the same content hash.
+
+    :func:`find_protocol` with the submission's protocol reference.
+
+    Args:
+        sub: A submission (anything whose ``protocol`` has ``id``, ``version``, ``content_hash``).
+        protocols: Protocols the user gave (``--protocol FILE``), searched first.
+    """
+    ref = sub.protocol
+    return find_protocol(ref.id, ref.version, ref.content_hash, protocols)
+
+
+@cache
+def _shipped_protocols() -> dict[str, ComparisonProtocol]:
+    folders: Registry[Any] = Registry("protocol folder")
+    folders.add(SHIPPED, shipped_folder())
+    return {protocol.id: protocol for protocol in list_protocols(folders)}
+
+
+def _files_in(name: str, folder: Any) -> Iterable[ProtocolFile]:
+    root = Path(folder) if isinstance(folder, str) else folder
+    if not root.is_dir():
+        raise ProtocolError(
+            f"protocol folder {name!r} ({root}) is not a folder",
+            "the plugin that registers it (hook register_protocol_folders) must return an "
+            "existing folder of <id>.toml files",
+        )
+    for file in root.iterdir():
+        if file.name.endswith(SUFFIX) and file.is_file():
+            yield ProtocolFile(file.name[: -len(SUFFIX)], name, file)
+
+
+def _clash(first: ProtocolFile, second: ProtocolFile) -> ProtocolError:
+    return ProtocolError(
+        f"protocol id {first.id!r} is defined twice: in folder {first.folder!r} ({first.file}) "
+        f"and in folder {second.folder!r} ({second.file})",
+        "protocol ids must be unique across every registered protocol folder: rename one of "
+        "the files and its id, or uninstall the plugin that registers one of the folders",
+    )
+
+
+def _load_entry(entry: ProtocolFile) -> ComparisonProtocol:
+    with resources.as_file(entry.file) as path:
+        protocol = load_protocol_file(path)
+    if protocol.id != entry.id:
+        raise ProtocolError(
+            f"protocol file {entry.id}{SUFFIX} (folder {entry.folder!r}) declares id "
+            f"{protocol.id!r}",
+            "make them equal",
+        )
+    return protocol
+
+
+def _no_shadowing(
+    protocol: ComparisonProtocol, path: str, folders: Registry[Any] | None
+) -> ComparisonProtocol:
+    """Refuse a protocol file that reuses a registered protocol's id and version with other content.
+
+    Results are filed and ranked by protocol id and version, so such a file would mix runs under
+    another recipe into the registered protocol's tables (and overwrite its run files).
+    """
+    entry = protocol_files(folders).get(protocol.id)
+    if entry is None:
+        return protocol
+    registered = _load_entry(entry)
+    if registered.version == protocol.version and registered.content_hash != protocol.content_hash:
+        raise ProtocolError(
+            f"protocol file {path} reuses the id and version of the shipped protocol "
+            f"{protocol.id}@{protocol.version} but differs from it",
+            "give your protocol a new id (or bump its version) so its results are not ranked "
+            "with the shipped protocol's",
+        )
+    return protocol

@@ -37,6 +37,7 @@ from typing import Literal, NoReturn
 from ..errors import ProtocolError, PruningError
 
 __all__ = [
+    "CountRule",
     "RatioSpec",
     "ResNetStages",
     "StageOf",
@@ -50,6 +51,12 @@ StageOf = Callable[[str], int | None]
 
 A stage map used with a per-stage list must also tell the number of stages, either through a
 ``num_stages`` attribute (as :class:`ResNetStages` has) or through ``resolve(num_stages=...)``.
+"""
+
+CountRule = Callable[[float, int, str], int]
+"""The ratio-to-count rule, ``rule(ratio, num_units, layer_name) -> units to remove``.
+
+There is exactly one: :func:`pruning_suite.engine.pruning.units_to_remove`.
 """
 
 FORMS = (
@@ -150,13 +157,17 @@ class RatioSpec:
         layer_widths: Mapping[str, int],
         stage_of: StageOf | None = None,
         *,
+        rule: CountRule,
         num_stages: int | None = None,
         strict: bool = True,
     ) -> dict[str, int]:
-        """How many units each layer loses, by THE count rule (:func:`units_to_remove`).
+        """How many units each layer loses, by THE count rule the caller passes in.
 
         Args:
             layer_widths: Prunable layer name -> units before pruning (``>= 1``).
+            rule: The ratio-to-count rule, ``rule(ratio, num_units, layer_name) -> count``:
+                :func:`pruning_suite.engine.pruning.units_to_remove` (passed in, since the engine
+                sits above the protocol layer).
             stage_of: As in :meth:`resolve`.
             num_stages: As in :meth:`resolve`.
             strict: As in :meth:`resolve`.
@@ -167,12 +178,8 @@ class RatioSpec:
         Raises:
             ProtocolError: As :meth:`resolve`.
         """
-        from ..engine.pruning import (
-            units_to_remove,  # lazy: pruning imports torch and torch-pruning
-        )
-
         ratios = self.resolve(list(layer_widths), stage_of, num_stages=num_stages, strict=strict)
-        return {n: units_to_remove(r, layer_widths[n], n) for n, r in ratios.items()}
+        return {n: rule(r, layer_widths[n], n) for n, r in ratios.items()}
 
     def _by_stage(
         self, names: list[str], stage_of: StageOf | None, num_stages: int | None
