@@ -103,6 +103,27 @@ def on_run_start(run: dict[str, Any]) -> None:
 
 
 @hookspec
+def on_stage(stage: str) -> None:
+    """Called when a named stage of the run starts.
+
+    Args:
+        stage: The stage's name: ``"data"``, ``"base model"``, ``"pruning"``, ``"apply and
+            verify"``, ``"measure"``, ``"re-initialize"``, ``"retraining"``, ``"evaluation"``,
+            ``"save model"``, ``"assembly"`` or ``"write"``.
+    """
+
+
+@hookspec
+def on_phase_start(phase: str, epochs: int) -> None:
+    """Called when a training phase starts, before its first epoch.
+
+    Args:
+        phase: ``"base"`` or ``"retraining"``.
+        epochs: The epochs the phase will run.
+    """
+
+
+@hookspec
 def on_epoch_end(phase: str, row: dict[str, Any]) -> None:
     """Called after every training epoch.
 

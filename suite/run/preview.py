@@ -20,7 +20,7 @@ from ..engine.models import build_model
 from ..errors import DatasetError
 from ..protocol.spec import ComparisonProtocol, load_protocol
 from .basecache import load_cached_base_model
-from .runner import prune_model
+from .prune import prune_model
 
 __all__ = ["PrunePreview", "preview_pruning"]
 

@@ -22,7 +22,7 @@ import torch
 from ..data.datasets import SMOKE_EVAL_EXAMPLES, DataSplits, load_dataset
 from ..engine.models import build_model
 from ..engine.train import EpochStats, evaluate
-from ..protocol.spec import ComparisonProtocol, TrainRecipe, list_protocols, load_protocol
+from ..protocol.spec import ComparisonProtocol, list_protocols, load_protocol
 from .basecache import (
     CacheEntry,
     cache_dir,
@@ -32,6 +32,7 @@ from .basecache import (
     obtain_base_model,
     pretrained_path,
 )
+from .config import budget, max_batches, resolve_device, smoke_recipe
 
 __all__ = ["BaseRow", "import_base", "list_bases", "smoke_recipe", "train_base"]
 
@@ -76,13 +77,6 @@ class BaseRow:
         }
 
 
-def smoke_recipe(recipe: TrainRecipe) -> TrainRecipe:
-    """The smoke budget of a recipe: at most ``runner.SMOKE_MAX_EPOCHS`` epochs, as ``run --smoke``."""
-    from .runner import SMOKE_MAX_EPOCHS
-
-    return recipe.model_copy(update={"epochs": min(recipe.epochs, SMOKE_MAX_EPOCHS)})
-
-
 def train_base(
     protocol_id: str,
     data_dir: Path | None = None,
@@ -111,13 +105,9 @@ def train_base(
     Raises:
         PruningSuiteError: Unknown protocol, missing data, missing or wrong pretrained weights.
     """
-    from .runner import SMOKE_MAX_BATCHES
-
     protocol, data, model = _setup(protocol_id, data_dir, device, smoke)
-    recipe = smoke_recipe(protocol.base_model.recipe) if smoke else protocol.base_model.recipe
-    base = obtain_base_model(
-        model, protocol, data, recipe, smoke, on_epoch, SMOKE_MAX_BATCHES if smoke else None
-    )
+    recipe = budget(protocol.base_model.recipe, smoke)
+    base = obtain_base_model(model, protocol, data, recipe, smoke, on_epoch, max_batches(smoke))
     in_cache = base.checkpoint.parent == cache_dir() / "base"  # else torch's hub cache
     return BaseRow(
         protocol=f"{protocol.id}@{protocol.version}",
@@ -204,8 +194,6 @@ def _pretrained_row(protocol: ComparisonProtocol) -> BaseRow:
 def _setup(
     protocol_id: str, data_dir: Path | None, device: str | None, smoke: bool
 ) -> tuple[ComparisonProtocol, DataSplits, torch.nn.Module]:
-    from .runner import resolve_device
-
     protocol = load_protocol(protocol_id)
     target_device = resolve_device(device)
     eval_limit = SMOKE_EVAL_EXAMPLES if smoke else None

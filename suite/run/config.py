@@ -1,0 +1,154 @@
+"""What selects one run (:class:`RunConfig`), what it returns, its budgets and its device.
+
+The smoke budget is defined here once (:func:`smoke_recipe`): ``run --smoke``, ``base train
+--smoke`` and the studies all cut a recipe with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import torch
+from pydantic import BaseModel
+
+from ..errors import PruningSuiteError
+from ..record.submission import Submission
+
+__all__ = [
+    "SMOKE_MAX_BATCHES",
+    "SMOKE_MAX_EPOCHS",
+    "Regime",
+    "RunConfig",
+    "RunResult",
+    "budget",
+    "resolve_device",
+    "smoke_recipe",
+]
+
+SMOKE_MAX_BATCHES = 20
+"""Batches per epoch in ``--smoke`` runs (which are never rankable)."""
+SMOKE_MAX_EPOCHS = 2
+"""Epochs per training phase in ``--smoke`` runs."""
+
+Regime = Literal["prune", "scratch"]
+"""How the model that is evaluated is trained: ``"prune"`` retrains the pruned base model with
+the protocol's retraining recipe; ``"scratch"`` re-initializes the pruned architecture and trains
+it from scratch under an SX-A / SX-B budget (Wang et al., arXiv 2301.05219, Sec. 5, M2)."""
+
+_Recipe = TypeVar("_Recipe", bound=BaseModel)
+
+
+def smoke_recipe(recipe: _Recipe) -> _Recipe:
+    """The smoke budget of a recipe: at most :data:`SMOKE_MAX_EPOCHS` epochs, as ``run --smoke``.
+
+    Args:
+        recipe: A training recipe (any pydantic model with an ``epochs`` field).
+
+    Returns:
+        A copy with ``epochs`` cut to at most :data:`SMOKE_MAX_EPOCHS`.
+    """
+    return recipe.model_copy(update={"epochs": min(recipe.epochs, SMOKE_MAX_EPOCHS)})
+
+
+def budget(recipe: _Recipe, smoke: bool) -> _Recipe:
+    """``recipe`` itself, or its smoke budget (:func:`smoke_recipe`) when ``smoke``."""
+    return smoke_recipe(recipe) if smoke else recipe
+
+
+def max_batches(smoke: bool) -> int | None:
+    """Batches per epoch: :data:`SMOKE_MAX_BATCHES` for a smoke run, else all (None)."""
+    return SMOKE_MAX_BATCHES if smoke else None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that selects one run (the CLI's ``run`` flags).
+
+    Attributes:
+        plugin: Method name (entry-point name).
+        protocol: Protocol id or ``.toml`` path; None = the zero-setup default.
+        target: Target id; None = the protocol's default target.
+        seed: Seeds pruning randomness and retraining.
+        method_config: Options for the method's ``Config`` model.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None = CUDA when present, else CPU.
+        data_dir: Where datasets are looked for first.
+        out: Root of the results database; files land in ``out/<protocol>/<method>/<run-id>.json``.
+        smoke: Reduced budget (at most 2 epochs of 20 batches per phase), never rankable.
+        save_model: Also write the retrained pruned model to ``<run-id>.pt`` beside the
+            submission (:func:`pruning_suite.engine.checkpoint.save_pruned`; weight masks in its meta).
+        retraining_epochs: Retrain for this many epochs instead of the protocol's (open
+            division: the run is certified at most S2).
+        retraining_lr_schedule: Retrain with this LR schedule (``"epoch:lr,..."``) instead of the
+            protocol's (open division: at most S3.1).
+        orthp: Re-initialize every Conv2d/Linear weight with OrthP right after pruning (arXiv 2301.05219;
+            recorded as ``method.reinit = "orthp"``, part of the run id).
+        jsv: Measure the mean JSV after pruning and after every retraining epoch; None = when
+            the model is small enough (:func:`pruning_suite.engine.trainability.jsv_enabled_by_default`).
+        regime: The training regime (:data:`Regime`); None = the method's (``"scratch"`` for a
+            method with ``from_scratch``, as ``--plugin scratch``, else ``"prune"``).
+    """
+
+    plugin: str
+    protocol: str | None = None
+    target: str | None = None
+    seed: int = 0
+    method_config: Mapping[str, Any] = field(default_factory=dict)
+    device: str | None = None
+    data_dir: Path | None = None
+    out: Path = Path("submissions")
+    smoke: bool = False
+    save_model: bool = False
+    retraining_epochs: int | None = None
+    retraining_lr_schedule: str | None = None
+    jsv: bool | None = None
+    orthp: bool = False
+    regime: Regime | None = None
+
+    @property
+    def retraining_override(self) -> dict[str, Any] | None:
+        """The recipe fields this run changes (open division), or None."""
+        override = {
+            key: value
+            for key, value in (
+                ("epochs", self.retraining_epochs),
+                ("lr_schedule", self.retraining_lr_schedule),
+            )
+            if value is not None
+        }
+        return override or None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: the submission and where it was written."""
+
+    submission: Submission
+    path: Path
+
+
+def resolve_device(requested: str | None) -> torch.device:
+    """The device to run on: ``requested``, or CUDA when available, else the CPU.
+
+    Raises:
+        PruningSuiteError: ``requested`` names CUDA but none is available, or is not a device.
+    """
+    if requested is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError as err:
+        raise PruningSuiteError(
+            f"unknown device {requested!r}", "use 'cpu', 'cuda' or 'cuda:N'"
+        ) from err
+    if device.type not in ("cpu", "cuda"):
+        raise PruningSuiteError(
+            f"device type {device.type!r} is not supported", "use 'cpu', 'cuda' or 'cuda:N'"
+        )
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PruningSuiteError(
+            f"device {requested!r} asked for, but CUDA is not available here", "use --device cpu"
+        )
+    return device

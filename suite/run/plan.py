@@ -1,0 +1,140 @@
+"""The plan of one run: what a :class:`~pruning_suite.run.config.RunConfig` resolves to, checked
+before any data or model is touched (``runner.plan_run`` composes these checks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..contract.method import PruningMethod
+from ..errors import OutputError, PluginError, ProtocolError, PruningSuiteError
+from ..protocol.spec import SEED_RANGE, ComparisonProtocol, PruningTarget, TrainRecipe
+from .config import Regime, RunConfig
+
+__all__ = ["RunPlan", "check_seed", "prepare_output", "resolve_regime", "retraining_recipe"]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run config resolves to, checked before any data or model is touched.
+
+    Attributes:
+        protocol: The protocol.
+        target: The pruning target.
+        method: The method, configured.
+        retraining: The retraining recipe with the run's overrides (open division); a scratch
+            regime replaces it with its SX budget's recipe once the pruned FLOPs are measured.
+        run_id: The run id, so the submission's file name.
+        regime: ``"prune"`` (retrain the pruned model) or ``"scratch"`` (train the pruned
+            architecture from scratch).
+    """
+
+    protocol: ComparisonProtocol
+    target: PruningTarget
+    method: PruningMethod
+    retraining: TrainRecipe
+    run_id: str
+    regime: Regime = "prune"
+
+
+def resolve_regime(config: RunConfig, method: PruningMethod) -> Regime:
+    """The run's training regime: the config's, else the method's (``from_scratch``).
+
+    Raises:
+        PluginError: The config asks for a regime the method cannot be recorded under (a
+            scratch baseline is recorded as method ``scratch``, whose ``arch_from`` names the
+            method that shapes the architecture), or a scratch run with a retraining override.
+    """
+    native: Regime = "scratch" if method.from_scratch else "prune"
+    regime = config.regime or native
+    if regime != native:
+        raise PluginError(
+            f"regime {regime!r} asked for with plugin {method.name!r}, which trains under "
+            f"regime {native!r}",
+            "train a pruned architecture from scratch with --plugin scratch "
+            "--config arch_from=METHOD (its SX budget: setup=SX-A or SX-B)",
+        )
+    if regime == "scratch" and config.retraining_override:
+        raise PluginError(
+            f"{method.name} trains from scratch with its SX budget's recipe, so it cannot take "
+            f"the retraining override {config.retraining_override}",
+            "drop --retrain-epochs / --retrain-lr-schedule; a cross-recipe study compares "
+            "pruning methods, 'study scratch' compares against scratch training (M2)",
+        )
+    return regime
+
+
+def check_seed(seed: int) -> None:
+    """Refuse a seed outside ``[0, 2**63)`` (or not an integer).
+
+    Raises:
+        PruningSuiteError: The seed is out of range.
+    """
+    low, high = SEED_RANGE
+    if isinstance(seed, bool) or not isinstance(seed, int) or not low <= seed < high:
+        raise PruningSuiteError(
+            f"seed {seed!r} is not an integer in [0, 2**63)", "use e.g. --seed 0"
+        )
+
+
+def retraining_recipe(protocol: ComparisonProtocol, config: RunConfig) -> TrainRecipe:
+    """The protocol's retraining recipe with the run's overrides (open division) applied.
+
+    Raises:
+        ProtocolError: An override is not a valid recipe value, or an LR schedule of one's own
+            has a stage that would never start.
+    """
+    override = config.retraining_override
+    if not override:
+        return protocol.retraining
+    try:
+        recipe = protocol.retraining.model_validate(
+            {**protocol.retraining.model_dump(), **override}
+        )
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ProtocolError(
+            f"retraining override {override} is not a valid recipe: {problems}",
+            "give --retrain-epochs a positive integer and --retrain-lr-schedule as 'epoch:lr,...' "
+            "starting at epoch 0, e.g. '0:0.01,30:0.001'",
+        ) from err
+    late = [start for start, _ in recipe.stages if start >= recipe.epochs]
+    if late and "lr_schedule" in override:  # a schedule of one's own must fit
+        raise ProtocolError(
+            f"retraining LR schedule {recipe.lr_schedule} has a stage at epoch {late[0]}, but "
+            f"retraining runs {recipe.epochs} epochs: that stage would never start",
+            "end every stage inside the retraining (--retrain-lr-schedule), or give it more "
+            "epochs (--retrain-epochs)",
+        )
+    return recipe
+
+
+def prepare_output(out: Path, plan: RunPlan) -> Path:
+    """Create the output folder and prove it writable before any training is spent.
+
+    Returns:
+        ``out/<protocol>/<method>/<run-id>.json``.
+
+    Raises:
+        OutputError: The path is taken by a folder, or the folder cannot be written.
+    """
+    folder = Path(out) / plan.protocol.id / plan.method.name
+    target = folder / f"{plan.run_id}.json"
+    if target.exists() and not target.is_file():
+        raise OutputError(
+            f"{target} exists and is not a file; the submission cannot be written there",
+            "remove it or pass another --out",
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{plan.run_id}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise OutputError(
+            f"cannot write to output folder {folder}: {err.strerror}",
+            "pass a writable folder with --out DIR",
+        ) from err
+    return target

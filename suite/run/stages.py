@@ -1,0 +1,324 @@
+"""The named stages of one run over its typed :class:`RunState` (DESIGN.md, "The pipeline").
+
+``runner.run`` plans, then calls the :data:`STAGES` in order; each reads what earlier stages put
+into the state and adds its own result. The method's part is the pruning stage
+(:class:`~pruning_suite.run.prune.PruningStage`); everything else belongs to the core.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..contract.plugins import PluginRegistry
+from ..data.datasets import SMOKE_EVAL_EXAMPLES, DataSplits, load_dataset
+from ..engine.checkpoint import layer_widths, save_pruned
+from ..engine.measure import Counts, measure, measure_effective
+from ..engine.models import build_model
+from ..engine.train import EpochStats, evaluate, train
+from ..protocol.spec import TrainRecipe
+from ..record.jsonio import write_json_atomic
+from ..record.submission import (
+    BaseModelInfo,
+    PrunedModelFile,
+    ScratchInfo,
+    Submission,
+    Timings,
+    TrainabilityInfo,
+)
+from .assemble import PrunedCounts, RunRecords, assemble_submission
+from .basecache import file_sha256, obtain_base_model, reinitialize
+from .config import RunConfig, budget, max_batches
+from .observe import epoch_notifier, notify
+from .plan import RunPlan
+from .prune import (
+    PruningDecision,
+    PruningOutcome,
+    PruningStage,
+    apply_decision,
+    check_granularity,
+    target_reference,
+)
+from .regime import (
+    JSVLog,
+    apply_orthp,
+    check_masks_held,
+    scratch_info,
+    scratch_plan,
+    trainability_info,
+)
+
+__all__ = ["STAGES", "RunState", "Stage"]
+
+PRUNING_STAGES = ("pruning", "apply and verify", "measure")
+"""The stages whose time the submission records as ``timings.pruning``."""
+
+
+@dataclass
+class RunState:
+    """What one run knows so far; each stage reads earlier fields and fills in its own.
+
+    Attributes:
+        config: The run's config.
+        plan: The checked plan (protocol, target, method, recipe, run id, regime).
+        registry: The installed plugins (methods, architectures, observers).
+        device: Where the run trains.
+        out_path: Where the submission will be written.
+        started: ``time.perf_counter()`` when the run started.
+        seconds: Wall time per stage name, seconds.
+        data: The dataset's splits on ``device`` (stage ``data``).
+        model: The model: dense, then pruned in place, then retrained (``base model`` on).
+        base: The base model's record, and ``base_seconds`` its training time (``base model``).
+        dense: The dense model's counts; ``jsv`` the JSV log; ``target_figures`` the target's
+            reference sparsity and speedup (``base model``).
+        decision: The method's checked scores and ratios (``pruning``).
+        outcome: Per-layer widths and the weight masks (``apply and verify``).
+        counts: Dense, pruned and effective counts with the widths (``measure``).
+        recipe: The recipe the model trains with next, and ``scratch`` the SX budget of a
+            scratch regime; ``pruned_top1`` the test top-1 before training (``re-initialize``).
+        log: The retraining log (``retraining``).
+        trainability: TA and JSV (``evaluation``).
+        saved: The saved model file (``save model``), or None.
+        submission: The certified submission (``assembly``).
+    """
+
+    config: RunConfig
+    plan: RunPlan
+    registry: PluginRegistry
+    device: torch.device
+    out_path: Path
+    started: float = field(default_factory=time.perf_counter)
+    seconds: dict[str, float] = field(default_factory=dict)
+    data: DataSplits = field(init=False)
+    model: nn.Module = field(init=False)
+    base: BaseModelInfo = field(init=False)
+    base_seconds: float = field(init=False)
+    dense: Counts = field(init=False)
+    jsv: JSVLog = field(init=False)
+    target_figures: dict[str, float] = field(init=False)
+    decision: PruningDecision = field(init=False)
+    outcome: PruningOutcome = field(init=False)
+    counts: PrunedCounts = field(init=False)
+    recipe: TrainRecipe = field(init=False)
+    scratch: ScratchInfo | None = field(init=False, default=None)
+    pruned_top1: float = field(init=False)
+    log: list[EpochStats] = field(init=False)
+    trainability: TrainabilityInfo = field(init=False)
+    saved: PrunedModelFile | None = field(init=False, default=None)
+    submission: Submission = field(init=False)
+
+    def notify(self, hook_name: str, **kwargs: object) -> None:
+        """Call an observer hook on the run's plugin manager (:func:`~.observe.notify`)."""
+        notify(self.registry.manager, hook_name, **kwargs)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One named stage: announced to observers (hook ``on_stage``), run, and timed."""
+
+    name: str
+    step: Callable[[RunState], None]
+
+    def __call__(self, state: RunState) -> None:
+        state.notify("on_stage", stage=self.name)
+        started = time.perf_counter()
+        self.step(state)
+        state.seconds[self.name] = time.perf_counter() - started
+
+
+def load_data(state: RunState) -> None:
+    """Load the protocol's dataset onto the device (smoke: evaluate on a subset)."""
+    limit = SMOKE_EVAL_EXAMPLES if state.config.smoke else None
+    spec = state.plan.protocol.dataset
+    state.data = load_dataset(spec, state.config.data_dir, device=state.device, eval_limit=limit)
+
+
+def obtain_base(state: RunState) -> None:
+    """Build the architecture, obtain the base model (cached, trained or loaded), measure it."""
+    protocol, smoke = state.plan.protocol, state.config.smoke
+    spec = protocol.dataset
+    model = build_model(
+        protocol.architecture, spec.input_shape, spec.num_classes, state.registry.architectures
+    ).to(state.device)
+    recipe = budget(protocol.base_model.recipe, smoke)
+    manager = state.registry.manager
+    base = obtain_base_model(
+        model, protocol, state.data, recipe, smoke, epoch_notifier(manager, "base"),
+        max_batches(smoke),
+        on_train_start=lambda: state.notify("on_phase_start", phase="base", epochs=recipe.epochs),
+    )  # fmt: skip
+    state.model, state.base_seconds = model, base.seconds
+    state.base = BaseModelInfo(
+        checkpoint_sha256=base.checkpoint_sha256,
+        source=base.source,
+        seed=protocol.base_model.seed,
+        dense_val_top1=evaluate(model, state.data.val),
+        dense_test_top1=evaluate(model, state.data.test),
+        params=sum(p.numel() for p in model.parameters()),
+    )
+    _measure_dense(state)
+
+
+def _measure_dense(state: RunState) -> None:
+    """Counts and JSV of the dense model, and the target's reference figures."""
+    protocol, model, train_split = state.plan.protocol, state.model, state.data.train
+    state.dense = measure(model, protocol.dataset.input_shape)
+    state.jsv = JSVLog.start(model, protocol, train_split, state.config.jsv)
+    example = train_split.batch(slice(0, 2))
+    state.target_figures = target_reference(model, protocol, state.plan.target, example)
+
+
+def decide(state: RunState) -> None:
+    """The pruning stage: the method decides what to prune, on a copy of the base model."""
+    plan = state.plan
+    check_granularity(plan.method, plan.protocol)
+    state.model.eval()
+    stage = PruningStage(plan.method, plan.protocol, plan.target, state.config.seed)
+    state.decision = stage.decide(state.model, state.data.train)
+
+
+def apply_and_verify(state: RunState) -> None:
+    """The core applies the decision (physical removal, verified; or weight masks)."""
+    example = state.data.train.batch(slice(0, 2))
+    state.outcome = apply_decision(state.model, state.decision, state.plan.protocol, example)
+
+
+def measure_pruned(state: RunState) -> None:
+    """Measure what pruning achieved (never the plugin's claim)."""
+    shape = state.plan.protocol.dataset.input_shape
+    pruned, effective = measure(state.model, shape), measure_effective(state.model, shape)
+    state.counts = PrunedCounts(state.dense, pruned, effective, state.outcome.layers)
+
+
+def reinitialize_for_regime(state: RunState) -> None:
+    """OrthP if asked; the scratch regime's budget and default init; then the starting accuracy."""
+    plan, config, model = state.plan, state.config, state.model
+    if config.orthp:
+        apply_orthp(model, plan.protocol, state.outcome.masks)
+    state.recipe = plan.retraining
+    if plan.regime == "scratch":
+        flops = (state.counts.dense.flops, state.counts.pruned.flops)
+        info, state.recipe = scratch_plan(plan.method, plan.protocol, *flops)
+        state.scratch = scratch_info(info)
+        torch.manual_seed(config.seed)
+        reinitialize(model)  # the small architecture, re-initialized: trained from scratch
+    state.pruned_top1 = evaluate(model, state.data.test)
+    state.jsv.measure(model, -1)
+
+
+def retrain(state: RunState) -> None:
+    """Train the pruned model with the recipe (its smoke budget), holding any weight masks."""
+    config, protocol, model = state.config, state.plan.protocol, state.model
+    state.recipe = budget(state.recipe, config.smoke)
+    state.notify("on_phase_start", phase="retraining", epochs=state.recipe.epochs)
+    masks = state.outcome.masks
+    torch.manual_seed(config.seed)
+    state.log = train(
+        model,
+        state.data,
+        state.recipe,
+        config.seed,
+        state.jsv.relay(model, epoch_notifier(state.registry.manager, "retraining")),
+        max_batches(config.smoke),
+        (protocol.dataset.mean, protocol.dataset.std),
+        after_step=None if masks is None else (lambda optimizer: masks.enforce(model, optimizer)),
+    )
+
+
+def evaluate_run(state: RunState) -> None:
+    """Check that masks held, and compute trainability (TA over the first LR stage, JSV)."""
+    if state.outcome.masks is not None:
+        check_masks_held(state.model, state.outcome.masks)
+    state.trainability = trainability_info(state.log, state.recipe, state.jsv)
+
+
+def save_model(state: RunState) -> None:
+    """Write the retrained model before its submission (``--save-model``), so a submission
+    never names a missing file."""
+    if not state.config.save_model:
+        return
+    plan, model = state.plan, state.model
+    protocol, method = plan.protocol, plan.method
+    meta: dict[str, object] = {
+        "protocol": protocol.id,
+        "protocol_version": protocol.version,
+        "run_id": plan.run_id,
+        "method": method.name,
+        "method_version": method.version,
+        "seed": state.config.seed,
+        "granularity": protocol.granularity,
+    }
+    if state.outcome.masks is not None:
+        meta["weight_masks"] = state.outcome.masks.state_dict()
+    arch = {
+        "name": protocol.architecture.name,
+        "kwargs": dict(protocol.architecture.kwargs),
+        "input_shape": list(protocol.dataset.input_shape),
+        "num_classes": protocol.dataset.num_classes,
+    }
+    path = state.out_path.with_suffix(".pt")
+    written = save_pruned(model, path, layer_widths(model), arch, meta)
+    state.saved = PrunedModelFile(file=written.name, sha256=file_sha256(written))
+
+
+def assemble(state: RunState) -> None:
+    """Build the certified submission from the stages' typed records."""
+    plan = state.plan
+    state.submission = assemble_submission(
+        RunRecords(
+            run_id=plan.run_id,
+            config=state.config,
+            protocol=plan.protocol,
+            target=plan.target,
+            method=plan.method,
+            distribution=state.registry.methods[plan.method.name].distribution,
+            dataset_sha256=state.data.sha256,
+            device=state.device,
+            base=state.base,
+            counts=state.counts,
+            target_figures=state.target_figures,
+            pruned_top1=state.pruned_top1,
+            log=state.log,
+            recipe=state.recipe,
+            trainability=state.trainability,
+            scratch=state.scratch,
+            saved=state.saved,
+            timings=_timings(state),
+        )
+    )
+
+
+def _timings(state: RunState) -> Timings:
+    seconds = state.seconds
+    return Timings(
+        base_model=state.base_seconds,
+        pruning=sum(seconds.get(name, 0.0) for name in PRUNING_STAGES),
+        retraining=seconds.get("retraining", 0.0),
+        total=time.perf_counter() - state.started,
+    )
+
+
+def write(state: RunState) -> None:
+    """Write the submission atomically."""
+    write_json_atomic(state.out_path, state.submission.model_dump(mode="json"))
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("data", load_data),
+    Stage("base model", obtain_base),
+    Stage("pruning", decide),
+    Stage("apply and verify", apply_and_verify),
+    Stage("measure", measure_pruned),
+    Stage("re-initialize", reinitialize_for_regime),
+    Stage("retraining", retrain),
+    Stage("evaluation", evaluate_run),
+    Stage("save model", save_model),
+    Stage("assembly", assemble),
+    Stage("write", write),
+)
+"""The stages of one run, in order."""
