@@ -256,6 +256,13 @@ class Certification(_Strict):
     unmet: list[str] = Field(
         default_factory=list, description="why stricter setups are not met, one line each"
     )
+    ruleset: int | None = Field(
+        None,
+        ge=1,
+        description="version of the rule set the certification was made under "
+        "(pruning_suite.rules.RULESET_VERSION); None: rule set 1 (files written before it was "
+        "recorded)",
+    )
 
 
 class ScratchInfo(_Strict):
