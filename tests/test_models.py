@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_suite.engine import models
+from pruning_suite.engine import architectures, models
 from pruning_suite.engine.models import MODELS, build_model, register_model
 from pruning_suite.errors import ProtocolError
 from pruning_suite.protocol.spec import ArchitectureSpec, list_protocols
@@ -128,7 +128,7 @@ def test_bad_arguments_are_protocol_errors(
 
 
 def test_register_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models, "MODELS", dict(MODELS))
+    monkeypatch.setattr(architectures, "MODELS", dict(MODELS))
 
     @register_model("tiny")
     def tiny(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from pruning_suite.contract.method import PrunableLayer
-from pruning_suite.engine import pruning
+from pruning_suite.engine import verify
 from pruning_suite.engine.pruning import (
     LayerChange,
     apply_structured_pruning,
@@ -368,7 +368,7 @@ def test_failed_surgery_restores_the_model(monkeypatch: pytest.MonkeyPatch) -> N
     def fail(conv: nn.Module, idxs: list[int]) -> None:
         raise RuntimeError("surgery failed")
 
-    monkeypatch.setattr(pruning, "_prune_grouped_in_channels", fail)
+    monkeypatch.setattr(verify, "prune_grouped_in_channels", fail)
     model = _grouped_net()
     x = torch.randn(1, 3, 8, 8)
     state, dense_out = _state(model), _eval_out(model, x)

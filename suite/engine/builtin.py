@@ -9,7 +9,7 @@ from ..contract.hookspecs import hookimpl
 
 @hookimpl
 def register_architectures() -> dict[str, Any]:
-    """The models of :mod:`pruning_suite.engine.models` (imports torch when called)."""
-    from .models import MODELS
+    """The builders of :data:`pruning_suite.engine.architectures.MODELS` (imports torch when called)."""
+    from . import architectures, models  # noqa: F401  (importing models registers the builders)
 
-    return dict(MODELS)
+    return dict(architectures.MODELS)

@@ -231,11 +231,9 @@ def train(
             (already normalized) inputs; a split that stores pixels brings its own
             (``Split.mean``, ``Split.std``), which wins. Random-crop padding fills with the
             normalized value of a zero pixel, ``(0 - mean) / std``, as torchvision pads raw images.
-        after_step: Called with the optimizer after every optimizer step (e.g.
-            ``lambda opt: masks.enforce(model, opt)`` keeps unstructured pruning masks and the
-            momentum of pruned weights at zero through retraining).
-        compile_model: Run the training and evaluation passes through ``torch.compile(model)``
-            (same parameters; the first batches pay the compilation).
+        after_step: Called with the optimizer after every step (``lambda opt:
+            masks.enforce(model, opt)`` holds weight masks and their momentum at zero).
+        compile_model: Train and evaluate through ``torch.compile(model)`` (same parameters).
 
     Returns:
         One :class:`EpochStats` per epoch; the last one is the reported result.
@@ -244,21 +242,13 @@ def train(
         TrainingError: The loss is not finite (on CUDA: at the end of the epoch it diverged in).
     """
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=recipe.lr_at(0),
-        momentum=recipe.momentum,
-        weight_decay=recipe.weight_decay,
-        nesterov=recipe.nesterov,
-    )
+    optimizer = _optimizer(model, recipe)
     step_hook = None if after_step is None else (lambda: after_step(optimizer))
     log: list[EpochStats] = []
     with fastpath.device_layout(model, data.train.device):
         runner = fastpath.compiled(model, compile_model)
         for epoch in range(recipe.epochs):
-            lr = recipe.lr_at(epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = _set_lr(optimizer, recipe.lr_at(epoch))
             loss = _train_epoch(
                 runner,
                 optimizer,
@@ -277,3 +267,21 @@ def train(
                 on_epoch(row)
     model.eval()
     return log
+
+
+def _optimizer(model: nn.Module, recipe: TrainRecipe) -> torch.optim.SGD:
+    """SGD with the recipe's momentum, weight decay and Nesterov flag, at the first epoch's LR."""
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.lr_at(0),
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+        nesterov=recipe.nesterov,
+    )
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
+    """Set every parameter group's learning rate to ``lr``; returns it."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
