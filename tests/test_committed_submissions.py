@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pruning_suite.validate.core import validate_paths
+from pruning_suite.validate import validate_paths
 
 ROOT = Path(__file__).resolve().parents[1] / "submissions"
 
@@ -31,7 +31,7 @@ def test_each_docs_page_is_what_its_command_writes_from_the_committed_runs(
     """A reproduction page cannot drift from its submissions: its own command, run on the
     committed results, finds every run and writes the same page."""
     from pruning_suite.cli.main import main
-    from pruning_suite.studies import study
+    from pruning_suite import studies as study
 
     def no_runs(self, jobs, on_done):
         assert not jobs, f"docs/{page} lists runs missing from submissions/: {jobs}"

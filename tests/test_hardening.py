@@ -156,11 +156,9 @@ def test_unsupported_devices_are_refused_before_anything_is_written(tmp_path, de
 
 
 def test_a_directory_where_the_submission_goes_fails_before_training(tmp_path) -> None:
-    from pruning_suite.run.runner import compute_run_id
+    from pruning_suite.run.runner import plan_run
 
-    protocol = load_protocol(None)
-    method = load_registry().method("l1norm")
-    run_id = compute_run_id(protocol, method, protocol.target(None), 0, True)
+    run_id = plan_run(RunConfig(plugin="l1norm", smoke=True, out=tmp_path)).run_id
     (tmp_path / "digits-convnet" / "l1norm" / f"{run_id}.json").mkdir(parents=True)
     with pytest.raises(OutputError, match="is not a file"):
         run(RunConfig(plugin="l1norm", smoke=True, out=tmp_path))

@@ -25,13 +25,15 @@ from pruning_suite.cli.main import main
 from pruning_suite.protocol.spec import ComparisonProtocol, load_protocol, load_protocol_file
 from pruning_suite.record.submission import Submission
 from pruning_suite.report.tables import build_tables, load_submissions, render
-from pruning_suite.rules.setups import (
+from pruning_suite.rules import (
+    CheckContext,
+    ScratchBudget,
     certify,
     check_dataset_checksum,
     check_target_tolerance,
     scratch_epochs,
 )
-from pruning_suite.validate.core import validate_file, validate_paths
+from pruning_suite.validate import validate_file, validate_paths
 from tests.conftest_submissions import certified, make_submission, run_id_for, write_submission
 
 DIGITS = load_protocol("digits-convnet")
@@ -340,16 +342,20 @@ def test_R_RANK_1_smoke_runs_are_not_rankable_and_never_ranked(tmp_path) -> None
     assert [row.seeds for row in table.rows] == [(0,)] and table.smoke_runs == 1
 
 
-def test_R_ID_1_a_run_id_file_holds_that_run_and_ids_are_unique(tmp_path) -> None:
+def test_R_ID_1_a_run_id_file_holds_that_run(tmp_path) -> None:
     data = make_submission()
     (problem,) = _problems(tmp_path, data, name="0123456789ab.json")
     assert _rules([problem]) == [("R-ID-1", "error", "$.run_id")]
     assert "'0123456789ab.json'" in problem.message
+
+
+def test_R_ID_3_no_two_files_of_a_tree_hold_one_run_id(tmp_path) -> None:
+    data = make_submission()
     first = write_submission(tmp_path / "tree" / "a", data)
     copy = write_submission(tmp_path / "tree" / "b", data, name="copy.json")
     results = validate_paths([tmp_path / "tree"])
     for path, other in ((first, copy), (copy, first)):
-        (dup,) = [p for p in results[path] if p.rule == "R-ID-1"]
+        (dup,) = [p for p in results[path] if p.rule == "R-ID-3"]
         assert dup.where == "$.run_id" and str(other) in dup.message
 
 
@@ -420,8 +426,9 @@ def test_R_DATA_2_other_data_is_not_even_s1(tmp_path) -> None:
         update={"dataset": DIGITS.dataset.model_copy(update={"sha256": "unpinned"})}
     )
     sub = Submission.model_validate(data)
-    assert list(check_dataset_checksum(sub, unpinned)) == []
-    assert [u.rule for u in check_dataset_checksum(sub, DIGITS)] == ["R-DATA-2"]
+    assert list(check_dataset_checksum(CheckContext(sub, protocol=unpinned))) == []
+    (unmet,) = check_dataset_checksum(CheckContext(sub, protocol=DIGITS))
+    assert unmet.where == "$.protocol.dataset_sha256"
 
 
 @pytest.mark.parametrize(
@@ -438,7 +445,7 @@ def test_R_TARGET_1_achieved_figures_within_the_tolerance_of_the_targets(
     data = make_submission()
     data["target"].update(target)
     sub = Submission.model_validate(data)
-    assert [u.where for u in check_target_tolerance(sub, DIGITS)] == unmet
+    assert [u.where for u in check_target_tolerance(CheckContext(sub, protocol=DIGITS))] == unmet
     problems = _problems(tmp_path, _recertify(data))
     assert _rules(problems) == [("R-TARGET-1", "warning", where) for where in unmet]
     assert data["certification"]["setup"] == (None if unmet else "S4.2")
@@ -577,16 +584,19 @@ def test_R_CERT_1_a_claimed_setup_must_be_the_one_the_fields_support(tmp_path) -
 def test_R_SX_1_scratch_budgets_of_the_paper() -> None:
     # Scratch-B, K1 = 160 pretraining epochs at a 2x FLOP reduction
     f1, f2 = 2_000_000, 1_000_000
-    assert scratch_epochs("SX-B", 160, 40, f1, f2, includes_retraining=False) == 320
-    assert scratch_epochs("SX-B", 160, 40, f1, f2, includes_retraining=True) == 360
-    assert scratch_epochs("SX-A", 160, 40, pruning_epochs=0) == 200  # K1 + P + K2
-    assert scratch_epochs("SX-A", 160, 40, pruning_epochs=10) == 210
-    assert scratch_epochs("SX-B", 160, 0, 3, 2, includes_retraining=False) == 240  # exact
-    assert scratch_epochs("SX-B", 10, 0, 10, 3, includes_retraining=False) == 34  # ceil(33.3)
+    def epochs(setup, k1, k2, f1=None, f2=None, **rest):
+        return scratch_epochs(ScratchBudget(setup, k1, k2, f1, f2, **rest))
+
+    assert epochs("SX-B", 160, 40, f1, f2, includes_retraining=False) == 320
+    assert epochs("SX-B", 160, 40, f1, f2, includes_retraining=True) == 360
+    assert epochs("SX-A", 160, 40, pruning_epochs=0) == 200  # K1 + P + K2
+    assert epochs("SX-A", 160, 40, pruning_epochs=10) == 210
+    assert epochs("SX-B", 160, 0, 3, 2, includes_retraining=False) == 240  # exact
+    assert epochs("SX-B", 10, 0, 10, 3, includes_retraining=False) == 34  # ceil(33.3)
     with pytest.raises(ValueError, match="SX-B needs the dense and pruned FLOPs"):
-        scratch_epochs("SX-B", 160, 40)
+        epochs("SX-B", 160, 40)
     with pytest.raises(ValueError, match="unknown scratch setup"):
-        scratch_epochs("SX-C", 160, 40)  # type: ignore[arg-type]
+        epochs("SX-C", 160, 40)
 
 
 def _scratch(data: dict, **changes) -> dict:
@@ -603,7 +613,7 @@ def _scratch(data: dict, **changes) -> dict:
         "epochs": 80,
     } | changes
     from pruning_suite.protocol.spec import load_protocol
-    from pruning_suite.rules.setups import scratch_recipe
+    from pruning_suite.rules import scratch_recipe
 
     recipe = scratch_recipe(load_protocol("digits-convnet"), data["scratch"]["epochs"])
     data["retraining_recipe"] = recipe.model_dump(mode="json")  # trained its budget's recipe
@@ -798,7 +808,7 @@ def test_R_RETRAIN_4_a_scratch_run_trains_all_of_its_budgets_recipe(tmp_path) ->
 def test_R_TARGET_1_a_target_the_protocol_does_not_have_is_not_s1(tmp_path) -> None:
     from pruning_suite.protocol.spec import load_protocol
     from pruning_suite.record.submission import Submission
-    from pruning_suite.rules.setups import certify
+    from pruning_suite.rules import certify
     from tests.conftest_submissions import make_submission
 
     data = make_submission()

@@ -1,10 +1,11 @@
-"""Meta-test of RULES.md: every rule has a test named after it and a check function that exists.
+"""Meta-test of RULES.md against the rule registry: every rule has a test named after it.
 
 Like datasette's ``test_hook_<name>`` meta-test: the rule tables of RULES.md are parsed, the test
 files are parsed with :mod:`ast` (never imported), and the functions named in each rule's last
 column are looked up. A name with a ``pruning_suite.`` prefix is imported (its module, then
 attributes: ``pruning_suite.engine.masks.WeightMasks.enforce``); a bare name is a function of
-``pruning_suite.validate.core``.
+``pruning_suite.rules``. The ids of RULES.md and of the rule registry are the same set, and a
+checked rule's row names the registered rule's check.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ RULES_MD = ROOT / "RULES.md"
 TESTS = Path(__file__).resolve().parent
 _RULE_ROW = re.compile(r"^\|\s*(R-[A-Z]+-\d+)\s*\|")
 _CODE = re.compile(r"`([^`]+)`")
-_DEFAULT_MODULE = "pruning_suite.validate.core"
+_DEFAULT_MODULE = "pruning_suite.rules"
 
 
 def parse_rules(text: str) -> list[tuple[str, list[str]]]:
@@ -139,6 +140,25 @@ def test_rule_ids_are_unique(rules) -> None:
     assert duplicate_ids([rule_id for rule_id, _ in rules]) == []
 
 
+def test_rules_md_and_the_rule_registry_hold_the_same_ids(rules) -> None:
+    from pruning_suite.rules import load_rules
+
+    documented = {rule_id for rule_id, _ in rules}
+    registered = set(load_rules())
+    assert sorted(registered - documented) == [], "registered rules missing from RULES.md"
+    assert sorted(documented - registered) == [], "RULES.md rules that are not registered"
+
+
+def test_each_checked_rules_row_names_its_registered_check(rules) -> None:
+    from pruning_suite.rules import load_rules
+
+    registry = load_rules()
+    for rule_id, names in rules:
+        rule = registry.get(rule_id)
+        if rule.check is not None:
+            assert rule.check in [resolve(name) for name in names], rule_id
+
+
 # --------------------------------------------------------------------------- the checker can fail
 
 _SAMPLE = """\
@@ -177,9 +197,9 @@ def test_checker_finds_a_missing_test_a_duplicate_and_unknown_functions(tmp_path
     ]
 
 
-def test_resolve_imports_dotted_names_and_defaults_to_validate() -> None:
+def test_resolve_imports_dotted_names_and_defaults_to_rules() -> None:
     from pruning_suite.engine.masks import WeightMasks
-    from pruning_suite.validate.core import check_rankable
+    from pruning_suite.rules.measures import check_rankable
 
     assert resolve("check_rankable") is check_rankable
     assert resolve("pruning_suite.engine.masks.WeightMasks.enforce") is WeightMasks.enforce

@@ -17,15 +17,15 @@ from pruning_suite.errors import OutputError, SubmissionError
 from pruning_suite.protocol.spec import load_protocol
 from pruning_suite.record.jsonio import read_json, write_json_atomic
 from pruning_suite.record.submission import Submission
-from pruning_suite.validate.core import (
-    CONSISTENCY_CHECKS,
+from pruning_suite.protocol.catalogue import shipped_protocol
+from pruning_suite.record.identity import RunIdentity, run_id
+from pruning_suite.record.jsonio import json_path
+from pruning_suite.rules import load_rules
+from pruning_suite.validate import (
     MAX_PROBLEMS_PER_FILE,
-    expected_run_id,
     format_problems,
     has_errors,
-    json_path,
     results_to_json,
-    shipped_protocol,
     validate_file,
     validate_paths,
 )
@@ -360,13 +360,11 @@ def test_run_id_must_match_a_run_id_shaped_file_name(tmp_path):
     assert "0123456789ab.json" in problem.message
 
 
-def test_consistency_checks_are_named_functions():
-    names = [check.__name__ for check in CONSISTENCY_CHECKS]
-    assert len(set(names)) == len(names)
-    assert all(
-        name.startswith("check_") and check.__doc__
-        for name, check in zip(names, CONSISTENCY_CHECKS, strict=True)
-    )
+def test_registered_checks_are_named_documented_functions():
+    checks = [rule.check for _, rule in load_rules().items() if rule.check is not None]
+    names = [check.__name__ for check in checks]
+    assert len(set(names)) == len(names) >= 30
+    assert all(name.startswith("check_") and check.__doc__ for name, check in zip(names, checks))
 
 
 # --------------------------------------------------------------------------- folders
@@ -380,13 +378,13 @@ def test_folder_is_searched_recursively_and_duplicate_run_ids_reported(tmp_path)
     (tmp_path / "p" / "notes.txt").write_text("not json")
     results = validate_paths([tmp_path])
     assert sorted(results) == sorted([first, copy, other])
-    # seeds 0, 0, 1: a repeated seed (R-SEED-1) and a duplicate run id (R-ID-1); 2 of 3 seeds
+    # seeds 0, 0, 1: a repeated seed (R-SEED-1) and a duplicate run id (R-ID-3); 2 of 3 seeds
     assert _rules(results[other]) == [("R-SEED-2", "warning")]
     assert "2 of 3 required seeds" in results[other][0].message
     for path, twin in ((first, copy), (copy, first)):
         assert [(p.rule, p.where) for p in _errors(results[path])] == [
             ("R-SEED-1", "$.seed"),
-            ("R-ID-1", "$.run_id"),
+            ("R-ID-3", "$.run_id"),
         ]
         assert str(twin) in results[path][-1].message
 
@@ -462,9 +460,12 @@ def test_format_problems_and_json(tmp_path):
     assert (
         f"{bad}: $.final.test_top1: error [R-SCHEMA-1]: 150 is greater than the maximum 100" in text
     )
-    # one valid seed of the protocol's three: an R-SEED-2 warning on both files of the row
+    # one valid seed of the protocol's three: an R-SEED-2 warning on the valid file; the file
+    # that fails the schema has no ranking row (rule set 2: rows are keyed by ranking_key, which
+    # needs a model-valid submission), so it carries only its own error
     assert f"{good}: $.seed: warning [R-SEED-2]: 1 of 3 required seeds" in text
-    assert text.splitlines()[-1] == "2 files checked: 1 valid, 1 invalid (1 error, 2 warnings)"
+    assert [p.rule for p in results[bad]] == ["R-SCHEMA-1"]
+    assert text.splitlines()[-1] == "2 files checked: 1 valid, 1 invalid (1 error, 1 warning)"
     out = results_to_json(results)
     assert out["valid"] is False
     assert [f["valid"] for f in out["files"]] == [True, False]
@@ -517,7 +518,8 @@ def test_write_json_atomic_unwritable_folder_says_which_and_how(tmp_path):
 
 def test_validate_and_report_do_not_import_torch():
     code = (
-        "import sys, pruning_suite.validate.core, pruning_suite.report.tables, pruning_suite.record.schema; "
+        "import sys, pruning_suite.validate, pruning_suite.rules, pruning_suite.report.tables, "
+        "pruning_suite.record.schema; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -567,7 +569,7 @@ def test_run_id_is_recomputed_from_the_files_fields(tmp_path):
     data["run_id"] = "0123456789ab"
     problem = _one_problem(write_submission(tmp_path, data, name="run.json"))
     assert problem.where == "$.run_id"
-    assert repr(expected_run_id(Submission.model_validate(data))) in problem.message
+    assert repr(run_id(RunIdentity.of(Submission.model_validate(data)))) in problem.message
     assert "'0123456789ab'" in problem.message
 
 
@@ -600,10 +602,10 @@ def test_copy_of_a_run_under_a_new_id_is_caught(tmp_path):
 @pytest.mark.parametrize(
     ("method", "config"), [("l1norm", {}), ("taylor", {"batches": 4}), ("random", None)]
 )
-def test_expected_run_id_agrees_with_the_runner(method, config):
+def test_the_run_id_of_a_files_fields_is_the_runners(method, config):
     from pruning_suite.contract.plugins import load_registry  # imports torch: only inside this test
     from pruning_suite.protocol.spec import load_protocol
-    from pruning_suite.run.runner import compute_run_id
+    from pruning_suite.run.runner import RunConfig, plan_run
 
     pruning_method = load_registry().method(method, config)
     protocol = load_protocol("digits-convnet")
@@ -617,8 +619,11 @@ def test_expected_run_id_agrees_with_the_runner(method, config):
             smoke=smoke,
             target=target.id,
         )
-        expected = compute_run_id(protocol, pruning_method, target, seed, smoke)
-        assert expected_run_id(Submission.model_validate(data)) == expected
+        config_of_run = RunConfig(
+            plugin=method, method_config=config or {}, target=target.id, seed=seed, smoke=smoke
+        )
+        expected = plan_run(config_of_run).run_id
+        assert run_id(RunIdentity.of(Submission.model_validate(data))) == expected
 
 
 def test_committed_submissions_have_the_runners_run_ids():
@@ -627,7 +632,7 @@ def test_committed_submissions_have_the_runners_run_ids():
     assert files
     for path in files:
         sub = Submission.model_validate(read_json(path))
-        assert expected_run_id(sub) == sub.run_id == path.stem, path
+        assert run_id(RunIdentity.of(sub)) == sub.run_id == path.stem, path
 
 
 # --------------------------------------------------------------------------- shipped protocols
@@ -733,6 +738,7 @@ def test_smoke_run_is_held_to_no_setup_but_never_certified(tmp_path):
         "setup": None,
         "division": "open",
         "unmet": ["smoke run: reduced budget"],
+        "ruleset": 2,
     }
     data["certification"] = {"setup": "S4.2", "division": "closed", "unmet": []}
     (problem,) = _problems_of(tmp_path, data)
@@ -805,10 +811,9 @@ def test_seed_range(tmp_path, seed, ok):
         assert [p.where for p in problems] == ["$.seed"]
 
 
-def test_every_consistency_check_names_its_rule():
-    for check in CONSISTENCY_CHECKS:
-        assert re.match(r"R-[A-Z]+-\d+: ", check.__doc__), check.__name__
-    ids = [check.__doc__.split(":")[0] for check in CONSISTENCY_CHECKS]
-    assert len(set(ids)) == len(ids)
-    new = {"R-ID-2", "R-PROTO-1", "R-RETRAIN-2", "R-RETRAIN-3", "R-MEAS-6"}
-    assert new <= set(ids)
+def test_every_registered_check_names_its_rule():
+    for rule_id, rule in load_rules().items():
+        if rule.check is not None:
+            assert re.match(rf"{rule_id}( \([S0-9.]+\))?: ", rule.check.__doc__), rule_id
+    new = {"R-ID-2", "R-PROTO-1", "R-RETRAIN-2", "R-RETRAIN-3", "R-MEAS-6", "R-ID-3"}
+    assert new <= set(load_rules())

@@ -1,7 +1,8 @@
 """The suite's own rules, registered as a core plugin (see ``CORE_PLUGINS``) like any plugin's.
 
 The order is the order ``validate`` runs and reports them in: the rules the runner enforces by
-construction (nothing to check in a file), then the file rules, then the tree rules.
+construction and the reading rule (nothing for a rule to check), then the file rules, then the
+tree rules.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ _BY_CONSTRUCTION = {
     "R-TRAIN-1": "a non-finite training loss stops the run",
     "R-PROTO-2": "a protocol file reusing a shipped id and version with other content is refused",
 }
+
+_READ = (
+    "the file is readable without the suite: size, nesting, JSON syntax, NaN/Infinity and "
+    "duplicate keys refused; the JSON Schema and the strict pydantic model (validate.stages)"
+)
 
 
 def _file_rules() -> list[Rule]:
@@ -69,4 +75,5 @@ def _tree_rules() -> list[Rule]:
 def register_rules() -> dict[str, Rule]:
     """Every rule of RULES.md, by id."""
     run = [Rule(i, None, scope="run", description=d) for i, d in _BY_CONSTRUCTION.items()]
-    return {rule.id: rule for rule in (*run, *_file_rules(), *_tree_rules())}
+    read = Rule("R-SCHEMA-1", None, scope="read", description=_READ)
+    return {rule.id: rule for rule in (*run, read, *_file_rules(), *_tree_rules())}

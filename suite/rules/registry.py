@@ -19,6 +19,8 @@ __all__ = ["RULE_ID", "check_rules", "load_rules"]
 RULE_ID = re.compile(r"^R-[A-Z]+-\d+$")
 """The form of a rule id: ``R-<FAMILY>-<N>``, e.g. ``R-RETRAIN-2``."""
 
+_SCOPES = ("file", "tree", "run", "read")
+_UNCHECKED = ("run", "read")
 _HINT = "a rule is a pruning_suite.rules.Rule registered under its own id by register_rules"
 
 
@@ -47,10 +49,9 @@ def check_rules(rules: Registry[Rule]) -> None:
             raise PluginError(f"rule {name!r} is a {type(rule).__name__}, not a Rule", _HINT)
         if rule.id != name or not RULE_ID.match(name):
             raise PluginError(f"rule {rule.id!r} is registered as {name!r}", _HINT)
-        if rule.scope not in ("file", "tree", "run") or (rule.check is None) != (
-            rule.scope == "run"
-        ):
+        if rule.scope not in _SCOPES or (rule.check is None) != (rule.scope in _UNCHECKED):
             raise PluginError(
                 f"rule {name!r} has scope {rule.scope!r} and check {rule.check!r}",
-                "a file or tree rule has a check; a run rule (enforced by the runner) has none",
+                "a file or tree rule has a check; a run or read rule (enforced by the runner, "
+                "or by validate's reading stages) has none",
             )

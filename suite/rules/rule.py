@@ -2,7 +2,8 @@
 
 A :class:`Rule` is one fairness or consistency rule of RULES.md: its stable id, the comparison
 setup it guards (or None), its scope (one file, a tree of files, or the runner by construction),
-its default severity, a description, and its check. Built-in rules register through
+its default severity, a description, and its check (None for a rule the runner enforces by
+construction, or the reading stages of ``validate``). Built-in rules register through
 :mod:`pruning_suite.rules.builtin`; a plugin adds one by returning it from ``register_rules``.
 Every check yields :class:`Finding` items; ``validate`` turns them into problems with a path and
 the rule id, and certification reads the findings of the setup rules.
@@ -58,7 +59,7 @@ ABS_TOL_TOP1 = 1e-6
 """Absolute tolerance (percentage points) of a dense top-1 against a pinned one."""
 
 Severity = Literal["error", "warning"]
-Scope = Literal["file", "tree", "run"]
+Scope = Literal["file", "tree", "run", "read"]
 
 
 @dataclass(frozen=True)
@@ -147,10 +148,12 @@ class Rule:
     Attributes:
         id: The stable id, ``R-<FAMILY>-<N>`` (e.g. ``"R-RETRAIN-2"``).
         check: For scope ``"file"`` a :data:`FileCheck`, for ``"tree"`` a :data:`TreeCheck`; None
-            for scope ``"run"`` (enforced by construction in the runner, nothing to check).
+            for scope ``"run"`` (enforced by construction in the runner, nothing to check) and
+            ``"read"`` (checked by ``validate``'s reading stages, before any rule runs).
         setup: The comparison setup the rule is a requirement of (``"S3.1"``), or None. A setup
             rule's findings lower the certification instead of invalidating the file.
-        scope: ``"file"`` (one submission), ``"tree"`` (the files of a folder) or ``"run"``.
+        scope: ``"file"`` (one submission), ``"tree"`` (the files of a folder), ``"run"`` or
+            ``"read"``.
         severity: The default severity of its findings.
         description: What the rule requires, in prose (the check's docstring when not given).
     """
