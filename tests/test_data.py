@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from pruning_suite.data import datasets as data
+from pruning_suite.data import idx
+from pruning_suite.data.idx import TORCHVISION_FOLDERS
 from pruning_suite.data.datasets import (
     IDX_FILES,
     Split,
@@ -195,7 +197,7 @@ def test_gz_and_plain_in_torchvision_layout_give_the_same_data(
         for spec in (_spec(name), _spec(name, sha256=checksum)):
             splits = load_dataset(spec, tmp_path, verify=spec.sha256 != NO_CHECK)
             assert (len(splits.train), len(splits.val), len(splits.test)) == (15, 5, 10)
-            assert splits.source == str(tmp_path / data._TORCHVISION_FOLDER[name] / "raw")
+            assert splits.source == str(tmp_path / TORCHVISION_FOLDERS[name] / "raw")
             expected = (torch.from_numpy(arrays[IDX_FILES[2]]).float() / 255 - 0.5) / 0.25
             assert torch.allclose(splits.test.inputs[:, 0], expected)
             assert splits.test.labels.tolist() == arrays[IDX_FILES[3]].tolist()
@@ -313,7 +315,7 @@ def test_any_decoding_failure_names_the_file(
     def broken(raw: bytes, path: Path, hint: str) -> np.ndarray:
         raise error
 
-    monkeypatch.setattr(data, "_parse_idx", broken)
+    monkeypatch.setattr(idx, "_parse_idx", broken)
     with pytest.raises(DatasetError) as info:
         load_dataset(_spec(), tmp_path, verify=False)
     message = str(info.value)
