@@ -57,11 +57,11 @@ def test_report_shows_l1norm_and_random_side_by_side(default_runs, capsys) -> No
 
 
 def test_a_study_page_shows_its_command_without_jobs() -> None:
-    from pruning_suite.cli.main import _without_jobs
+    from pruning_suite.cli.study import without_jobs
 
     command = "pruning-suite study scratch --jobs 4 --plugin l1norm --jobs=2 --report 'my docs'"
     assert (
-        _without_jobs(command) == "pruning-suite study scratch --plugin l1norm --report 'my docs'"
+        without_jobs(command) == "pruning-suite study scratch --plugin l1norm --report 'my docs'"
     )
 
 

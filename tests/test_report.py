@@ -9,7 +9,10 @@ import math
 
 import pytest
 
+from pruning_suite import hookimpl
+from pruning_suite.errors import PluginError
 from pruning_suite.record.submission import Submission
+from pruning_suite.report import ReportFormat
 from pruning_suite.report.tables import (
     FORMATS,
     build_tables,
@@ -150,8 +153,9 @@ def test_csv_is_machine_readable():
 
 
 def test_unknown_format_and_empty_input():
-    with pytest.raises(ValueError, match="github, latex, html, csv"):
+    with pytest.raises(PluginError, match="unknown report format 'pdf'") as info:
         render([], "pdf")
+    assert "known: csv, github, html, latex" in info.value.hint
     assert set(FORMATS) == {"github", "latex", "html", "csv"}
     assert "No valid submissions" in render([], "github")
 
@@ -344,3 +348,35 @@ def test_plot_tables_writes_accuracy_vs_sparsity_per_certification(default_runs,
         "digits-convnet-v1-closed-S42.png",
     ]
     assert written[0].read_bytes()[:4] == b"\x89PNG"
+
+
+# --------------------------------------------------------------------------- plugin formats
+
+
+def _row_count(tables) -> str:
+    return "".join(f"{t.protocol} {t.target}: {len(t.rows)} ranked\n" for t in tables)
+
+
+class _CountFormat:
+    @hookimpl
+    def register_report_formats(self):
+        return {"count": ReportFormat("count", "ranked rows per table", _row_count)}
+
+
+def test_hook_register_report_formats(tmp_path, capsys, monkeypatch) -> None:
+    """A format registered by a plugin is a `report --format` value; a near miss gets a hint."""
+    from pruning_suite.cli.main import main
+    from pruning_suite.contract import plugins
+
+    real = plugins.load_registry
+    monkeypatch.setattr(
+        plugins, "load_registry", lambda extra_plugins=(): real((*extra_plugins, _CountFormat()))
+    )
+    for seed in range(3):
+        write_submission(tmp_path, make_submission(seed=seed))
+    assert "count" in plugins.load_registry().report_formats
+    assert main(["report", str(tmp_path), "--format", "count"]) == 0
+    assert capsys.readouterr().out == "digits-convnet uniform-50: 1 ranked\n"
+    assert main(["report", str(tmp_path), "--format", "cuont"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown report format 'cuont'" in err and "did you mean 'count'" in err

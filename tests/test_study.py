@@ -11,13 +11,16 @@ from types import SimpleNamespace
 
 import pytest
 
+from pruning_suite import hookimpl
 from pruning_suite.contract.plugins import load_registry
 from pruning_suite.errors import PluginError
 from pruning_suite.protocol.spec import load_protocol
 from pruning_suite.rules.setups import certify
 from pruning_suite.run.runner import RunConfig, run, scratch_plan
-from pruning_suite.studies.study import (
+from pruning_suite.studies import (
+    Arm,
     LocalExecutor,
+    Study,
     StudyResult,
     claims,
     claims_text,
@@ -30,7 +33,7 @@ from pruning_suite.studies.study import (
     scratch_arms,
     scratch_claims,
 )
-from pruning_suite.validate.core import check_file, validate_file
+from pruning_suite.validate import check_file, validate_file
 
 DIGITS_OWN = "0:0.01,10:0.001"  # digits-convnet's retraining schedule
 
@@ -336,7 +339,7 @@ def test_scratch_run_is_certified_by_its_budget(tmp_path) -> None:
 def test_a_full_budget_scratch_run_is_valid_with_its_own_recipe(tmp_path) -> None:
     """R-RETRAIN-4 holds a scratch run to its budget's recipe, not the protocol's retraining."""
     from pruning_suite.record.jsonio import read_json
-    from pruning_suite.rules.setups import scratch_recipe
+    from pruning_suite.rules.scratch import scratch_recipe
     from tests.conftest_submissions import run_id_for, write_submission
 
     smoke = run(
@@ -665,3 +668,50 @@ def test_a_report_path_that_is_a_file_is_refused_before_any_run(tmp_path, capsys
     assert main([*argv, "--report", str(tmp_path / "r")]) != 0
     assert "is not a folder" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+class _OneArm(Study):
+    """A tiny study a plugin could ship: one method under the protocol's own recipe."""
+
+    name = "one-arm"
+    help = "one method under the protocol's recipe"
+    intro = "One method under the protocol's own retraining recipe."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--plugin", required=True)
+
+    def arms(self, args, base, protocol, seeds) -> list[Arm]:
+        return [Arm(f"{args.plugin} as is", tuple(replace(base, seed=s) for s in seeds))]
+
+    def verdicts(self, result, args) -> list[str]:
+        return [f"{len(result.arms)} arm: nothing to compare."]
+
+
+class _StudyPlugin:
+    @hookimpl
+    def register_studies(self):
+        return {"one-arm": _OneArm()}
+
+
+def test_hook_register_studies(tmp_path, capsys, monkeypatch) -> None:
+    """A study registered by a plugin is a `pruning-suite study` subcommand that runs and pages."""
+    from pruning_suite.cli.main import main
+    from pruning_suite.contract import plugins
+
+    real = plugins.load_registry
+    monkeypatch.setattr(
+        plugins, "load_registry", lambda extra_plugins=(): real((*extra_plugins, _StudyPlugin()))
+    )
+    assert main(["study"]) == 0
+    assert "one-arm" in capsys.readouterr().out
+    report = tmp_path / "report"
+    argv = ["study", "one-arm", "--plugin", "l1norm", "--smoke", "--seeds", "1"]
+    argv += ["--out", str(tmp_path / "subs"), "--report", str(report)]
+    assert main(argv) == 0
+    assert "1 runs done, 0 found" in capsys.readouterr().out
+    page = (report / "README.md").read_text()
+    assert page.startswith("# one-arm on digits-convnet@1, target uniform-50\n")
+    assert "| l1norm as is " in page and "1 arm: nothing to compare." in page
+    assert (report / "accuracy-vs-epoch.png").is_file()
+    assert main(argv) == 0  # resumes from the file on disk
+    assert "0 runs done, 1 found" in capsys.readouterr().out

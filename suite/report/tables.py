@@ -19,29 +19,27 @@ kept and a note says how many were dropped. Under a protocol shipped with the su
 fewer seeds than the protocol asks for shows e.g. ``2 of 3``.
 
 Every string taken from a submission (method names, ids, configs) is shown on one line, with
-line breaks and other control characters escaped, in every format; CSV cells that a spreadsheet
-would run as a formula (starting with ``=``, ``+``, ``-``, ``@``) get a leading ``'``.
+line breaks and other control characters escaped. The tables are written by a registered
+:class:`~pruning_suite.report.formats.ReportFormat` (:func:`render`).
 """
 
 from __future__ import annotations
 
-import csv
-import html
-import io
 import statistics
-import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from tabulate import tabulate
-
-from ..protocol.spec import ComparisonProtocol, canonical_json
+from ..protocol.catalogue import known_protocol, shipped_protocol
+from ..protocol.spec import ComparisonProtocol
+from ..record.identity import RankingKey, ranking_key
 from ..record.submission import Submission
 from ..rules.setups import SETUPS, achieved_speedup, certify
-from ..validate.core import Problem, check_paths, known_protocol, shipped_protocol
+from ..validate import Problem, check_paths
+from .formats import FORMATS, HEADERS, format_macs, render
+from .text import STATISTIC, one_line
 
 __all__ = [
     "FORMATS",
@@ -54,44 +52,6 @@ __all__ = [
     "plot_tables",
     "render",
 ]
-
-FORMATS = ("github", "latex", "html", "csv")
-"""Output formats of :func:`render`."""
-
-HEADERS = (
-    "Method",
-    "Seeds",
-    "Top-1 (%)",
-    "Delta vs dense (pp)",
-    "Sparsity (%)",
-    "MACs",
-    "Speedup",
-)
-"""Column headers of every rendered table (CSV uses machine-readable names instead)."""
-
-_CSV_HEADERS = (
-    "protocol",
-    "protocol_version",
-    "target",
-    "division",
-    "setup",
-    "method",
-    "method_version",
-    "config",
-    "seeds",
-    "seeds_required",
-    "top1_mean",
-    "top1_sample_std",
-    "delta_top1_vs_dense",
-    "sparsity_percent",
-    "macs_pruned",
-    "speedup",
-    "smoke_runs_not_ranked",
-)
-_ALIGN = ("left", "right", "right", "right", "right", "right", "right")
-_STATISTIC = "final-epoch test top-1, mean ± sample std over seeds"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 @dataclass(frozen=True)
@@ -164,13 +124,13 @@ class Table:
     @property
     def caption(self) -> str:
         """The caption line: protocol@version, target and the statistic shown (one line)."""
-        return f"{self.title}: {_STATISTIC}"
+        return f"{self.title}: {STATISTIC}"
 
     @property
     def title(self) -> str:
         """``protocol@version, target TARGET, closed division, certified S4.2``, on one line."""
         return (
-            f"{_one_line(self.protocol)}@{self.protocol_version}, target {_one_line(self.target)}, "
+            f"{one_line(self.protocol)}@{self.protocol_version}, target {one_line(self.target)}, "
             f"{self.certified}"
         )
 
@@ -228,7 +188,7 @@ def build_tables(
         protocol = known_protocol(sub, protocols)
         cert = certify(sub, protocol) if protocol is not None else None
         division, setup = (cert.division, cert.setup) if cert else ("open", None)
-        groups[(*where, division, setup)].append(sub)
+        groups[ranking_key(sub, division, setup).table()].append(sub)
     for where in smoke:
         if not any(key[:3] == where for key in groups):
             groups[(*where, "open", None)] = []
@@ -261,7 +221,7 @@ def _build_table(
 ) -> Table:
     table = Table(*key)
     rankable = list(subs)
-    ranked = _newest_per_method_and_seed(rankable)
+    ranked = _newest_per_method_and_seed(rankable, table)
     table.duplicates_dropped = len(rankable) - len(ranked)
     protocol = next(
         (p for p in protocols if (p.id, p.version) == (table.protocol, table.protocol_version)),
@@ -274,7 +234,7 @@ def _build_table(
     elif ranked:
         table.dense_top1 = statistics.fmean(s.base_model.dense_test_top1 for s in ranked)
     if ranked:
-        table.rows = _rank(ranked, table.dense_top1, protocol.seeds if protocol else None)
+        table.rows = _rank(ranked, table, protocol.seeds if protocol else None)
     table.notes = _notes(table, ranked) + _published(protocol, table.target)
     return table
 
@@ -319,46 +279,51 @@ def _published(protocol: ComparisonProtocol | None, target: str) -> list[str]:
         spread = f" ± {ref.std:.2f}" if ref.std is not None else ""
         how = f"; {ref.statistic}" if ref.statistic else ""
         lines.append(
-            f"published (not ranked): {_one_line(ref.method)}"
+            f"published (not ranked): {one_line(ref.method)}"
             f"{'' if ref.target else ' (dense base model)'} {ref.top1:.2f}{spread} "
-            f"[{_one_line(ref.source)}{how}]"
+            f"[{one_line(ref.source)}{how}]"
         )
     return lines
 
 
-def _method_key(sub: Submission) -> tuple[str, str, str, str]:
-    """What one row holds: method name, version, config, and how the run departed from the plain
-    pipeline (OrthP re-initialization, a retraining override), shown in the row's label."""
+def _variant(key: RankingKey) -> str:
+    """How a row's runs departed from the plain pipeline (OrthP re-initialization, a retraining
+    override, best-validation selection), shown in the row's label."""
     variant = []
-    if sub.method.reinit:
-        variant.append(f"+{'OrthP' if sub.method.reinit == 'orthp' else sub.method.reinit}")
-    if sub.retraining_override:
-        shown = ", ".join(f"{k} {v}" for k, v in sorted(sub.retraining_override.items()))
+    if key.reinit:
+        variant.append(f"+{'OrthP' if key.reinit == 'orthp' else key.reinit}")
+    if key.retraining_override:
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(key.override().items()))
         variant.append(f"(retraining {shown})")
-    if sub.final.selection != "final-epoch":
-        variant.append(f"({sub.final.selection} epoch reported)")
-    return sub.method.name, sub.method.version, canonical_json(sub.method.config), " ".join(variant)
+    if key.selection != "final-epoch":
+        variant.append(f"({key.selection} epoch reported)")
+    return " ".join(variant)
 
 
-def _newest_per_method_and_seed(subs: list[Submission]) -> list[Submission]:
-    """One run per (method, seed): the newest by ``created`` (then run id, for a stable pick)."""
-    newest: dict[tuple[tuple[str, str, str, str], int], Submission] = {}
+def _newest_per_method_and_seed(subs: list[Submission], table: Table) -> list[Submission]:
+    """One run per (ranking row, seed): the newest by ``created`` (then run id, for a stable pick)."""
+    newest: dict[tuple[RankingKey, int], Submission] = {}
     for sub in sorted(subs, key=lambda s: (datetime.fromisoformat(s.created), s.run_id)):
-        newest[(_method_key(sub), sub.seed)] = sub
+        newest[(ranking_key(sub, table.division, table.setup), sub.seed)] = sub
     return list(newest.values())
 
 
-def _rank(subs: list[Submission], dense_top1: float, seeds_required: int | None) -> list[MethodRow]:
-    by_method: dict[tuple[str, str, str, str], list[Submission]] = defaultdict(list)
+def _rank(subs: list[Submission], table: Table, seeds_required: int | None) -> list[MethodRow]:
+    by_row: dict[RankingKey, list[Submission]] = defaultdict(list)
     for sub in subs:
-        by_method[_method_key(sub)].append(sub)
+        by_row[ranking_key(sub, table.division, table.setup)].append(sub)
     configs: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for name, version, config, _ in by_method:
-        configs[(name, version)].add(config)
-    configs_per_method = {key: len(found) for key, found in configs.items()}
+    for key in by_row:
+        configs[(key.method, key.method_version)].add(key.config)
     rows = [
-        _method_row(key, runs, dense_top1, configs_per_method[key[:2]] > 1, seeds_required)
-        for key, runs in by_method.items()
+        _method_row(
+            (key.method, key.method_version, key.config, _variant(key)),
+            runs,
+            table.dense_top1,
+            len(configs[(key.method, key.method_version)]) > 1,
+            seeds_required,
+        )
+        for key, runs in by_row.items()
     ]
     return sorted(rows, key=lambda r: (-r.top1_mean, r.label))
 
@@ -400,20 +365,7 @@ def _label(name: str, version: str, config: str | None, variant: str = "") -> st
     (``+OrthP``, ``(retraining lr_schedule 0:0.001)``); one line."""
     shown = version if version[:1] in ("v", "V") else f"v{version}"
     label = f"{name} {shown}" + (f" {config}" if config is not None else "")
-    return _one_line(label + (f" {variant}" if variant else ""))
-
-
-def _one_line(text: str) -> str:
-    """``text`` with line breaks and other control characters escaped (``\\n``, ``\\u2028``)."""
-    return "".join(_escape_char(char) for char in text)
-
-
-def _escape_char(char: str) -> str:
-    if char in _ESCAPES:
-        return _ESCAPES[char]
-    if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
-        return f"\\u{ord(char):04x}"
-    return char
+    return one_line(label + (f" {variant}" if variant else ""))
 
 
 def _notes(table: Table, ranked: list[Submission]) -> list[str]:
@@ -456,181 +408,3 @@ def _notes(table: Table, ranked: list[Submission]) -> list[str]:
 
 def _runs(n: int) -> str:
     return "run" if n == 1 else "runs"
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def format_macs(macs: float) -> str:
-    """A MAC count in human form: ``950``, ``2.5k``, ``1.23M``, ``412M``, ``4.1G``.
-
-    Args:
-        macs: Multiply-accumulates.
-
-    Returns:
-        Three significant digits with a k/M/G suffix (plain integer below 1000).
-    """
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if macs >= scale:
-            return (
-                f"{macs / scale:.3g}{suffix}"
-                if macs / scale < 100
-                else f"{macs / scale:.0f}{suffix}"
-            )
-    return f"{macs:.0f}"
-
-
-def _top1_cell(row: MethodRow, pm: str = "±") -> str:
-    std = "n/a" if row.top1_std is None else f"{row.top1_std:.2f}"
-    return f"{row.top1_mean:.2f} {pm} {std}"
-
-
-def _signed(value: float) -> str:
-    """Two decimals with a sign; ``+ 0.0`` turns a rounded ``-0.00`` into ``+0.00``."""
-    return f"{round(value, 2) + 0.0:+.2f}"
-
-
-def _seeds_cell(row: MethodRow) -> str:
-    """``3``, or ``2 of 3`` when the shipped protocol asks for more seeds than the row has."""
-    n = len(row.seeds)
-    required = row.seeds_required
-    return f"{n} of {required}" if required is not None and n < required else str(n)
-
-
-def _cells(row: MethodRow, pm: str = "±") -> list[str]:
-    return [
-        row.label,
-        _seeds_cell(row),
-        _top1_cell(row, pm),
-        _signed(row.delta_top1),
-        f"{row.sparsity:.2f}",
-        format_macs(row.macs_pruned),
-        f"{row.speedup:.2f}x",
-    ]
-
-
-def render(tables: Sequence[Table], fmt: str = "github") -> str:
-    """Render ranking tables.
-
-    Args:
-        tables: What :func:`build_tables` returned.
-        fmt: One of :data:`FORMATS`: ``github`` (Markdown), ``latex`` (a ``table`` environment
-            with ``\\caption``), ``html`` (a ``<section>`` per table: the ``<table>`` with its
-            ``<caption>``, or only the caption when no run is rankable, then the notes as
-            ``<p>``), or ``csv`` (one machine-readable table for all groups, with protocol,
-            version and target columns and the statistic in the column names instead of a
-            caption line; groups without rankable runs have no rows).
-
-    Returns:
-        The text, ending with a newline.
-
-    Raises:
-        ValueError: ``fmt`` is not one of :data:`FORMATS`.
-    """
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown report format {fmt!r}; use one of: {', '.join(FORMATS)}")
-    if fmt == "csv":
-        return _render_csv(tables)
-    if not tables:
-        return "No valid submissions found.\n"
-    renderer = {"github": _render_github, "latex": _render_latex, "html": _render_html}[fmt]
-    return "\n".join(renderer(table) for table in tables)
-
-
-def _tabulate(rows: list[list[str]], headers: Sequence[str], tablefmt: str) -> str:
-    # Cells are formatted already: keep "+1.50" and "40.00" as written (no number parsing).
-    return tabulate(rows, headers, tablefmt=tablefmt, disable_numparse=True, colalign=_ALIGN)
-
-
-def _render_github(table: Table) -> str:
-    protocol, target = _one_line(table.protocol), _one_line(table.target)
-    parts = [
-        f"**{protocol}@{table.protocol_version}**, target **{target}**, {table.certified}: "
-        f"{_STATISTIC}",
-        "",
-    ]
-    if table.rows:
-        rows = [_cells(r) for r in table.rows]
-        for cells in rows:
-            cells[0] = cells[0].replace("|", "\\|")  # a "|" in a name would end the cell
-        parts += [_tabulate(rows, HEADERS, "github"), ""]
-    parts += [f"- {note}" for note in table.notes]
-    return "\n".join(parts) + "\n"
-
-
-def _render_html(table: Table) -> str:
-    """One ``<section>`` per table: the table (or, without rows, its caption), then the notes."""
-    caption = html.escape(table.caption)
-    if table.rows:
-        body = _tabulate([_cells(r) for r in table.rows], HEADERS, "html")
-        head = body.replace("<table>", f"<table>\n<caption>{caption}</caption>", 1)
-    else:
-        head = f"<p><strong>{caption}</strong></p>"
-    notes = [f"<p>{html.escape(note)}</p>" for note in table.notes]
-    return "\n".join(["<section>", head, *notes, "</section>"]) + "\n"
-
-
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def _latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(char, char) for char in text)
-
-
-def _render_latex(table: Table) -> str:
-    caption = _latex_escape(table.caption).replace("±", r"$\pm$")
-    lines = [r"\begin{table}", r"\centering", rf"\caption{{{caption}}}"]
-    if table.rows:
-        rows = [[_latex_escape(c) for c in _cells(r, pm="@PM@")] for r in table.rows]
-        tabular = _tabulate(rows, [_latex_escape(h) for h in HEADERS], "latex_raw")
-        lines.append(tabular.replace("@PM@", r"$\pm$"))
-    lines += [rf"\par{{\footnotesize {_latex_escape(note)}}}" for note in table.notes]
-    lines.append(r"\end{table}")
-    return "\n".join(lines) + "\n"
-
-
-def _csv_text(text: str) -> str:
-    """A submission string as a CSV cell: one line, never run as a spreadsheet formula."""
-    text = _one_line(text)
-    return f"'{text}" if text.startswith(_FORMULA_START) else text
-
-
-def _render_csv(tables: Sequence[Table]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(_CSV_HEADERS)
-    for table in tables:
-        for row in table.rows:
-            writer.writerow(
-                [
-                    _csv_text(table.protocol),
-                    table.protocol_version,
-                    _csv_text(table.target),
-                    table.division,
-                    table.setup or "",
-                    _csv_text(row.method),
-                    _csv_text(row.version),
-                    _csv_text(row.config),
-                    len(row.seeds),
-                    "" if row.seeds_required is None else row.seeds_required,
-                    f"{row.top1_mean:.2f}",
-                    "n/a" if row.top1_std is None else f"{row.top1_std:.2f}",
-                    _signed(row.delta_top1),
-                    f"{row.sparsity:.2f}",
-                    f"{row.macs_pruned:.0f}",
-                    f"{row.speedup:.2f}",
-                    table.smoke_runs,
-                ]
-            )
-    return out.getvalue()

@@ -1,0 +1,157 @@
+"""``pruning-suite study NAME``: one subcommand per registered :class:`~pruning_suite.studies.Study`.
+
+The subcommands are built from the study registry (hook ``register_studies``): each gets the
+options every study has, then the study's own (:meth:`Study.add_arguments`). A study is refused
+before any run when an option is wrong or ``--report`` cannot hold its page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PruningSuiteError
+from .options import add_hidden_debug
+
+if TYPE_CHECKING:
+    from ..contract.registry import Registry
+    from ..studies.base import Study
+
+__all__ = ["add_study_command", "without_jobs"]
+
+
+def add_study_command(commands: Any, studies: Registry[Study] | None) -> None:
+    """``pruning-suite study``, with one subcommand per registered study.
+
+    Args:
+        commands: The top-level subparsers.
+        studies: The registered studies; None adds the command without its subcommands (loading
+            the registry imports every plugin, so it is done only when ``study`` is run).
+    """
+    study = commands.add_parser(
+        "study", help="rerun one of the paper's findings as a set of runs, with tables and figures"
+    )
+    study.set_defaults(handler=lambda args: study.print_help() or 0)
+    kinds = study.add_subparsers(title="studies", metavar="STUDY")
+    common = _common_options()
+    for name, registered in studies.items() if studies is not None else ():
+        parser = kinds.add_parser(name, parents=[common], help=registered.help)
+        registered.add_arguments(parser)
+        parser.set_defaults(handler=_cmd_study, study=registered)
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The options of every study: protocol, seeds, folders, device, smoke, jobs."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--protocol", help="protocol id or .toml file (default: digits-convnet)")
+    common.add_argument("--target", help="pruning target id (default: the protocol's)")
+    common.add_argument(
+        "--seeds", type=int, default=None, help="seeds 0..N-1 (default: the protocol's)"
+    )
+    common.add_argument(
+        "--out",
+        type=Path,
+        default=Path("submissions"),
+        help="results folder, searched and written (default: ./submissions)",
+    )
+    common.add_argument(
+        "--report", type=Path, required=True, help="folder for the page and figures"
+    )
+    common.add_argument("--device", help="cpu, cuda or cuda:N")
+    common.add_argument("--data-dir", type=Path, help="dataset root")
+    common.add_argument("--smoke", action="store_true", help="tiny budget; never rankable")
+    common.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs at a time, each in its own process (default 1: two trainings on one small "
+        "CPU slow each other down)",
+    )
+    add_hidden_debug(common)
+    return common
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from ..protocol.catalogue import load_protocol
+    from ..run.runner import RunConfig
+    from ..studies.executor import LocalExecutor, run_study
+    from ..studies.page import write_study_report
+
+    study: Study = args.study
+    _check_common(args)
+    study.check(args)
+    _check_report_folder(args.report, study.name)
+    protocol = load_protocol(args.protocol)
+    seeds = range(args.seeds if args.seeds is not None else protocol.seeds)
+    base = RunConfig(
+        plugin=study.base_plugin(args),
+        protocol=args.protocol,
+        target=args.target,
+        device=args.device,
+        data_dir=args.data_dir,
+        out=args.out,
+        smoke=args.smoke,
+    )
+    arms = study.arms(args, base, protocol, seeds)
+    result = run_study(arms, LocalExecutor(args.jobs), progress=print)
+    summary = study.summary(result, args)
+    if summary:
+        print(summary)
+    command = without_jobs(args.command_line)
+    written = write_study_report(study, result, protocol, args.report, args, command)
+    print(f"{result.ran} runs done, {result.skipped} found in {args.out}; wrote {written[0]}")
+    return 0
+
+
+def _check_common(args: argparse.Namespace) -> None:
+    """Refuse ``--jobs`` or ``--seeds`` below 1."""
+    if args.jobs < 1:
+        raise PruningSuiteError(f"--jobs {args.jobs}", "run at least one job at a time: --jobs 1")
+    if args.seeds is not None and args.seeds < 1:
+        raise PruningSuiteError(
+            f"--seeds {args.seeds}", "give a positive number of seeds, e.g. --seeds 3"
+        )
+
+
+def _check_report_folder(report: Path, study_name: str) -> None:
+    """Refuse a ``--report`` that is a file, holds a page no such study wrote, or cannot be
+    written; the folder is not created here (a refused study leaves none)."""
+    from ..studies.page import page_written_by
+
+    if report.exists() and not report.is_dir():
+        raise PruningSuiteError(
+            f"--report {report} exists and is not a folder",
+            "pass a folder for the page and figures",
+        )
+    page = report / "README.md"
+    if page.is_file() and not page_written_by(page, study_name):
+        raise PruningSuiteError(
+            f"--report {str(report)!r} would overwrite {page}, which no {study_name} study wrote",
+            "give the study its own folder, e.g. --report docs/my-study",
+        )
+    existing = next(p for p in (report.absolute(), *report.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise PruningSuiteError(
+            f"cannot write --report {report}: {existing} is not a writable folder",
+            "pass a writable folder for the page and figures",
+        )
+
+
+def without_jobs(command: str) -> str:
+    """The command line without ``--jobs N`` (how many runs at a time is not part of a study),
+    also when abbreviated (``--jo 2``, ``--job=2``)."""
+    words = shlex.split(command)
+    kept, skip = [], False
+    for word in words:
+        name = word.split("=", 1)[0]
+        if skip:
+            skip = False
+        elif len(name) >= 4 and "--jobs".startswith(name):
+            skip = "=" not in word
+        else:
+            kept.append(word)
+    return shlex.join(kept)

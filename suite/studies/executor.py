@@ -1,0 +1,247 @@
+"""Running a study's arms: skip runs already on disk, hand the rest to an :class:`Executor`.
+
+Runs already in the results folder (same run id, a valid file) are skipped, so a study resumes
+where it stopped. Jobs are handed to an :class:`Executor`; :class:`LocalExecutor` runs them here.
+The seam is the executor: anything with ``run(jobs, on_done) -> submissions`` (e.g. a distributed
+engine's adapter) can take its place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import PruningSuiteError
+from ..protocol.catalogue import load_protocol
+from ..record.submission import Submission
+from .base import Arm, StudyResult
+
+__all__ = ["Executor", "LocalExecutor", "planned_path", "run_study"]
+
+Progress = Callable[[str], None]
+Slot = tuple[int, int]  # (arm index, job index)
+
+
+class Executor(Protocol):
+    """Runs jobs and returns their submissions, in order. The seam for a distributed engine."""
+
+    def run(self, jobs: Sequence, on_done: Callable[[int, Submission], None]) -> list[Submission]:
+        """Run every job (a ``RunConfig``); call ``on_done(index, submission)`` as each finishes."""
+        ...
+
+
+class LocalExecutor:
+    """Runs jobs on this machine: one after the other (``workers=1``), or ``workers`` at a time in
+    separate processes.
+
+    Two trainings on one small CPU slow each other many times over, so the default is one at a
+    time; on a GPU, or a CPU with cores to spare, small models run well side by side. Each worker
+    process gets ``torch.get_num_threads() // workers`` threads (at least 1). Results come back in
+    job order; ``on_done`` is called as each run finishes.
+
+    When a run fails, runs not yet handed to a worker never start, the runs already started
+    finish and keep their files, and the first failure is raised. On Ctrl-C nothing more starts
+    and the workers stop their runs (a run writes its file only when it completes).
+
+    Args:
+        workers: Runs at a time (>= 1).
+
+    Raises:
+        ValueError: ``workers`` < 1.
+    """
+
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+
+    def run(self, jobs: Sequence, on_done: Callable[[int, Submission], None]) -> list[Submission]:
+        """Run every job; see the class docstring."""
+        if self.workers == 1 or len(jobs) <= 1:
+            from ..run.runner import run
+
+            done = []
+            for index, job in enumerate(jobs):
+                submission = run(job).submission
+                on_done(index, submission)
+                done.append(submission)
+            return done
+        return self._run_in_processes(jobs, on_done)
+
+    def _run_in_processes(
+        self, jobs: Sequence, on_done: Callable[[int, Submission], None]
+    ) -> list[Submission]:
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        import torch
+
+        threads = max(1, torch.get_num_threads() // self.workers)
+        results: dict[int, Submission] = {}
+        failure: PruningSuiteError | None = None
+        context = multiprocessing.get_context("spawn")  # fork and torch's threads do not mix
+        pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        pending = {pool.submit(_run_job, job, threads): i for i, job in enumerate(jobs)}
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    index = pending.pop(future)
+                    if future.cancelled():
+                        continue
+                    outcome = future.result()
+                    if isinstance(outcome, PruningSuiteError):
+                        failure = failure or outcome
+                        for other in pending:
+                            other.cancel()  # runs not yet handed to a worker never start
+                        continue
+                    results[index] = outcome
+                    on_done(index, outcome)
+        except BaseException:  # Ctrl-C: start nothing more; the workers stop their own runs
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        if failure is not None:
+            raise failure
+        return [results[i] for i in range(len(jobs))]
+
+
+def _run_job(job: Any, threads: int) -> Submission | PruningSuiteError:
+    """One job in a worker process: its submission, or its error (returned, not raised, so the
+    parent decides what else runs)."""
+    import torch
+
+    from ..run.runner import run
+
+    torch.set_num_threads(threads)
+    try:
+        return run(job).submission
+    except PruningSuiteError as err:
+        return err
+
+
+def planned_path(job: Any) -> Path:
+    """Where ``job`` (a ``RunConfig``) writes its submission, computed without running it.
+
+    Raises:
+        PruningSuiteError: The job cannot run (:func:`pruning_suite.run.runner.plan_run`).
+    """
+    from ..run.runner import plan_run
+
+    plan = plan_run(job)
+    return Path(job.out) / plan.protocol.id / plan.method.name / f"{plan.run_id}.json"
+
+
+def run_study(
+    arms: Sequence[Arm],
+    executor: Executor | None = None,
+    progress: Progress = lambda line: None,
+) -> StudyResult:
+    """Run every job of every arm that has no valid submission yet; gather all submissions.
+
+    A file that exists but fails validation is run again (and replaced), with a ``redo`` line
+    saying which check it failed.
+
+    Args:
+        arms: The study's arms.
+        executor: Who runs the jobs (default :class:`LocalExecutor`).
+        progress: Called with one line per job (skipped, started, finished).
+
+    Returns:
+        Every arm's submissions in seed order, and how many runs ran or were skipped.
+
+    Raises:
+        PruningSuiteError: Before any run: two arms with one label or one run, a job that cannot
+            run (unknown plugin or target, a method at another granularity than the protocol, a
+            scratch baseline with a retraining override), or a file on disk made under another
+            content of the protocol. After: a run failed (its error); runs finished before it are
+            kept on disk.
+    """
+    _check_distinct(arms)
+    found, todo = _find_on_disk(arms, progress)
+
+    def on_done(index: int, submission: Submission) -> None:
+        a, j = todo[index]
+        found[(a, j)] = submission
+        top1 = submission.final.test_top1
+        progress(f"done  {arms[a].label} seed {submission.seed}: top-1 {top1:.2f}")
+
+    for index, (a, j) in enumerate(todo):
+        progress(f"queue {arms[a].label} seed {arms[a].jobs[j].seed} ({index + 1}/{len(todo)})")
+    (executor or LocalExecutor()).run([arms[a].jobs[j] for a, j in todo], on_done)
+    return StudyResult(
+        {arm.label: [found[(a, j)] for j in range(len(arm.jobs))] for a, arm in enumerate(arms)},
+        ran=len(todo),
+        skipped=sum(len(arm.jobs) for arm in arms) - len(todo),
+    )
+
+
+def _check_distinct(arms: Sequence[Arm]) -> None:
+    """Refuse two arms with one label, or two jobs that are one run (checking every job)."""
+    labels = [arm.label for arm in arms]
+    if len(set(labels)) != len(labels):
+        twice = next(label for label in labels if labels.count(label) > 1)
+        raise PruningSuiteError(f"two arms of the study are both {twice!r}", "give each arm once")
+    paths: dict[Path, str] = {}
+    for arm in arms:
+        for job in arm.jobs:
+            path = planned_path(job)  # checks the job as a run does, before any run
+            if path in paths:
+                raise PruningSuiteError(
+                    f"arms {paths[path]!r} and {arm.label!r} are the same run ({path.name})",
+                    "give each arm another method, recipe or seed",
+                )
+            paths[path] = arm.label
+
+
+def _find_on_disk(
+    arms: Sequence[Arm], progress: Progress
+) -> tuple[dict[Slot, Submission], list[Slot]]:
+    """The valid submissions already on disk, and the jobs still to run."""
+    found: dict[Slot, Submission] = {}
+    todo: list[Slot] = []
+    for a, arm in enumerate(arms):
+        for j, job in enumerate(arm.jobs):
+            submission = _valid_on_disk(arm, job, progress)
+            if submission is None:
+                todo.append((a, j))
+            else:
+                found[(a, j)] = submission
+    return found, todo
+
+
+def _valid_on_disk(arm: Arm, job: Any, progress: Progress) -> Submission | None:
+    """The job's submission when a valid file exists; None (saying why) when it must run.
+
+    Raises:
+        PruningSuiteError: The file was made under another content of the protocol.
+    """
+    from ..validate import check_file
+
+    path = planned_path(job)
+    if not path.is_file():
+        return None
+    protocol = load_protocol(job.protocol)
+    result = check_file(path, [protocol])
+    if result.submission is not None:
+        _check_same_protocol(path, result.submission, protocol)
+    if result.ok and result.submission is not None:
+        progress(f"skip  {arm.label} seed {job.seed}: {path} exists")
+        return result.submission
+    first = next((p for p in result.problems if p.severity == "error"), None)
+    why = f"{first.rule or first.where}: {first.message}" if first else "unreadable"
+    progress(f"redo  {arm.label} seed {job.seed}: {path} is not valid ({why})")
+    return None
+
+
+def _check_same_protocol(path: Path, submission: Submission, protocol: Any) -> None:
+    recorded = submission.protocol.content_hash
+    if recorded != protocol.content_hash:
+        raise PruningSuiteError(
+            f"{path} ran under another content of protocol {protocol.id}@"
+            f"{protocol.version} (content hash {recorded[:12]}..., now "
+            f"{protocol.content_hash[:12]}...)",
+            "a changed protocol needs a new version (or id), so its runs get new "
+            "files; or move the old runs out of --out",
+        )
