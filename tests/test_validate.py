@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from pruning_suite.errors import OutputError, SubmissionError
-from pruning_suite.protocol.spec import load_protocol
-from pruning_suite.record.jsonio import read_json, write_json_atomic
-from pruning_suite.record.submission import Submission
 from pruning_suite.protocol.catalogue import shipped_protocol
+from pruning_suite.protocol.spec import load_protocol
 from pruning_suite.record.identity import RunIdentity, run_id
-from pruning_suite.record.jsonio import json_path
+from pruning_suite.record.jsonio import json_path, read_json, write_json_atomic
+from pruning_suite.record.submission import Submission
 from pruning_suite.rules import load_rules
 from pruning_suite.validate import (
     MAX_PROBLEMS_PER_FILE,
@@ -364,7 +363,7 @@ def test_registered_checks_are_named_documented_functions():
     checks = [rule.check for _, rule in load_rules().items() if rule.check is not None]
     names = [check.__name__ for check in checks]
     assert len(set(names)) == len(names) >= 30
-    assert all(name.startswith("check_") and check.__doc__ for name, check in zip(names, checks))
+    assert all(name.startswith("check_") and check.__doc__ for name, check in zip(names, checks, strict=True))
 
 
 # --------------------------------------------------------------------------- folders

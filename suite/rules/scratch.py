@@ -169,7 +169,8 @@ def check_scratch_budget(ctx: CheckContext) -> Iterator[Finding]:
         got = (info.pretrain_epochs, info.retraining_epochs, info.includes_retraining)
         if got != wanted:
             yield Finding(
-                "$.scratch", f"K1, K2, includes_retraining are {got} but the protocol's are {wanted}"
+                "$.scratch",
+                f"K1, K2, includes_retraining are {got} but the protocol's are {wanted}",
             )
 
 

@@ -149,4 +149,3 @@ def _add(by_path: dict[Path, FileResult], rule: Rule, finding: Finding) -> None:
     if finding.file is None or finding.file not in by_path:
         raise ValueError(f"tree rule {rule.id} returned a finding for no file of the tree")
     by_path[finding.file].problems.append(_problem(str(finding.file), rule, finding))
-
