@@ -8,6 +8,8 @@ from pruning_suite import PruningMethod, hookimpl
 from pruning_suite.contract import hookspecs
 from pruning_suite.contract.plugins import get_plugin_manager, load_registry
 from pruning_suite.errors import PluginError
+from tests import tiny_plugin
+from tests.entry_points import add_entry_points, module_plugin
 
 
 def test_builtin_methods_register_through_entry_points(registry) -> None:
@@ -76,8 +78,10 @@ def test_plugin_whose_registration_raises_is_listed_as_broken() -> None:
 
 
 def test_every_hookspec_has_a_test() -> None:
-    """datasette's meta-test: a hook without a test_hook_<name> test fails the suite."""
+    """datasette's meta-test: a hook without a test_hook_<name> test (in any tests/test_*.py) fails."""
+    import ast
     import inspect
+    from pathlib import Path
 
     names = [
         n
@@ -85,10 +89,12 @@ def test_every_hookspec_has_a_test() -> None:
         if inspect.isfunction(f) and hasattr(f, "pruning_suite_spec")
     ]
     assert names, "no hookspecs found"
-    tested = {n for n in globals() if n.startswith("test_hook_")}
-    import tests.test_runner as runner_tests
-
-    tested |= {n for n in vars(runner_tests) if n.startswith("test_hook_")}
+    tested = {
+        node.name
+        for path in Path(__file__).parent.glob("test_*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_hook_")
+    }
     missing = [n for n in names if f"test_hook_{n}" not in tested]
     assert not missing, f"hooks without a test_hook_<name> test: {missing}"
 
@@ -97,3 +103,124 @@ def test_hook_register_methods(registry) -> None:
     hook_results = registry.manager.hook.register_methods()
     flat = {cls.name for result in hook_results for cls in result}
     assert {"l1norm", "random"} <= flat
+
+
+# --------------------------------------------------------------------------- bad plugins
+
+
+def _misspelled_register_method() -> list[type[PruningMethod]]:
+    return [_Good]
+
+
+def test_misspelled_hook_is_refused_naming_the_hook_and_the_plugin(monkeypatch, capsys) -> None:
+    hooks = {"register_method": hookimpl(_misspelled_register_method)}
+    add_entry_points(monkeypatch, fpgm=module_plugin(monkeypatch, "fpgm_plugin", **hooks))
+    registry = load_registry()
+    why = registry.broken["fpgm"]
+    assert "unknown hook 'register_method'" in why
+    assert "did you mean 'register_methods'?" in why
+    assert {"l1norm", "random"} <= set(registry.methods)  # the others still load
+    with pytest.raises(PluginError, match="plugin 'fpgm' is installed but failed to load"):
+        registry.method("fpgm")
+    from pruning_suite.cli.main import main
+
+    assert main(["plugins"]) == 0
+    assert "broken plugin 'fpgm': implements the unknown hook 'register_method'" in (
+        capsys.readouterr().err
+    )
+
+
+def test_misspelled_hook_of_a_directly_registered_plugin_is_refused() -> None:
+    class Direct:
+        @hookimpl
+        def register_datasetz(self) -> dict[str, object]:
+            return {}
+
+    registry = load_registry(extra_plugins=(Direct(),))
+    (why,) = registry.broken.values()
+    assert "'register_datasetz' (did you mean 'register_datasets'?)" in why
+    assert registry.datasets.names()  # the built-in sources are still there
+
+
+class FPGM:
+    """What a new user writes: a plugin class, named by the entry point."""
+
+    @hookimpl
+    def register_methods(self) -> list[type[PruningMethod]]:
+        return [_Good]
+
+
+def test_entry_point_naming_a_class_gets_a_clear_error(monkeypatch) -> None:
+    add_entry_points(monkeypatch, fpgm="tests.test_plugins:FPGM")
+    registry = load_registry()
+    why = registry.broken["fpgm"]
+    assert "resolves to the class FPGM, not a plugin module" in why
+    assert "point the entry point at the module" in why
+    assert "'fpgm = \"tests.test_plugins\"'" in why
+    assert "fpgm" not in registry.methods and "good" not in registry.methods
+
+
+def test_entry_point_that_cannot_be_imported_is_listed_as_broken(monkeypatch) -> None:
+    add_entry_points(monkeypatch, nope="no_such_module_anywhere")
+    registry = load_registry()
+    assert "ModuleNotFoundError" in registry.broken["nope"]
+    assert {"l1norm", "random"} <= set(registry.methods)
+
+
+# --------------------------------------------------------------------------- registration hooks
+
+
+def test_hook_register_protocol_folders(monkeypatch, capsys, tmp_path) -> None:
+    from pruning_suite.cli.main import main
+    from pruning_suite.protocol.catalogue import load_protocol, protocol_files
+
+    add_entry_points(monkeypatch, tiny="tests.tiny_plugin")
+    folders = load_registry().protocol_folders
+    assert folders.names() == ["pruning-suite", "tiny-plugin"]
+    assert protocol_files()[tiny_plugin.PROTOCOL].folder == "tiny-plugin"
+    assert load_protocol(tiny_plugin.PROTOCOL).dataset.name == tiny_plugin.DATASET
+    assert main(["protocols"]) == 0
+    assert tiny_plugin.PROTOCOL in capsys.readouterr().out
+    assert main(["protocols", "show", tiny_plugin.PROTOCOL]) == 0
+    assert "tiny-digits" in capsys.readouterr().out
+
+
+def test_protocol_ids_are_unique_across_folders(monkeypatch, tmp_path) -> None:
+    from pathlib import Path
+
+    from pruning_suite.errors import ProtocolError
+    from pruning_suite.protocol import builtin, catalogue
+
+    shipped = Path(str(builtin.shipped_folder())) / "digits-convnet.toml"
+    (tmp_path / "digits-convnet.toml").write_text(shipped.read_text())
+    folders = {"copycat": lambda: {"copycat": tmp_path}}
+    plugin = module_plugin(monkeypatch, "copycat_plugin", register_protocol_folders=hookimpl(
+        folders["copycat"]))  # fmt: skip
+    add_entry_points(monkeypatch, copycat=plugin)
+    with pytest.raises(ProtocolError) as info:
+        catalogue.load_protocol("digits-convnet")
+    assert "protocol id 'digits-convnet' is defined twice" in info.value.message
+    assert "'pruning-suite'" in info.value.message and "'copycat'" in info.value.message
+    assert "unique across every registered protocol folder" in info.value.hint
+
+
+def test_hook_register_datasets(monkeypatch, tmp_path) -> None:
+    import json
+
+    from pruning_suite.cli.main import main
+    from pruning_suite.data.datasets import compute_checksum, dataset_source
+
+    add_entry_points(monkeypatch, tiny="tests.tiny_plugin")
+    registry = load_registry()
+    assert tiny_plugin.DATASET in registry.datasets
+    assert {"digits", "mnist", "fashion-mnist", "cifar10", "imagenet100"} <= set(registry.datasets)
+    source = dataset_source(tiny_plugin.DATASET)
+    assert (source.channels, source.has_official_test, source.is_folder) == (1, False, False)
+    assert compute_checksum(tiny_plugin.DATASET) == tiny_plugin.tiny_checksum()
+    out = tmp_path / "runs"
+    argv = ["run", "--protocol", tiny_plugin.PROTOCOL, "--plugin", "l1norm", "--smoke"]
+    assert main([*argv, "--out", str(out)]) == 0
+    (path,) = (out / tiny_plugin.PROTOCOL / "l1norm").glob("*.json")
+    text = path.read_text(encoding="utf-8")
+    assert tiny_plugin.tiny_checksum() in text
+    assert json.loads(text)["protocol"]["id"] == tiny_plugin.PROTOCOL
