@@ -36,8 +36,11 @@ def register_methods() -> list[type[PruningMethod]]:
 def register_datasets() -> dict[str, Any]:
     """Return the dataset sources this plugin provides, by the name a protocol's ``dataset.name`` uses.
 
-    Every implementation is called; names must be unique across plugins. The object's interface is
-    :class:`pruning_suite.data.DatasetSource`. Return ``{}`` (or ``None``) to register nothing.
+    Every implementation is called; names must be unique across plugins (a name two plugins
+    register is an error). Each value is a :class:`pruning_suite.data.source.DatasetSource`: its
+    channels, whether it has an official test split, and either ``read(data_dir) -> RawData``
+    (decoded arrays, held on the device) or an image-folder loader. ``load_dataset`` looks a
+    protocol's ``dataset.name`` up among these. Return ``{}`` (or ``None``) to register nothing.
     """
 
 
@@ -74,8 +77,11 @@ def register_protocol_folders() -> dict[str, Any]:
     """Return folders of protocol files (``*.toml``) by a name for the folder.
 
     Every implementation is called; names must be unique across plugins. A value is a
-    ``pathlib.Path`` or an ``importlib.resources`` traversable; protocol ids must be unique across
-    all folders. Return ``{}`` (or ``None``) for none.
+    ``pathlib.Path``, a path string or an ``importlib.resources`` traversable holding
+    ``<id>.toml`` files; :mod:`pruning_suite.protocol.catalogue` lists and loads them with the
+    suite's own (``pruning-suite protocols``, ``run --protocol ID``). Protocol ids must be unique
+    across all folders: an id two folders hold is an error naming both. Return ``{}`` (or
+    ``None``) for none.
     """
 
 
