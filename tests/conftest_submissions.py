@@ -49,7 +49,8 @@ def run_id_for(data: dict[str, Any]) -> str:
 
     sha256 of the canonical JSON of protocol id+version, method name+version+config, target id,
     seed and smoke, plus the retraining override and the re-initialization when there are any;
-    the first 12 hex digits (``pruning_suite.run.runner.compute_run_id``).
+    the first 12 hex digits (``pruning_suite.record.identity.run_id``; kept here as an
+    independent oracle).
     """
     key = {
         "protocol": [data["protocol"]["id"], data["protocol"]["version"]],

@@ -6,7 +6,7 @@ produces at the target (``arch_from``: its scores and layer ratios), and the cor
 re-initializes that small dense model with PyTorch's default init and trains it with the
 protocol's base recipe, its LR milestones scaled to the budget: SX-A the same total epochs as
 pretrain + prune + retrain, SX-B the same total FLOPs, ``K1 x F1 / F2 (+ K2)``
-(:func:`pruning_suite.rules.setups.scratch_epochs`).
+(:func:`pruning_suite.rules.scratch.scratch_epochs`).
 """
 
 from __future__ import annotations

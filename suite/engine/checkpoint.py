@@ -53,7 +53,7 @@ as below (only ``input_shape`` is read here, for :func:`load_pruned`'s default e
     meta = {
         "protocol": "digits-convnet",  # protocol id
         "protocol_version": 1,         # protocol version (int)
-        "run_id": "0123456789ab",      # runner.compute_run_id: 12 hex digits
+        "run_id": "0123456789ab",      # record.identity.run_id: 12 hex digits
         ...                            # optional: method, method_version, target, seed, ...
     }
 

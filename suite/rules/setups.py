@@ -50,6 +50,7 @@ __all__ = [
     "check_retraining_recipe",
     "check_target_tolerance",
     "division_of",
+    "setup_rules",
     "unmet_requirements",
 ]
 
