@@ -21,6 +21,7 @@ from pruning_suite.report.tables import (
     render,
 )
 from tests.conftest_submissions import make_submission, write_submission
+from tests.entry_points import add_entry_points, module_plugin
 
 L1_TOP1 = (90.0, 91.0, 92.0)  # mean 91, sample std sqrt((1 + 0 + 1) / 2) = 1
 RANDOM_TOP1 = (85.0, 86.0, 90.0)  # mean 87, sample std sqrt((4 + 1 + 9) / 2) = sqrt(7) = 2.6458
@@ -357,24 +358,21 @@ def _row_count(tables) -> str:
     return "".join(f"{t.protocol} {t.target}: {len(t.rows)} ranked\n" for t in tables)
 
 
-class _CountFormat:
-    @hookimpl
-    def register_report_formats(self):
-        return {"count": ReportFormat("count", "ranked rows per table", _row_count)}
+@hookimpl
+def _register_count() -> dict:
+    return {"count": ReportFormat("count", "ranked rows per table", _row_count)}
 
 
 def test_hook_register_report_formats(tmp_path, capsys, monkeypatch) -> None:
-    """A format registered by a plugin is a `report --format` value; a near miss gets a hint."""
+    """A format from an installed plugin is a `report --format` value; a near miss gets a hint."""
     from pruning_suite.cli.main import main
-    from pruning_suite.contract import plugins
+    from pruning_suite.contract.plugins import load_registry
 
-    real = plugins.load_registry
-    monkeypatch.setattr(
-        plugins, "load_registry", lambda extra_plugins=(): real((*extra_plugins, _CountFormat()))
-    )
+    plugin = module_plugin(monkeypatch, "count_format", register_report_formats=_register_count)
+    add_entry_points(monkeypatch, count_format=plugin)
     for seed in range(3):
         write_submission(tmp_path, make_submission(seed=seed))
-    assert "count" in plugins.load_registry().report_formats
+    assert "count" in load_registry().report_formats
     assert main(["report", str(tmp_path), "--format", "count"]) == 0
     assert capsys.readouterr().out == "digits-convnet uniform-50: 1 ranked\n"
     assert main(["report", str(tmp_path), "--format", "cuont"]) == 2

@@ -34,6 +34,7 @@ from pruning_suite.studies import (
     scratch_claims,
 )
 from pruning_suite.validate import check_file, validate_file
+from tests.entry_points import add_entry_points, module_plugin
 
 DIGITS_OWN = "0:0.01,10:0.001"  # digits-convnet's retraining schedule
 
@@ -687,21 +688,18 @@ class _OneArm(Study):
         return [f"{len(result.arms)} arm: nothing to compare."]
 
 
-class _StudyPlugin:
-    @hookimpl
-    def register_studies(self):
-        return {"one-arm": _OneArm()}
+@hookimpl
+def _register_one_arm() -> dict:
+    return {"one-arm": _OneArm()}
 
 
 def test_hook_register_studies(tmp_path, capsys, monkeypatch) -> None:
-    """A study registered by a plugin is a `pruning-suite study` subcommand that runs and pages."""
+    """A study from an installed plugin is a `pruning-suite study` subcommand that runs and pages."""
     from pruning_suite.cli.main import main
-    from pruning_suite.contract import plugins
 
-    real = plugins.load_registry
-    monkeypatch.setattr(
-        plugins, "load_registry", lambda extra_plugins=(): real((*extra_plugins, _StudyPlugin()))
-    )
+    plugin = module_plugin(monkeypatch, "one_arm_study", register_studies=_register_one_arm)
+    add_entry_points(monkeypatch, one_arm_study=plugin)
+    assert "one-arm" in load_registry().studies
     assert main(["study"]) == 0
     assert "one-arm" in capsys.readouterr().out
     report = tmp_path / "report"
