@@ -149,3 +149,78 @@ def test_shipped_protocols_build_and_their_patterns_match_layers() -> None:
         names = [n for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
         for pattern in protocol.prunable_layers:
             assert fnmatch.filter(names, pattern), f"{protocol.id}: {pattern!r} matches no layer"
+
+
+TINY_ARCH_PLUGIN = '''
+from torch import nn
+
+from pruning_suite import hookimpl
+
+
+def tiny_mlp(input_shape, num_classes, hidden=16):
+    """Flatten, fc1 (hidden units), ReLU, fc2 (the output layer)."""
+    c, h, w = input_shape
+    return _Tiny(c * h * w, hidden, num_classes)
+
+
+class _Tiny(nn.Module):
+    def __init__(self, inputs, hidden, classes):
+        super().__init__()
+        self.fc1 = nn.Linear(inputs, hidden)
+        self.fc2 = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x.flatten(1)).relu())
+
+
+@hookimpl
+def register_architectures():
+    return {"tiny_mlp": tiny_mlp}
+'''
+
+
+def _digits_protocol_naming(architecture: str, kwargs: str) -> str:
+    """The default digits protocol, renamed, with ``architecture`` and only ``fc1`` prunable."""
+    from importlib import resources
+
+    text = (resources.files("pruning_suite.protocol.files") / "digits-convnet.toml").read_text()
+    text = text.replace('id = "digits-convnet"', 'id = "digits-tiny-mlp"')
+    text = text.replace('prunable_layers = ["conv1", "conv2", "fc1"]', 'prunable_layers = ["fc1"]')
+    return text.replace('name = "digits_convnet"', f'name = "{architecture}"\nkwargs = {kwargs}')
+
+
+def test_hook_register_architectures(tmp_path, monkeypatch, capsys) -> None:
+    """A third-party plugin adds an architecture; a protocol file names it; ``pruning-suite run``
+    builds, trains, prunes and retrains it."""
+    import json
+    from importlib.metadata import EntryPoint
+
+    from pruning_suite.cli.main import main
+    from pruning_suite.contract import plugins
+
+    (tmp_path / "tiny_arch_plugin.py").write_text(TINY_ARCH_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = plugins.entry_points
+    tiny = EntryPoint(name="tiny-arch", value="tiny_arch_plugin", group=plugins.ENTRY_POINT_GROUP)
+
+    def entry_points(**selection):
+        found = list(real(**selection))
+        return [*found, tiny] if selection == {"group": plugins.ENTRY_POINT_GROUP} else found
+
+    monkeypatch.setattr(plugins, "entry_points", entry_points)
+    assert "tiny_mlp" in plugins.load_registry().architectures
+    protocol = tmp_path / "digits-tiny-mlp.toml"
+    protocol.write_text(_digits_protocol_naming("tiny_mlp", "{ hidden = 12 }"))
+    out = tmp_path / "out"
+    argv = ["run", "--plugin", "l1norm", "--protocol", str(protocol), "--smoke", "--out", str(out)]
+    assert main([*argv, "--device", "cpu"]) == 0, capsys.readouterr().err
+    (written,) = (out / "digits-tiny-mlp" / "l1norm").glob("*.json")
+    submission = json.loads(written.read_text())
+    layers = submission["pruning"]["layers"]
+    assert [(la["name"], la["before"], la["after"]) for la in layers] == [("fc1", 12, 6)]
+    assert submission["base_model"]["params"] == 64 * 12 + 12 + 12 * 10 + 10
+
+
+def test_an_architecture_no_plugin_registers_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="unknown architecture 'tiny_mlp'"):
+        build_model(ArchitectureSpec(name="tiny_mlp"), (1, 8, 8), 10)

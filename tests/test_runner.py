@@ -12,7 +12,7 @@ from pruning_suite import PruningMethod, hookimpl
 from pruning_suite.contract.plugins import load_registry
 from pruning_suite.errors import DatasetError, OutputError, PluginError, ProtocolError
 from pruning_suite.run.runner import RunConfig, run
-from pruning_suite.validate.core import validate_file
+from pruning_suite.validate import validate_file
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
@@ -97,6 +97,14 @@ class _Recorder:
         self.events.append(("start", run["method"], run["seed"]))
 
     @hookimpl
+    def on_stage(self, stage):
+        self.events.append(("stage", stage))
+
+    @hookimpl
+    def on_phase_start(self, phase, epochs):
+        self.events.append(("phase", phase, epochs))
+
+    @hookimpl
     def on_epoch_end(self, phase, row):
         self.events.append(("epoch", phase, row["epoch"]))
 
@@ -125,6 +133,58 @@ def test_hook_on_epoch_end(recorded) -> None:
     recorder, result = recorded
     retrain = [e for e in recorder.events if e[:2] == ("epoch", "retraining")]
     assert [e[2] for e in retrain] == list(range(len(result.submission.retraining)))
+
+
+def test_hook_on_stage(recorded) -> None:
+    recorder, _ = recorded
+    stages = [e[1] for e in recorder.events if e[0] == "stage"]
+    assert stages == [
+        "data",
+        "base model",
+        "pruning",
+        "apply and verify",
+        "measure",
+        "re-initialize",
+        "retraining",
+        "evaluation",
+        "save model",
+        "assembly",
+        "write",
+    ]
+
+
+def test_hook_on_phase_start(recorded) -> None:
+    recorder, result = recorded
+    starts = [e for e in recorder.events if e[0] == "phase"]
+    assert starts[-1] == ("phase", "retraining", len(result.submission.retraining))
+    at = recorder.events.index(starts[-1])
+    assert recorder.events[at + 1] == ("epoch", "retraining", 0)
+
+
+def test_a_run_observer_is_a_plugin_for_the_run_only(tmp_path) -> None:
+    """The progress display's base class hears the run through the hooks, then is unregistered."""
+    from pruning_suite.run.runner import RunObserver
+
+    class Seen(RunObserver):
+        def __init__(self) -> None:
+            self.seen: list[tuple] = []
+
+        def stage(self, name):
+            self.seen.append(("stage", name))
+
+        def phase_start(self, phase, epochs):
+            self.seen.append(("phase", phase, epochs))
+
+        def epoch_end(self, phase, row):
+            self.seen.append(("epoch", phase, row.epoch, row.lr))
+
+    registry = load_registry()
+    observer = Seen()
+    result = run(RunConfig(plugin="l1norm", smoke=True, out=tmp_path), registry, observer)
+    assert observer.seen[0] == ("stage", "data")
+    epochs = [e for e in observer.seen if e[:2] == ("epoch", "retraining")]
+    assert [(e[2], e[3]) for e in epochs] == [(r.epoch, r.lr) for r in result.submission.retraining]
+    assert not registry.manager.is_registered(observer)
 
 
 def test_hook_on_run_end(recorded) -> None:
