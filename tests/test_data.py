@@ -17,7 +17,6 @@ import torch.nn.functional as F
 
 from pruning_suite.data import datasets as data
 from pruning_suite.data import idx
-from pruning_suite.data.idx import TORCHVISION_FOLDERS
 from pruning_suite.data.datasets import (
     IDX_FILES,
     Split,
@@ -28,6 +27,7 @@ from pruning_suite.data.datasets import (
     read_idx,
     split_indices,
 )
+from pruning_suite.data.idx import TORCHVISION_FOLDERS
 from pruning_suite.errors import DatasetError, ProtocolError
 from pruning_suite.protocol.spec import Augmentation, DatasetSpec
 
@@ -94,8 +94,8 @@ def test_digits_splits_are_disjoint_and_match_their_indices() -> None:
     assert val[:6].tolist() == [1, 2, 22, 27, 45, 48]
     raw = load_digits()
     splits = load_dataset(_spec("digits", mean=(0.0,), std=(1.0,)))
-    for split, idx in ((splits.train, train), (splits.val, val), (splits.test, test)):
-        expected = torch.from_numpy(raw.images[idx] / 16.0).float().unsqueeze(1)
+    for split, kept in ((splits.train, train), (splits.val, val), (splits.test, test)):
+        expected = torch.from_numpy(raw.images[kept] / 16.0).float().unsqueeze(1)
         assert torch.allclose(split.inputs, expected)
         assert torch.equal(split.labels, torch.from_numpy(raw.target[idx]).long())
 

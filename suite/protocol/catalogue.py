@@ -154,11 +154,6 @@ def shipped_protocol(protocol_id: str, version: int) -> ComparisonProtocol | Non
     return protocol if protocol is not None and protocol.version == version else None
 
 
-def shipped_latest(protocol_id: str) -> ComparisonProtocol | None:
-    """The protocol shipped under ``protocol_id`` at whatever version it ships, else None."""
-    return _shipped_protocols().get(protocol_id)
-
-
 def registered_protocol(
     protocol_id: str, version: int, folders: Registry[Any] | None = None
 ) -> ComparisonProtocol | None:
