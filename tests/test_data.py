@@ -97,7 +97,7 @@ def test_digits_splits_are_disjoint_and_match_their_indices() -> None:
     for split, kept in ((splits.train, train), (splits.val, val), (splits.test, test)):
         expected = torch.from_numpy(raw.images[kept] / 16.0).float().unsqueeze(1)
         assert torch.allclose(split.inputs, expected)
-        assert torch.equal(split.labels, torch.from_numpy(raw.target[idx]).long())
+        assert torch.equal(split.labels, torch.from_numpy(raw.target[kept]).long())
 
 
 def test_digits_normalization_centers_the_training_data() -> None:
