@@ -310,3 +310,28 @@ def test_fashion_mnist_protocols_run_on_the_real_60k_10k_data(tmp_path, protocol
     assert sub.final.test_top1 > 15.0
     if protocol.endswith("mlp7-linear"):
         assert [(layer.before, layer.after) for layer in sub.pruning.layers] == [(100, 20)] * 6
+
+
+def test_the_scratch_regime_is_the_scratch_baseline_file(tmp_path) -> None:
+    """Scratch is a training regime of the run; ``--plugin scratch`` stays its file format."""
+    by_regime = run(RunConfig(plugin="l1norm", regime="scratch", smoke=True, out=tmp_path / "a"))
+    by_plugin = run(
+        RunConfig(
+            plugin="scratch",
+            method_config={"arch_from": "l1norm", "setup": "SX-B"},
+            smoke=True,
+            out=tmp_path / "b",
+        )
+    )
+    assert by_regime.path.parent.name == "scratch"
+    assert by_regime.submission.run_id == by_plugin.submission.run_id
+    assert by_regime.submission.scratch is not None and by_regime.submission.scratch.setup == "SX-B"
+    assert _volatile(by_regime.submission.model_dump()) == _volatile(
+        by_plugin.submission.model_dump()
+    )
+
+
+def test_a_scratch_method_cannot_run_under_the_prune_regime(tmp_path) -> None:
+    with pytest.raises(PluginError, match="cannot run under regime 'prune'"):
+        run(RunConfig(plugin="scratch", regime="prune", smoke=True, out=tmp_path))
+    assert not any(tmp_path.iterdir())

@@ -88,7 +88,11 @@ class RunConfig:
         jsv: Measure the mean JSV after pruning and after every retraining epoch; None = when
             the model is small enough (:func:`pruning_suite.engine.trainability.jsv_enabled_by_default`).
         regime: The training regime (:data:`Regime`); None = the method's (``"scratch"`` for a
-            method with ``from_scratch``, as ``--plugin scratch``, else ``"prune"``).
+            method with ``from_scratch``, as ``--plugin scratch``, else ``"prune"``). A filter
+            method under ``"scratch"`` trains its pruned architecture from scratch, recorded as
+            ``--plugin scratch --config arch_from=<method>`` (same file, same run id).
+        scratch_setup: The scratch regime's budget: ``"SX-A"`` (same epochs) or ``"SX-B"``
+            (same FLOPs).
     """
 
     plugin: str
@@ -106,6 +110,7 @@ class RunConfig:
     jsv: bool | None = None
     orthp: bool = False
     regime: Regime | None = None
+    scratch_setup: Literal["SX-A", "SX-B"] = "SX-B"
 
     @property
     def retraining_override(self) -> dict[str, Any] | None:

@@ -9,11 +9,15 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..contract.method import PruningMethod
+from ..contract.plugins import PluginRegistry
 from ..errors import OutputError, PluginError, ProtocolError, PruningSuiteError
 from ..protocol.spec import SEED_RANGE, ComparisonProtocol, PruningTarget, TrainRecipe
 from .config import Regime, RunConfig
 
-__all__ = ["RunPlan", "check_seed", "prepare_output", "resolve_regime", "retraining_recipe"]
+__all__ = ["RunPlan", "check_seed", "prepare_output", "resolve_method", "retraining_recipe"]
+
+SCRATCH_METHOD = "scratch"
+"""The method name a scratch-regime run is recorded under (the submission format's)."""
 
 
 @dataclass(frozen=True)
@@ -39,23 +43,32 @@ class RunPlan:
     regime: Regime = "prune"
 
 
-def resolve_regime(config: RunConfig, method: PruningMethod) -> Regime:
-    """The run's training regime: the config's, else the method's (``from_scratch``).
+def resolve_method(config: RunConfig, registry: PluginRegistry) -> tuple[PruningMethod, Regime]:
+    """The run's method and training regime.
+
+    The regime is the config's, else the method's (``"scratch"`` for a method with
+    ``from_scratch``, as ``--plugin scratch``). A filter method run under the scratch regime is
+    recorded as the scratch baseline of its architecture, ``scratch`` with ``arch_from`` = the
+    method and ``setup`` = ``config.scratch_setup``, so both spellings land on the same
+    submission (and run id).
 
     Raises:
-        PluginError: The config asks for a regime the method cannot be recorded under (a
-            scratch baseline is recorded as method ``scratch``, whose ``arch_from`` names the
-            method that shapes the architecture), or a scratch run with a retraining override.
+        PluginError: The method is unknown or its config invalid; ``regime="prune"`` with a
+            scratch method; a scratch regime with method options (the architecture comes from
+            the method's defaults) or with a retraining override (it trains its SX budget's
+            recipe).
     """
+    method = registry.method(config.plugin, dict(config.method_config))
     native: Regime = "scratch" if method.from_scratch else "prune"
     regime = config.regime or native
-    if regime != native:
+    if regime == "prune" and native == "scratch":
         raise PluginError(
-            f"regime {regime!r} asked for with plugin {method.name!r}, which trains under "
-            f"regime {native!r}",
-            "train a pruned architecture from scratch with --plugin scratch "
-            "--config arch_from=METHOD (its SX budget: setup=SX-A or SX-B)",
+            f"plugin {method.name!r} trains from scratch; it cannot run under regime 'prune'",
+            f"name the method whose architecture it trains instead (--plugin "
+            f"{getattr(method.config, 'arch_from', 'l1norm')})",
         )
+    if regime == "scratch" and native == "prune":
+        method = _scratch_of(method, config, registry)
     if regime == "scratch" and config.retraining_override:
         raise PluginError(
             f"{method.name} trains from scratch with its SX budget's recipe, so it cannot take "
@@ -63,7 +76,21 @@ def resolve_regime(config: RunConfig, method: PruningMethod) -> Regime:
             "drop --retrain-epochs / --retrain-lr-schedule; a cross-recipe study compares "
             "pruning methods, 'study scratch' compares against scratch training (M2)",
         )
-    return regime
+    return method, regime
+
+
+def _scratch_of(
+    method: PruningMethod, config: RunConfig, registry: PluginRegistry
+) -> PruningMethod:
+    """The scratch baseline of ``method``'s pruned architecture under ``config.scratch_setup``."""
+    if config.method_config:
+        raise PluginError(
+            f"the scratch regime trains {method.name}'s architecture at its default config, "
+            f"not {dict(config.method_config)}",
+            "drop --config under the scratch regime",
+        )
+    options = {"arch_from": method.name, "setup": config.scratch_setup}
+    return registry.method(SCRATCH_METHOD, options)
 
 
 def check_seed(seed: int) -> None:

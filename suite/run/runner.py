@@ -9,13 +9,11 @@ writes the submission (DESIGN.md, "The pipeline of one run").
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
 from typing import Any
 
-from ..contract.method import PruningMethod
 from ..contract.plugins import PluginRegistry, load_registry
-from ..protocol.spec import ComparisonProtocol, PruningTarget, canonical_json, load_protocol
+from ..protocol.spec import load_protocol
+from ..record import identity
 from .config import (
     SMOKE_MAX_BATCHES,
     SMOKE_MAX_EPOCHS,
@@ -24,7 +22,7 @@ from .config import (
     resolve_device,
 )
 from .observe import RunObserver, notify, observing
-from .plan import RunPlan, check_seed, prepare_output, resolve_regime, retraining_recipe
+from .plan import RunPlan, check_seed, prepare_output, resolve_method, retraining_recipe
 from .prune import PruningOutcome, check_granularity, prune_model, target_reference
 from .regime import scratch_plan
 from .stages import STAGES, RunState
@@ -38,7 +36,6 @@ __all__ = [
     "RunPlan",
     "RunResult",
     "check_granularity",
-    "compute_run_id",
     "plan_run",
     "prune_model",
     "resolve_device",
@@ -111,50 +108,22 @@ def plan_run(config: RunConfig, registry: PluginRegistry | None = None) -> RunPl
     """
     protocol = load_protocol(config.protocol)
     target = protocol.target(config.target)
-    method = (registry or load_registry()).method(config.plugin, dict(config.method_config))
+    method, regime = resolve_method(config, registry or load_registry())
     check_granularity(method, protocol)
     check_seed(config.seed)
-    regime = resolve_regime(config, method)
     retraining = retraining_recipe(protocol, config)
-    # --- the run id: computed by compute_run_id below until record/identity.py owns it ---------
-    run_id = compute_run_id(
-        protocol,
-        method,
-        target,
-        config.seed,
-        config.smoke,
-        config.retraining_override,
-        "orthp" if config.orthp else None,
+    run_id = identity.run_id(
+        identity.RunIdentity(
+            protocol_id=protocol.id,
+            protocol_version=protocol.version,
+            method=method.name,
+            method_version=method.version,
+            method_config=method.config.model_dump(mode="json"),
+            target=target.id,
+            seed=config.seed,
+            smoke=config.smoke,
+            retraining_override=config.retraining_override,
+            reinit="orthp" if config.orthp else None,
+        )
     )
     return RunPlan(protocol, target, method, retraining, run_id, regime)
-
-
-# --- the run id (to be replaced by pruning_suite.record.identity.run_id; leave it here) ----------
-
-
-def compute_run_id(
-    protocol: ComparisonProtocol,
-    method: PruningMethod,
-    target: PruningTarget,
-    seed: int,
-    smoke: bool,
-    retraining_override: Mapping[str, Any] | None = None,
-    reinit: str | None = None,
-) -> str:
-    """Short hash (12 hex digits) of protocol id+version, method name+version+config, target, seed,
-    smoke, and the retraining override when there is one.
-
-    Re-running the same configuration lands on the same file.
-    """
-    key: dict[str, Any] = {
-        "protocol": [protocol.id, protocol.version],
-        "method": [method.name, method.version, method.config.model_dump(mode="json")],
-        "target": target.id,
-        "seed": seed,
-        "smoke": smoke,
-    }
-    if retraining_override:
-        key["retraining_override"] = dict(retraining_override)
-    if reinit:
-        key["reinit"] = reinit
-    return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:12]
