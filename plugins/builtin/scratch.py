@@ -7,6 +7,10 @@ re-initializes that small dense model with PyTorch's default init and trains it 
 protocol's base recipe, its LR milestones scaled to the budget: SX-A the same total epochs as
 pretrain + prune + retrain, SX-B the same total FLOPs, ``K1 x F1 / F2 (+ K2)``
 (:func:`pruning_suite.rules.scratch.scratch_epochs`).
+
+Scratch is a training regime of the run (``RunConfig(plugin="l1norm", regime="scratch")``); this
+method is the name it is recorded under, so ``--plugin scratch --config arch_from=l1norm`` and
+the regime land on the same submission and run id, and the committed files keep validating.
 """
 
 from __future__ import annotations
