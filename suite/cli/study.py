@@ -77,7 +77,7 @@ def _common_options() -> argparse.ArgumentParser:
 
 def _cmd_study(args: argparse.Namespace) -> int:
     from ..protocol.catalogue import load_protocol
-    from ..run.runner import RunConfig
+    from ..run.config import RunConfig
     from ..studies.executor import LocalExecutor, run_study
     from ..studies.page import write_study_report
 

@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import PruningSuiteError
 from ..protocol.schedule import format_schedule, parse_schedule
@@ -22,7 +22,7 @@ from ..record.submission import Submission
 if TYPE_CHECKING:
     from ..protocol.comparison import ComparisonProtocol
     from ..protocol.sections import TrainRecipe
-    from ..run.runner import RunConfig
+    from ..run.config import RunConfig
 
 __all__ = [
     "Arm",
@@ -45,7 +45,7 @@ class Arm:
     """
 
     label: str
-    jobs: tuple[Any, ...]  # RunConfig; typed loosely so this module imports without the runner
+    jobs: tuple[RunConfig, ...]
 
 
 @dataclass(frozen=True)

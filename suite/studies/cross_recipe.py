@@ -17,6 +17,7 @@ from .verdicts import seed_noise, unjudgeable
 
 if TYPE_CHECKING:
     from ..protocol.comparison import ComparisonProtocol
+    from ..run.config import RunConfig
 
 __all__ = ["CrossRecipe", "cross_recipe_arms", "cross_recipe_verdict"]
 
@@ -134,7 +135,7 @@ class CrossRecipe(Study):
     def arms(
         self,
         args: argparse.Namespace,
-        base: Any,
+        base: RunConfig,
         protocol: ComparisonProtocol,
         seeds: Sequence[int],
     ) -> list[Arm]:

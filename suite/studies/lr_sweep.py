@@ -31,6 +31,7 @@ from .lr_sweep_claims import claims_text
 if TYPE_CHECKING:
     from ..protocol.comparison import ComparisonProtocol
     from ..protocol.sections import TrainRecipe
+    from ..run.config import RunConfig
 
 __all__ = ["LRSweep", "default_schedules", "lr_sweep_arms"]
 
@@ -158,7 +159,7 @@ class LRSweep(Study):
     def arms(
         self,
         args: argparse.Namespace,
-        base: Any,
+        base: RunConfig,
         protocol: ComparisonProtocol,
         seeds: Sequence[int],
     ) -> list[Arm]:

@@ -14,6 +14,7 @@ from .verdicts import Claim, claims_paragraph, mean_top1, seed_noise, unjudgeabl
 
 if TYPE_CHECKING:
     from ..protocol.comparison import ComparisonProtocol
+    from ..run.config import RunConfig
 
 __all__ = ["Scratch", "SCRATCH_BUDGETS", "scratch_arms", "scratch_claims"]
 
@@ -81,7 +82,7 @@ class Scratch(Study):
     def arms(
         self,
         args: argparse.Namespace,
-        base: Any,
+        base: RunConfig,
         protocol: ComparisonProtocol,
         seeds: Sequence[int],
     ) -> list[Arm]:
