@@ -7,10 +7,12 @@ The score of a filter (or neuron) is the mean absolute value of its weights; the
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-import torch
+from typing import TYPE_CHECKING
 
 from pruning_suite import PruningContext, PruningMethod, hookimpl
+
+if TYPE_CHECKING:
+    import torch  # imported in score(): listing plugins stays torch-free
 
 
 class L1Norm(PruningMethod):
@@ -22,6 +24,8 @@ class L1Norm(PruningMethod):
 
     def score(self, ctx: PruningContext) -> Mapping[str, torch.Tensor]:
         """Mean |w| over each unit's weights: ``weight.abs().flatten(1).mean(1)``, shape ``[n]``."""
+        import torch
+
         with torch.no_grad():
             return {
                 layer.name: layer.module.weight.detach().abs().flatten(1).mean(dim=1).float().cpu()

@@ -8,10 +8,12 @@ weight entries) with a mask that is held through retraining (:mod:`pruning_suite
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-import torch
+from typing import TYPE_CHECKING
 
 from pruning_suite import PruningContext, PruningMethod, hookimpl
+
+if TYPE_CHECKING:
+    import torch  # imported in score(): listing plugins stays torch-free
 
 
 class Magnitude(PruningMethod):
@@ -24,6 +26,8 @@ class Magnitude(PruningMethod):
 
     def score(self, ctx: PruningContext) -> Mapping[str, torch.Tensor]:
         """``weight.abs()`` of every prunable layer, of the weight's shape."""
+        import torch
+
         with torch.no_grad():
             return {
                 layer.name: layer.module.weight.detach().abs().float().cpu() for layer in ctx.layers

@@ -7,10 +7,12 @@ the run's seeded generator, so the same seed removes the same units.
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-import torch
+from typing import TYPE_CHECKING
 
 from pruning_suite import PruningContext, PruningMethod, hookimpl
+
+if TYPE_CHECKING:
+    import torch  # imported in score(): listing plugins stays torch-free
 
 
 class RandomPruning(PruningMethod):
@@ -22,6 +24,8 @@ class RandomPruning(PruningMethod):
 
     def score(self, ctx: PruningContext) -> Mapping[str, torch.Tensor]:
         """A random permutation of ``0..n-1`` per layer, shape ``[n]`` (so no ties)."""
+        import torch
+
         return {
             layer.name: torch.randperm(layer.num_units, generator=ctx.generator).float()
             for layer in ctx.layers

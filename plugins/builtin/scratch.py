@@ -16,14 +16,16 @@ the regime land on the same submission and run id, and the committed files keep 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from pydantic import field_validator
 
 from pruning_suite import PruningContext, PruningMethod, hookimpl
 from pruning_suite.contract.method import MethodConfig
 from pruning_suite.errors import PluginError
+
+if TYPE_CHECKING:
+    import torch  # imported in score(): listing plugins stays torch-free
 
 
 class ScratchConfig(MethodConfig):

@@ -7,19 +7,23 @@ loss change when unit ``i`` (a filter or a neuron) is removed is ``|sum_{w in un
 the sum running over the unit's weights and its bias. We compute it on every calibration batch with
 the mean cross-entropy loss and sum the per-batch absolute values; the lowest are pruned first.
 
-Registered through ``[project.entry-points.pruning_suite] taylor = "pruning_suite_taylor"``.
+Registered through ``[project.entry-points.pruning_suite] taylor = "pruning_suite_taylor"``. The
+suite imports every plugin module to list plugins, protocols and datasets, so torch is imported
+inside the functions that compute: ``pruning-suite protocols`` and ``validate`` stay fast.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
 from pruning_suite import MethodConfig, PluginError, PruningContext, PruningMethod, hookimpl
 from pydantic import Field
-from torch import nn
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 __all__ = ["Taylor", "TaylorConfig", "register_methods"]
 
@@ -91,6 +95,9 @@ def _batch_scores(
 
 def _backward(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> None:
     """Replace the gradients with those of the mean cross-entropy loss on one batch."""
+    import torch
+    import torch.nn.functional as F
+
     model.zero_grad(set_to_none=True)
     with torch.enable_grad():
         F.cross_entropy(model(inputs), labels).backward()
@@ -110,6 +117,8 @@ def _unit_taylor(module: nn.Module) -> torch.Tensor:
 
 def _times_grad(param: torch.Tensor) -> torch.Tensor:
     """``param * dL/dparam`` elementwise; zeros when the parameter received no gradient."""
+    import torch
+
     if param.grad is None:
         return torch.zeros_like(param, requires_grad=False)
     return param.detach() * param.grad
