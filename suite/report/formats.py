@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from ..contract.registry import Registry
 from .text import STATISTIC, one_line
 
 if TYPE_CHECKING:
@@ -273,22 +272,13 @@ FORMATS = tuple(fmt.name for fmt in BUILTIN_FORMATS)
 
 
 def find_format(name: str) -> ReportFormat:
-    """The report format registered as ``name``.
-
-    The suite's own formats are found without loading any plugin (so ``report`` stays
-    torch-free); any other name is looked up among every installed plugin's.
+    """The report format registered as ``name`` (hook ``register_report_formats``).
 
     Raises:
         PluginError: No plugin registers ``name`` (with "did you mean" and the known names).
     """
     from ..contract import plugins
 
-    hook = plugins.get_plugin_manager(load_entry_points=False).hook
-    core: Registry[ReportFormat] = Registry.from_hook_results(
-        "report format", hook.register_report_formats()
-    )
-    if name in core:
-        return core.get(name)
     return plugins.load_registry().report_formats.get(name)
 
 
