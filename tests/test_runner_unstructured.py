@@ -12,7 +12,7 @@ import torch
 from pruning_suite.engine.checkpoint import read_checkpoint
 from pruning_suite.errors import PluginError
 from pruning_suite.run.runner import RunConfig, run
-from pruning_suite.validate.core import validate_file
+from pruning_suite.validate import validate_file
 
 PROTOCOL = "digits-convnet-unstructured"
 
