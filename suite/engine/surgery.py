@@ -29,7 +29,8 @@ whenever the groups lose different positions.
 *Verification*: before pruning, a deep copy is masked (for every Conv/Linear whose outputs the
 groups remove: weight rows and bias entries zeroed; for every BatchNorm: gamma and beta zeroed,
 running stats untouched). After pruning, the pruned model's eval-mode output on the example input
-must have the masked copy's shape and match it within ``atol``. If it does not (or the surgery
+must have the masked copy's shape and match it in float64 within a tolerance relative to the
+output's magnitude (:data:`~pruning_suite.engine.verify.VERIFY_RTOL`). If it does not (or the surgery
 itself fails), every pruned layer is put back as it was before raising.
 """
 
@@ -47,7 +48,7 @@ from torch_pruning import Group
 from ..errors import PruningError
 from .grouped import check_grouped_convs
 from .layers import PRUNABLE_TYPES, few, num_units, output_layer_name, prunable_modules, short
-from .verify import masked_reference, prune_verified
+from .verify import VERIFY_RTOL, masked_reference, prune_verified
 
 __all__ = ["LayerChange", "apply_structured_pruning"]
 
@@ -75,7 +76,7 @@ def apply_structured_pruning(
     model: nn.Module,
     removals: Mapping[str, Sequence[int]],
     example_input: torch.Tensor,
-    atol: float = 1e-5,
+    rtol: float = VERIFY_RTOL,
 ) -> list[LayerChange]:
     """Physically remove the given units, in place, and verify the result.
 
@@ -90,7 +91,8 @@ def apply_structured_pruning(
             ``nn.Conv2d`` / ``nn.Linear``, not the output layer. Empty lists are ignored.
         example_input: A batch the model accepts, e.g. ``[B, C, H, W]``; used to trace the
             dependency graph and to verify. ``B >= 1``.
-        atol: Largest allowed max absolute difference between pruned and masked outputs.
+        rtol: Largest allowed max absolute difference between pruned and masked outputs, both
+            computed in float64, relative to ``max(1, max |masked output|)``.
 
     Returns:
         One :class:`LayerChange` per Conv2d/Linear whose units were removed (requested and coupled
@@ -106,7 +108,7 @@ def apply_structured_pruning(
             layer not used in the forward pass, or a model on another device than
             ``example_input``.
         VerificationError: After pruning: the surgery failed, or the pruned model's output differs
-            from the masked reference (by more than ``atol``, or in shape). The pruned layers are
+            from the masked reference (beyond ``rtol``, or in shape). The pruned layers are
             restored first, so the model is as it was; the error is a bug to report.
     """
     requests = _checked_requests(model, removals)
@@ -123,7 +125,7 @@ def apply_structured_pruning(
         check_grouped_convs(graph, model, groups, merged)
         reference = masked_reference(model, graph, merged)
         widths = {name: num_units(m) for name, m in prunable_modules(model)}
-        prune_verified(graph, merged, model, reference, example_input, atol)
+        prune_verified(graph, merged, model, reference, example_input, rtol)
         return _changes(model, graph, merged, widths)
     finally:
         for module, training in modes.items():
