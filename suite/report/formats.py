@@ -22,7 +22,7 @@ from tabulate import tabulate
 from .text import STATISTIC, one_line
 
 if TYPE_CHECKING:
-    from .tables import MethodRow, Table
+    from .rows import MethodRow, Table
 
 __all__ = [
     "BUILTIN_FORMATS",
