@@ -29,7 +29,7 @@ from torch import nn
 
 from ..contract.method import PrunableLayer
 from ..errors import CheckpointError, PluginError, PruningError
-from .pruning import PRUNABLE_TYPES, units_to_remove
+from .pruning import PRUNABLE_TYPES, checked_layer_scores, reject_unknown_layers, units_to_remove
 
 __all__ = ["WeightMasks", "select_weight_masks"]
 
@@ -70,8 +70,8 @@ def select_weight_masks(
         PruningError: A ratio is outside ``[0, 1)`` or names a layer not in ``layers``.
     """
     known = [layer.name for layer in layers]
-    _reject_unknown(scores, known, "weight scores", PluginError)
-    _reject_unknown(ratios, known, "ratios", PruningError)
+    reject_unknown_layers(scores, known, "weight scores", PluginError)
+    reject_unknown_layers(ratios, known, "ratios", PruningError)
     masks: dict[str, torch.Tensor] = {}
     for layer in layers:
         layer_scores = _checked_weight_scores(scores, layer)
@@ -86,45 +86,19 @@ def select_weight_masks(
     return masks
 
 
-def _reject_unknown(given: Mapping[str, object], known: list[str], what: str, error: type) -> None:
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        raise error(
-            f"{what} given for {unknown[:6]}, which {'is' if len(unknown) == 1 else 'are'} not "
-            f"a prunable layer; prunable layers: {known[:6]}{' ...' if len(known) > 6 else ''}",
-            "the output layer and layers outside the protocol's 'prunable_layers' cannot be pruned",
-        )
-
-
 def _checked_weight_scores(
     scores: Mapping[str, torch.Tensor], layer: PrunableLayer
 ) -> torch.Tensor:
     """``scores[layer.name]`` as a CPU float64 tensor of the weight's shape, or PluginError."""
     shape = list(layer.module.weight.shape)
-    expected = f"a finite real tensor of the weight's shape {shape}"
-    if layer.name not in scores:
-        raise PluginError(
-            f"weight scores lack layer {layer.name!r}; expected {expected}",
-            "score() must return a tensor for every layer in ctx.layers",
-        )
-    value = scores[layer.name]
-    if not isinstance(value, torch.Tensor) or value.is_complex():
-        raise PluginError(
-            f"weight scores for layer {layer.name!r} are a {type(value).__name__}; "
-            f"expected {expected}"
-        )
-    if list(value.shape) != shape:
-        raise PluginError(
-            f"weight scores for layer {layer.name!r} have shape {list(value.shape)}; "
-            f"expected {expected}",
-            "unstructured methods score every weight, not every filter (granularity 'weight')",
-        )
-    value = value.detach().to("cpu", torch.float64)
-    if not torch.isfinite(value).all():
-        raise PluginError(
-            f"weight scores for layer {layer.name!r} contain NaN or inf; expected {expected}"
-        )
-    return value
+    return checked_layer_scores(
+        scores,
+        layer,
+        shape,
+        f"a finite real tensor of the weight's shape {shape}",
+        noun="weight scores",
+        shape_hint="unstructured methods score every weight, not every filter (granularity 'weight')",
+    )
 
 
 # ----------------------------------------------------------------------------------------------

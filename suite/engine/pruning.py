@@ -134,11 +134,18 @@ def select_removals(
         PruningError: A ratio is outside ``[0, 1)`` or names a layer that is not prunable.
     """
     known = {layer.name for layer in layers}
-    _reject_unknown(scores, known, "scores", PluginError)
-    _reject_unknown(ratios, known, "ratios", PruningError)
+    reject_unknown_layers(scores, known, "scores", PluginError)
+    reject_unknown_layers(ratios, known, "ratios", PruningError)
     removals: dict[str, list[int]] = {}
     for layer in layers:
-        layer_scores = _checked_scores(scores, layer)
+        layer_scores = checked_layer_scores(
+            scores,
+            layer,
+            [layer.num_units],
+            f"a finite 1-D float tensor of shape [{layer.num_units}]",
+            noun="scores",
+            shape_hint="one score per output channel (Conv2d) or output feature (Linear)",
+        )
         groups = _filter_groups(layer.module)
         per_group = layer.num_units // groups
         count = units_to_remove(float(ratios.get(layer.name, 0.0)), per_group, layer.name)
@@ -155,8 +162,11 @@ def _filter_groups(module: nn.Module) -> int:
     return groups if 1 < groups < num_units(module) else 1
 
 
-def _reject_unknown(given: Mapping[str, Any], known: set[str], what: str, error: type) -> None:
-    unknown = sorted(set(given) - known)
+def reject_unknown_layers(
+    given: Mapping[str, Any], known: Sequence[str], what: str, error: type
+) -> None:
+    """Raise ``error`` when ``given`` names a layer that is not in ``known`` (the prunable ones)."""
+    unknown = sorted(set(given) - set(known))
     if unknown:
         raise error(
             f"{what} given for {few(unknown)}, which {'is' if len(unknown) == 1 else 'are'} not "
@@ -165,27 +175,43 @@ def _reject_unknown(given: Mapping[str, Any], known: set[str], what: str, error:
         )
 
 
-def _checked_scores(scores: Mapping[str, torch.Tensor], layer: PrunableLayer) -> torch.Tensor:
-    """``scores[layer.name]`` as a CPU float64 tensor of shape ``[num_units]``, or PluginError."""
-    expected = f"a finite 1-D float tensor of shape [{layer.num_units}]"
+def checked_layer_scores(
+    scores: Mapping[str, torch.Tensor],
+    layer: PrunableLayer,
+    shape: list[int],
+    expected: str,
+    *,
+    noun: str,
+    shape_hint: str,
+) -> torch.Tensor:
+    """``scores[layer.name]`` as a CPU float64 tensor of ``shape``, or PluginError.
+
+    Args:
+        scores: A method's scores by layer name.
+        layer: The layer whose scores are checked.
+        shape: The shape the scores must have (``[num_units]`` or the weight's shape).
+        expected: What a valid value is, in words, for the error messages.
+        noun: What the scores are called in the messages (``"scores"``, ``"weight scores"``).
+        shape_hint: The hint given when the shape is wrong.
+    """
     if layer.name not in scores:
         raise PluginError(
-            f"scores lack layer {layer.name!r}; expected {expected}",
+            f"{noun} lack layer {layer.name!r}; expected {expected}",
             "score() must return a tensor for every layer in ctx.layers",
         )
     value = scores[layer.name]
     if not isinstance(value, torch.Tensor) or value.is_complex():
         raise PluginError(
-            f"scores for layer {layer.name!r} are a {type(value).__name__}; expected {expected}"
+            f"{noun} for layer {layer.name!r} are a {type(value).__name__}; expected {expected}"
         )
-    if tuple(value.shape) != (layer.num_units,):
+    if list(value.shape) != shape:
         raise PluginError(
-            f"scores for layer {layer.name!r} have shape {list(value.shape)}; expected {expected}",
-            "one score per output channel (Conv2d) or output feature (Linear)",
+            f"{noun} for layer {layer.name!r} have shape {list(value.shape)}; expected {expected}",
+            shape_hint,
         )
     value = value.detach().to("cpu", torch.float64)
     if not torch.isfinite(value).all():
         raise PluginError(
-            f"scores for layer {layer.name!r} contain NaN or inf; expected {expected}"
+            f"{noun} for layer {layer.name!r} contain NaN or inf; expected {expected}"
         )
     return value
