@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
-from .source import DATA_ENV, RawData, not_a_folder, search_roots
+from .source import DATA_ENV, RawData, find_data_folder
 
 __all__ = [
     "CIFAR_LAYOUTS",
@@ -208,28 +208,15 @@ def read_cifar_dataset(name: str, data_dir: Path | str | None) -> RawData:
 
 def _find_cifar_folder(name: str, data_dir: Path | str | None) -> Path:
     """The folder holding every batch file: only under ``data_dir`` when given, else the env."""
-    if data_dir is not None:
-        root = Path(data_dir).expanduser()
-        found = _cifar_folder_in(name, root)
-        if found is None:
-            raise DatasetError(
-                f"{name} not found in --data-dir {root}{not_a_folder(root)}: looked for "
-                f"{_cifar_files(name)} in {root / CIFAR_LAYOUTS[name].folder} and {root}; with "
-                f"--data-dir given, ${DATA_ENV} is not searched",
-                _cifar_missing_hint(name),
-            )
-        return found
-    searched = []
-    for root, origin in search_roots(name):
-        found = _cifar_folder_in(name, root)
-        if found is not None:
-            return found
-        folders = (root / CIFAR_LAYOUTS[name].folder, root)
-        searched += [f"{folder} ({origin}{not_a_folder(folder)})" for folder in folders]
-    places = "; ".join(searched) or "nowhere: no data_dir given and $" + DATA_ENV + " is not set"
-    raise DatasetError(
-        f"{name} not found; searched: {places}; expected files: {_cifar_files(name)}",
-        _cifar_missing_hint(name),
+    return find_data_folder(
+        name,
+        data_dir,
+        look_in=lambda root: _cifar_folder_in(name, root),
+        folders=lambda root: (root / CIFAR_LAYOUTS[name].folder, root),
+        expected=_cifar_files(name),
+        not_searched=f"${DATA_ENV} is",
+        hint=_cifar_missing_hint(name),
+        given_hint=_cifar_missing_hint(name),
     )
 
 

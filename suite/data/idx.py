@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
-from .source import DATA_ENV, SYSTEM_DATA_DIRS, RawData, not_a_folder, search_roots
+from .source import DATA_ENV, SYSTEM_DATA_DIRS, RawData, find_data_folder
 
 __all__ = [
     "IDX_FILES",
@@ -103,29 +103,15 @@ def read_idx_dataset(name: str, data_dir: Path | str | None) -> RawData:
 
 def _find_idx_folder(name: str, data_dir: Path | str | None) -> tuple[Path, dict[str, Path]]:
     """The folder holding all four IDX files: only in ``data_dir`` when given, else searched."""
-    if data_dir is not None:
-        root = Path(data_dir).expanduser()
-        found = _idx_folder_in(name, root)
-        if found is None:
-            raise DatasetError(
-                f"{name} not found in --data-dir {root}{not_a_folder(root)}: looked for "
-                f"{_expected_files()} in {root / TORCHVISION_FOLDERS[name] / 'raw'} and {root}; "
-                f"with --data-dir given, ${DATA_ENV} and the system folders are not searched",
-                _missing_hint(name, given=True),
-            )
-        return found
-    searched = []
-    for root, origin in search_roots(name):
-        found = _idx_folder_in(name, root)
-        if found is not None:
-            return found
-        searched += [
-            f"{folder} ({origin}{not_a_folder(folder)})" for folder in _folders(name, root)
-        ]
-    places = "; ".join(searched) or "nowhere: no data_dir given and $" + DATA_ENV + " is not set"
-    raise DatasetError(
-        f"{name} not found; searched: {places}; expected files: {_expected_files()}",
-        _missing_hint(name),
+    return find_data_folder(
+        name,
+        data_dir,
+        look_in=lambda root: _idx_folder_in(name, root),
+        folders=lambda root: _folders(name, root),
+        expected=_expected_files(),
+        not_searched=f"${DATA_ENV} and the system folders are",
+        hint=_missing_hint(name),
+        given_hint=_missing_hint(name, given=True),
     )
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +22,8 @@ from ..errors import DatasetError
 
 if TYPE_CHECKING:
     from ..protocol.spec import DatasetSpec
+
+T = TypeVar("T")
 
 __all__ = [
     "DATA_ENV",
@@ -32,6 +34,7 @@ __all__ = [
     "RawData",
     "dataset_checksum",
     "limited",
+    "find_data_folder",
     "not_a_folder",
     "search_roots",
     "verify_checksum",
@@ -194,6 +197,53 @@ def search_roots(name: str) -> list[tuple[Path, str]]:
     if os.environ.get(DATA_ENV):
         roots.append((Path(os.environ[DATA_ENV]).expanduser(), f"${DATA_ENV}"))
     return roots + list(SYSTEM_DATA_DIRS.get(name, ()))
+
+
+def find_data_folder(
+    name: str,
+    data_dir: Path | str | None,
+    *,
+    look_in: Callable[[Path], T | None],
+    folders: Callable[[Path], Sequence[Path]],
+    expected: str,
+    not_searched: str,
+    hint: str,
+    given_hint: str,
+) -> T:
+    """Find a dataset's files: only under ``data_dir`` when given, else under :func:`search_roots`.
+
+    Args:
+        name: The dataset's name, for the messages and the roots searched.
+        data_dir: The ``--data-dir`` given, or None to search the roots.
+        look_in: Root -> what was found under it (the folder, ...), or None.
+        folders: Root -> the folders ``look_in`` looks at, in order (for the messages).
+        expected: The files looked for, in words.
+        not_searched: What is not searched when ``data_dir`` is given (``"$VAR is"``).
+        hint: The hint when the roots lack the data.
+        given_hint: The hint when ``data_dir`` lacks the data.
+
+    Raises:
+        DatasetError: The data is in none of the places looked at.
+    """
+    if data_dir is not None:
+        root = Path(data_dir).expanduser()
+        found = look_in(root)
+        if found is None:
+            raise DatasetError(
+                f"{name} not found in --data-dir {root}{not_a_folder(root)}: looked for "
+                f"{expected} in {' and '.join(str(f) for f in folders(root))}; "
+                f"with --data-dir given, {not_searched} not searched",
+                given_hint,
+            )
+        return found
+    searched = []
+    for root, origin in search_roots(name):
+        found = look_in(root)
+        if found is not None:
+            return found
+        searched += [f"{folder} ({origin}{not_a_folder(folder)})" for folder in folders(root)]
+    places = "; ".join(searched) or "nowhere: no data_dir given and $" + DATA_ENV + " is not set"
+    raise DatasetError(f"{name} not found; searched: {places}; expected files: {expected}", hint)
 
 
 def not_a_folder(path: Path) -> str:
