@@ -7,6 +7,9 @@ without a traceback unless ``--debug`` is given.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from difflib import get_close_matches
+
 __all__ = [
     "CheckpointError",
     "DatasetError",
@@ -18,6 +21,7 @@ __all__ = [
     "SubmissionError",
     "TrainingError",
     "VerificationError",
+    "did_you_mean",
 ]
 
 
@@ -74,3 +78,19 @@ class SubmissionError(PruningSuiteError):
 
 class OutputError(PruningSuiteError):
     """An output folder cannot be created or written."""
+
+
+def did_you_mean(name: str, known: Iterable[str], cutoff: float = 0.6, prefix: str = "") -> str:
+    """The start of a hint for an unknown ``name``: ``"did you mean 'a', 'b'? "``, or ``""``.
+
+    Args:
+        name: The unknown name as given.
+        known: The names it may be a misspelling of.
+        cutoff: :func:`difflib.get_close_matches`'s similarity cutoff in ``[0, 1]``.
+        prefix: Put before every suggested name (``"torchvision:"``).
+
+    Returns:
+        Up to three close matches, quoted, or ``""`` when none is close.
+    """
+    close = get_close_matches(name, list(known), n=3, cutoff=cutoff)
+    return f"did you mean {', '.join(repr(prefix + c) for c in close)}? " if close else ""

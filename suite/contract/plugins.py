@@ -24,7 +24,7 @@ from typing import Any
 import pluggy
 from pydantic import ValidationError
 
-from ..errors import PluginError
+from ..errors import PluginError, did_you_mean
 from . import hookspecs
 from .method import MethodConfig, PruningMethod
 from .registry import Registry
@@ -96,8 +96,7 @@ class PluginRegistry:
                 f"fix or reinstall the distribution that provides {name!r}",
             )
         if name not in self.methods:
-            close = get_close_matches(name, list(self.methods), n=3, cutoff=0.5)
-            guess = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+            guess = did_you_mean(name, self.methods, cutoff=0.5)
             raise PluginError(
                 f"unknown plugin {name!r}",
                 f"{guess}installed: {', '.join(sorted(self.methods)) or 'none'} ('pruning-suite plugins' lists them)",

@@ -8,10 +8,9 @@ folders, fairness rules) is a :class:`Registry` filled by a ``register_*`` hook 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from difflib import get_close_matches
 from typing import Generic, TypeVar
 
-from ..errors import PluginError
+from ..errors import PluginError, did_you_mean
 
 __all__ = ["Registry"]
 
@@ -94,8 +93,7 @@ class Registry(Generic[T]):
 
     def unknown(self, name: object) -> PluginError:
         """The error for an unknown ``name``: close matches and what is installed."""
-        close = get_close_matches(str(name), list(self._items), n=3, cutoff=0.5)
-        guess = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        guess = did_you_mean(str(name), self._items, cutoff=0.5)
         known = ", ".join(sorted(self._items)) or "none"
         return PluginError(f"unknown {self.kind} {name!r}", f"{guess}known: {known} ({self.hint})")
 

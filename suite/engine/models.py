@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from ..contract.registry import Registry
-from ..errors import ProtocolError
+from ..errors import ProtocolError, did_you_mean
 from .architectures import MODELS, ModelBuilder, register_model
 from .cifar import BasicBlock, CifarResNet, CifarVGG, ZeroPadShortcut
 from .nets import MLP, DigitsConvNet, LeNet5
@@ -137,12 +137,11 @@ def torchvision_model(
 
     known = _torchvision_names()
     if name not in known:
-        close = get_close_matches(name, known, n=3)
-        guess = f"did you mean {', '.join(repr(TORCHVISION_PREFIX + c) for c in close)}? "
+        guess = did_you_mean(name, known, prefix=TORCHVISION_PREFIX)
         raise ProtocolError(
             f"unknown architecture {TORCHVISION_PREFIX + name!r}: torchvision has no "
             f"classification model {name!r}",
-            f"{guess if close else ''}torchvision's classification models: {', '.join(known)}",
+            f"{guess}torchvision's classification models: {', '.join(known)}",
         )
     if input_shape[0] != 3:
         raise ProtocolError(

@@ -23,13 +23,12 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from difflib import get_close_matches
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import PruningError, PruningSuiteError
+from ..errors import PruningError, PruningSuiteError, did_you_mean
 
 __all__ = [
     "JSV_BATCHES",
@@ -328,8 +327,7 @@ def _orthp_layers(model: nn.Module, layers: Sequence[str] | None) -> list[str]:
         return [name for name, module in modules.items() if isinstance(module, _ORTHP_TYPES)]
     for name in layers:
         if name not in modules:
-            close = get_close_matches(name, list(modules), n=3)
-            guess = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+            guess = did_you_mean(name, modules)
             raise PruningError(
                 f"OrthP: the model has no module {name!r}",
                 f"{guess}pass names from model.named_modules(), or None for every Conv2d/Linear",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from difflib import get_close_matches
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..contract.registry import Registry
-from ..errors import ProtocolError
+from ..errors import ProtocolError, did_you_mean
 from .builtin import SHIPPED, shipped_folder
 from .comparison import DEFAULT_PROTOCOL, ComparisonProtocol, load_protocol_file
 
@@ -123,8 +122,7 @@ def load_protocol(
         return _no_shadowing(load_protocol_file(Path(protocol_id)), protocol_id, folders)
     files = protocol_files(folders)
     if protocol_id not in files:
-        close = get_close_matches(protocol_id, list(files), n=3)
-        guess = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        guess = did_you_mean(protocol_id, files)
         raise ProtocolError(
             f"unknown protocol {protocol_id!r}",
             f"{guess}known protocols: {', '.join(files)} ('pruning-suite protocols' lists them)",
