@@ -8,7 +8,14 @@ Importing it does not import torch.
 from __future__ import annotations
 
 from .contract.hookspecs import hookimpl
-from .contract.method import MethodConfig, PrunableLayer, PruningContext, PruningMethod
+from .contract.method import (
+    Allocation,
+    MethodConfig,
+    PrunableLayer,
+    PruningContext,
+    PruningMethod,
+    PruningSchedule,
+)
 from .errors import (
     CheckpointError,
     DatasetError,
@@ -25,6 +32,7 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Allocation",
     "CheckpointError",
     "DatasetError",
     "MethodConfig",
@@ -35,6 +43,7 @@ __all__ = [
     "PruningContext",
     "PruningError",
     "PruningMethod",
+    "PruningSchedule",
     "PruningSuiteError",
     "SubmissionError",
     "TrainingError",

@@ -239,7 +239,14 @@ def make_submission(
                 "delta_top1": top1 - dense_top1,
             },
             "timings": {"base_model": 0.0, "pruning": 0.5, "retraining": 12.0, "total": 12.5},
-            "pruning_stage": {"epochs": 0, "lr_schedule": None, "log": []},
+            "pruning_stage": {
+                "epochs": 0,
+                "lr_schedule": None,
+                "log": [],
+                "calibration_samples": 0,
+                "method_grad_samples": 0,
+                "method_optimizer_steps": 0,
+            },
         }
     )
     if retraining_override:

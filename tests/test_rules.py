@@ -166,7 +166,9 @@ def test_R_EVAL_1_reported_accuracy_is_the_final_epoch_never_a_best_one(tmp_path
         {"epoch": i, "lr": 0.01, "train_loss": 0.5, "val_top1": t - 0.5, "test_top1": t}
         for i, t in enumerate((76.1, 76.0, 76.2))
     ]
-    data["pruning_stage"] = {"epochs": 3, "lr_schedule": "0:0.01", "log": stage}
+    data["pruning_stage"] = {
+        **data["pruning_stage"], "epochs": 3, "lr_schedule": "0:0.01", "log": stage
+    }
     _set_accuracies(data, [70.3, 73.8, 74.6, 75.2, 75.1, 75.0, 75.0])
     _recertify(data, protocol)
     final = Submission.model_validate(data).final
@@ -561,6 +563,27 @@ def test_R_STAGE_2_pruning_stage_lr_schedule_is_the_budgets(tmp_path) -> None:
     )
     (problem,) = _problems(tmp_path, data)
     assert _rules([problem]) == [("R-STAGE-2", "warning", "$.pruning_stage.lr_schedule")]
+
+
+def test_R_STAGE_3_method_compute_within_the_calibration_budget(tmp_path) -> None:
+    data = make_submission()
+    data["pruning_stage"]["method_grad_samples"] = 2049  # the default budget: 2,048 examples
+    data["pruning_stage"]["method_optimizer_steps"] = 3
+    _recertify(data)
+    assert data["certification"]["setup"] == "S3.2"
+    problems = _problems(tmp_path, data)
+    assert _rules(problems) == [
+        ("R-STAGE-3", "warning", "$.pruning_stage.method_grad_samples"),
+        ("R-STAGE-3", "warning", "$.pruning_stage.method_optimizer_steps"),
+    ]
+    assert "passed forward with gradients 2049 training examples" in problems[0].message
+    data["pruning_stage"]["method_grad_samples"] = 2048
+    data["pruning_stage"]["method_optimizer_steps"] = 0
+    assert _problems(tmp_path, _recertify(data)) == []
+    for key in ("calibration_samples", "method_grad_samples", "method_optimizer_steps"):
+        del data["pruning_stage"][key]  # not counted: held to it from rule set 3 on
+    (problem,) = _problems(tmp_path, _recertify(data))
+    assert (problem.rule, problem.where) == ("R-STAGE-3", "$.pruning_stage")
 
 
 def test_R_CERT_1_a_claimed_setup_must_be_the_one_the_fields_support(tmp_path) -> None:

@@ -142,7 +142,6 @@ def test_hook_on_stage(recorded) -> None:
         "data",
         "base model",
         "pruning",
-        "apply and verify",
         "measure",
         "re-initialize",
         "retraining",

@@ -18,6 +18,7 @@ from pruning_suite.protocol.catalogue import shipped_protocol
 from pruning_suite.protocol.spec import load_protocol
 from pruning_suite.record.identity import RunIdentity, run_id
 from pruning_suite.record.jsonio import json_path, read_json, write_json_atomic
+from pruning_suite.rules import RULESET_VERSION
 from pruning_suite.record.submission import Submission
 from pruning_suite.rules import load_rules
 from pruning_suite.validate import (
@@ -737,7 +738,7 @@ def test_smoke_run_is_held_to_no_setup_but_never_certified(tmp_path):
         "setup": None,
         "division": "open",
         "unmet": ["smoke run: reduced budget"],
-        "ruleset": 2,
+        "ruleset": RULESET_VERSION,
     }
     data["certification"] = {"setup": "S4.2", "division": "closed", "unmet": []}
     (problem,) = _problems_of(tmp_path, data)

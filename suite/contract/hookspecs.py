@@ -113,8 +113,9 @@ def on_stage(stage: str) -> None:
     """Called when a named stage of the run starts.
 
     Args:
-        stage: The stage's name: ``"data"``, ``"base model"``, ``"pruning"``, ``"apply and
-            verify"``, ``"measure"``, ``"re-initialize"``, ``"retraining"``, ``"evaluation"``,
+        stage: The stage's name: ``"data"``, ``"base model"``, ``"pruning"`` (the method's
+            pruning stage: its training, and every prune round applied and verified by the
+            core), ``"measure"``, ``"re-initialize"``, ``"retraining"``, ``"evaluation"``,
             ``"save model"``, ``"assembly"`` or ``"write"``.
     """
 
@@ -124,7 +125,8 @@ def on_phase_start(phase: str, epochs: int) -> None:
     """Called when a training phase starts, before its first epoch.
 
     Args:
-        phase: ``"base"`` or ``"retraining"``.
+        phase: ``"base"``, ``"pruning"`` (only when the pruning stage trains) or
+            ``"retraining"``.
         epochs: The epochs the phase will run.
     """
 
@@ -134,7 +136,7 @@ def on_epoch_end(phase: str, row: dict[str, Any]) -> None:
     """Called after every training epoch.
 
     Args:
-        phase: ``"base"`` or ``"retraining"``.
+        phase: ``"base"``, ``"pruning"`` or ``"retraining"``.
         row: The epoch's log row: ``epoch``, ``lr``, ``train_loss``, ``val_top1`` and
             ``test_top1`` (percent).
     """

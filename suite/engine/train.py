@@ -120,14 +120,20 @@ def _update(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     after_step: Callable[[], None] | None,
     check: bool,
+    before_step: Callable[[], None] | None = None,
 ) -> torch.Tensor:
-    """:func:`training_step` returning the detached loss; ``check=False`` skips the finite check."""
+    """:func:`training_step` returning the detached loss; ``check=False`` skips the finite check.
+
+    ``before_step`` runs after ``loss.backward()`` and before ``optimizer.step()`` (a
+    pruning-stage regularizer adds to the gradients there)."""
     with fastpath.autocast(inputs.device):
         loss = loss_fn(model(inputs), labels)
     if check:
         _check_finite(loss, optimizer)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if before_step is not None:
+        before_step()
     optimizer.step()
     if after_step is not None:
         after_step()
@@ -153,8 +159,9 @@ def _train_epoch(
     max_batches: int | None,
     normalization: Normalization,
     after_step: Callable[[], None] | None = None,
-) -> float:
-    """One epoch; returns the mean training loss over the examples seen.
+    before_step: Callable[[], None] | None = None,
+) -> tuple[float, int]:
+    """One epoch; returns the mean training loss over the examples seen, and their number.
 
     The loss is summed on the device in float64 (bit-identical to summing Python floats), so
     on CUDA no step waits for the GPU; the CPU checks each step's loss, CUDA the epoch's sum.
@@ -172,11 +179,12 @@ def _train_epoch(
             F.cross_entropy,
             after_step,
             check_each_step,
+            before_step,
         )
         total += loss.double() * len(labels)
         seen += len(labels)
     _check_finite(total, optimizer)
-    return float(total) / max(seen, 1)
+    return float(total) / max(seen, 1), seen
 
 
 def _training_batches(
@@ -217,6 +225,9 @@ def train(
     normalization: Normalization = ((0.0,), (1.0,)),
     after_step: Callable[[torch.optim.Optimizer], None] | None = None,
     compile_model: bool = False,
+    before_step: Callable[[], None] | None = None,
+    epochs: range | None = None,
+    seen: list[int] | None = None,
 ) -> list[EpochStats]:
     """Train ``model`` in place with ``recipe`` and log every epoch.
 
@@ -231,9 +242,11 @@ def train(
             (already normalized) inputs; a split that stores pixels brings its own
             (``Split.mean``, ``Split.std``), which wins. Random-crop padding fills with the
             normalized value of a zero pixel, ``(0 - mean) / std``, as torchvision pads raw images.
-        after_step: Called with the optimizer after every step (``lambda opt:
-            masks.enforce(model, opt)`` holds weight masks and their momentum at zero).
+        after_step: Called with the optimizer after every step (weight masks re-imposed).
         compile_model: Train and evaluate through ``torch.compile(model)`` (same parameters).
+        before_step: Called after every ``loss.backward()``, before ``optimizer.step()``.
+        epochs: Train only these 0-based epochs of the recipe (fresh optimizer); default all.
+        seen: When given, each epoch's number of training examples is appended to it.
 
     Returns:
         One :class:`EpochStats` per epoch; the last one is the reported result.
@@ -247,24 +260,19 @@ def train(
     log: list[EpochStats] = []
     with fastpath.device_layout(model, data.train.device):
         runner = fastpath.compiled(model, compile_model)
-        for epoch in range(recipe.epochs):
+        for epoch in range(recipe.epochs) if epochs is None else epochs:
             lr = _set_lr(optimizer, recipe.lr_at(epoch))
-            loss = _train_epoch(
-                runner,
-                optimizer,
-                data.train,
-                recipe,
-                generator,
-                max_batches,
-                normalization,
-                step_hook,
+            loss, examples = _train_epoch(
+                runner, optimizer, data.train, recipe, generator, max_batches, normalization,
+                step_hook, before_step,
+            )  # fmt: skip
+            if seen is not None:
+                seen.append(examples)
+            log.append(
+                EpochStats(epoch, lr, loss, evaluate(runner, data.val), evaluate(runner, data.test))
             )
-            row = EpochStats(
-                epoch, lr, loss, evaluate(runner, data.val), evaluate(runner, data.test)
-            )
-            log.append(row)
             if on_epoch is not None:
-                on_epoch(row)
+                on_epoch(log[-1])
     model.eval()
     return log
 

@@ -278,10 +278,38 @@ class PruningTarget(Frozen):
 
 
 class PruningBudget(Frozen):
-    """What a method may spend in its pruning stage (setups S4.1 / S4.2); 0 epochs = one-shot."""
+    """What a method may spend in its pruning stage (setups S4.1 / S4.2); 0 epochs = one-shot.
 
-    epochs: int = Field(0, ge=0)
-    lr_schedule: str | None = None
+    The suite runs the pruning stage's training itself (``epochs`` epochs over the training split
+    with the retraining recipe's batch size, optimizer and augmentation, and this ``lr_schedule``)
+    and hands out calibration data itself, so both are counted in samples seen and certified
+    (R-STAGE-1..3).
+    """
+
+    epochs: int = Field(0, ge=0, le=10_000)
+    lr_schedule: str | None = Field(
+        None, description="'epoch:lr,...' for the pruning stage's training; required when epochs > 0"
+    )
+    calibration_samples: int = Field(
+        2048,
+        ge=0,
+        le=10_000_000,
+        description="training examples a method may draw through ctx.calibration_batches (and "
+        "pass forward with gradients while scoring), over the whole pruning stage",
+    )
+
+    @field_validator("lr_schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_schedule(value)
+        return value
+
+    @model_validator(mode="after")
+    def _schedule_when_training(self) -> PruningBudget:
+        if self.epochs > 0 and self.lr_schedule is None:
+            raise ValueError("a pruning budget with epochs > 0 needs an lr_schedule ('0:0.01')")
+        return self
 
 
 class BaseReference(Frozen):

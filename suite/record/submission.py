@@ -28,6 +28,7 @@ __all__ = [
     "LayerWidth",
     "Measurements",
     "MethodRef",
+    "PruneRound",
     "PrunedModelFile",
     "PruningStage",
     "RecipeRecord",
@@ -233,13 +234,54 @@ class RecipeRecord(_Strict):
         return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class PruneRound(_Strict):
+    """One prune step of the pruning stage, applied, verified and measured by the core."""
+
+    round: int = Field(ge=1, description="1-based prune round")
+    epoch: int = Field(ge=0, description="pruning-stage epochs completed when it was applied")
+    widths: dict[str, int] = Field(
+        description="units left in each prunable layer after the round (filters/neurons, or "
+        "weights kept for weight granularity), in module order"
+    )
+    params: int = Field(ge=1, description="parameters of the model after the round")
+    macs: int = Field(ge=0, description="MACs per example after the round (effective for weights)")
+
+
 class PruningStage(_Strict):
-    """The method's pruning stage (S4.1 / S4.2): 0 epochs for one-shot pruning."""
+    """The method's pruning stage (S4.1 / S4.2): 0 epochs for one-shot pruning.
+
+    The suite runs its training and hands out its calibration data, and counts both; compute
+    spent inside method code is metered (``pruning_suite.engine.meter``) and certified by
+    R-STAGE-3.
+    """
 
     epochs: int = Field(0, ge=0, description="training epochs spent inside the pruning stage")
     lr_schedule: str | None = Field(None, description="its LR schedule; None when 0 epochs")
     log: list[EpochRow] = Field(
         default_factory=list, description="one row per pruning-stage epoch (never reportable)"
+    )
+    rounds: list[PruneRound] = Field(
+        default_factory=list, description="every prune round in order (absent in older files)"
+    )
+    ratio_schedule: Literal["linear", "geometric"] | None = Field(
+        None, description="how the rounds' cumulative ratios grow (None in older files)"
+    )
+    allocation: Literal["layer", "global"] | None = Field(
+        None, description="layer-wise or global allocation of the pruning (None in older files)"
+    )
+    training_samples: int = Field(
+        0, ge=0, description="training examples the suite's pruning-stage loop passed forward"
+    )
+    calibration_samples: int | None = Field(
+        None, ge=0, description="examples handed to the method through ctx.calibration_batches"
+    )
+    method_grad_samples: int | None = Field(
+        None,
+        ge=0,
+        description="examples method code passed forward with gradients (scoring, hooks)",
+    )
+    method_optimizer_steps: int | None = Field(
+        None, ge=0, description="optimizer steps taken inside method code (0 for a fair method)"
     )
 
 

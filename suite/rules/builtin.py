@@ -55,6 +55,7 @@ def _file_rules() -> list[Rule]:
         Rule("R-RETRAIN-3", setups.check_retraining_recipe, "S3.2", severity="warning"),
         Rule("R-STAGE-1", setups.check_pruning_stage_epochs, "S4.1", severity="warning"),
         Rule("R-STAGE-2", setups.check_pruning_stage_lr, "S4.2", severity="warning"),
+        Rule("R-STAGE-3", setups.check_pruning_stage_compute, "S4.1", severity="warning"),
         Rule("R-RETRAIN-4", scratch.check_retraining_override),
         Rule("R-CERT-1", provenance.check_certification),
         Rule("R-SX-1", scratch.check_scratch_budget),

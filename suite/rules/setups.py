@@ -287,6 +287,52 @@ def check_pruning_stage_lr(ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
+def check_pruning_stage_compute(ctx: CheckContext) -> Iterator[Finding]:
+    """R-STAGE-3 (S4.1): the method's own data and compute stay within the pruning budget.
+
+    The examples it drew through ``ctx.calibration_batches`` and the examples its code passed
+    forward with gradients (scoring, hooks; :mod:`pruning_suite.engine.meter`) are each at most
+    the budget's ``calibration_samples``, and its code took no optimizer step: training belongs
+    to the suite's pruning-stage loop, whose epochs R-STAGE-1 counts. Files certified under rule
+    sets 1-2 did not record these counts and are not held to them.
+    """
+    sub, protocol = ctx.submission, _judged_by(ctx)
+    stage, allowed = sub.pruning_stage, protocol.pruning_budget.calibration_samples
+    if stage is None:
+        return
+    counts = (stage.calibration_samples, stage.method_grad_samples, stage.method_optimizer_steps)
+    if None in counts:
+        recorded = sub.certification  # None while the runner certifies a new file
+        ruleset = (recorded.ruleset or 1) if recorded is not None else RULESET_VERSION
+        if ruleset >= 3:
+            yield Finding(
+                "$.pruning_stage",
+                "the pruning stage's samples and optimizer steps are not recorded",
+                "rerun with this suite, which counts them",
+            )
+        return
+    drawn, grad, steps = counts
+    for path, what, value in (
+        ("calibration_samples", "drew", drawn),
+        ("method_grad_samples", "passed forward with gradients", grad),
+    ):
+        if value > allowed:  # type: ignore[operator]
+            yield Finding(
+                f"$.pruning_stage.{path}",
+                f"the method {what} {value} training examples in its own code; the budget "
+                f"allows {allowed} (pruning_budget.calibration_samples)",
+                "draw fewer calibration batches, or train in the suite's pruning-stage loop "
+                "(schedule(trains=True), regularize()) under a protocol with a pruning budget",
+            )
+    if steps:
+        yield Finding(
+            "$.pruning_stage.method_optimizer_steps",
+            f"the method took {steps} optimizer steps in its own code",
+            "a method does not train inside score(): use the suite's pruning-stage loop "
+            "(schedule(trains=True), regularize())",
+        )
+
+
 def unmet_requirements(
     sub: Submission,
     protocol: ComparisonProtocol,

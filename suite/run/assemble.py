@@ -88,6 +88,7 @@ class RunRecords:
         recipe: The recipe retraining (or scratch training) ran with.
         trainability: TA and the JSV log.
         scratch: The SX budget of a scratch regime, else None.
+        pruning_stage: The pruning stage's record (epochs, rounds, samples seen).
         saved: The saved model file, else None.
         timings: Seconds per phase.
     """
@@ -110,6 +111,7 @@ class RunRecords:
     scratch: ScratchInfo | None
     saved: PrunedModelFile | None
     timings: Timings
+    pruning_stage: PruningStage = PruningStage()
 
 
 def assemble_submission(records: RunRecords) -> Submission:
@@ -138,7 +140,7 @@ def assemble_submission(records: RunRecords) -> Submission:
         pruned_model=records.saved,
         retraining_override=config.retraining_override,
         retraining_recipe=RecipeRecord.model_validate(records.recipe.model_dump(mode="json")),
-        pruning_stage=PruningStage(epochs=0, lr_schedule=None, log=[]),  # one-shot methods
+        pruning_stage=records.pruning_stage,
         trainability=records.trainability,
         scratch=records.scratch,
     )

@@ -22,11 +22,13 @@ from ..contract.method import PruningContext, PruningMethod
 from ..data.datasets import Split
 from ..engine.masks import WeightMasks, select_weight_masks
 from ..engine.measure import measure, measure_effective, sparsity
+from ..engine.meter import ComputeMeter
 from ..engine.pruning import apply_structured_pruning, find_prunable_layers, select_removals
 from ..errors import PluginError, PruningSuiteError
 from ..protocol.spec import ComparisonProtocol, PruningTarget
 
 __all__ = [
+    "CalibrationChannel",
     "PruningDecision",
     "PruningOutcome",
     "PruningStage",
@@ -69,8 +71,30 @@ class PruningOutcome:
     masks: WeightMasks | None = None
 
 
+class CalibrationChannel:
+    """The only way a method gets data while scoring: seeded training batches, counted.
+
+    ``channel(n)`` yields up to ``n`` batches ``(inputs [B, C, H, W], labels [B])`` of the
+    training split in an order seeded by the run's seed (each call starts the same order over);
+    :attr:`samples` is the number of examples handed out so far (R-STAGE-3 checks it against the
+    protocol's ``pruning_budget.calibration_samples``).
+    """
+
+    def __init__(self, split: Split, seed: int, batch_size: int = CALIBRATION_BATCH_SIZE) -> None:
+        self.split, self.seed, self.batch_size = split, seed, batch_size
+        self.samples = 0
+
+    def __call__(self, n: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for inputs, labels in calibration_batches(self.split, self.seed, self.batch_size)(n):
+            self.samples += len(labels)
+            yield inputs, labels
+
+
 class PruningStage:
     """The pruning stage of one run: the method decides, on a copy, what to prune.
+
+    Every call into method code goes through :meth:`call` under :attr:`meter`, and all data
+    through :attr:`channel`, so the compute the method spends is counted (R-STAGE-3).
 
     Args:
         method: The configured method; its granularity must be the protocol's.
@@ -83,23 +107,30 @@ class PruningStage:
         self, method: PruningMethod, protocol: ComparisonProtocol, target: PruningTarget, seed: int
     ) -> None:
         self.method, self.protocol, self.target, self.seed = method, protocol, target, seed
+        self.meter = ComputeMeter()
+        self.channel: CalibrationChannel | None = None
 
-    def decide(self, model: nn.Module, calibration: Split) -> PruningDecision:
+    def decide(
+        self, model: nn.Module, calibration: Split, round_index: int = 1, epoch: int = 0
+    ) -> PruningDecision:
         """Ask the method for scores and layer-wise ratios on a copy of ``model``.
 
         Args:
-            model: The dense model, in eval mode on ``calibration``'s device (not modified).
+            model: The (dense or partly pruned) model, in eval mode on ``calibration``'s device
+                (not modified).
             calibration: Training examples the method may look at (``[N, C, H, W]`` inputs).
+            round_index: The 1-based prune round being decided.
+            epoch: Pruning-stage epochs completed so far.
 
         Raises:
             PluginError: The method raised, returned malformed scores or ratios, or modified
                 the model it was given.
         """
         scored = copy.deepcopy(model)  # the method sees a copy: nothing it does can reach the run
-        ctx = self.context(scored, calibration)
+        ctx = self.context(scored, calibration, round_index, epoch)
         before = model_fingerprint(scored)
-        scores = _checked_scores(self.method, _call_plugin(self.method, "score", ctx))
-        ratios = _checked_ratios(self.method, _call_plugin(self.method, "layer_ratios", ctx))
+        scores = _checked_scores(self.method, self.call("score", ctx))
+        ratios = _checked_ratios(self.method, self.call("layer_ratios", ctx))
         if model_fingerprint(scored) != before:
             raise PluginError(
                 f"plugin {self.method.name!r} modified the model while scoring (weights, buffers, modules or hooks)",
@@ -107,9 +138,13 @@ class PruningStage:
             )
         return PruningDecision(scores, ratios)
 
-    def context(self, model: nn.Module, calibration: Split) -> PruningContext:
+    def context(
+        self, model: nn.Module, calibration: Split, round_index: int = 1, epoch: int = 0
+    ) -> PruningContext:
         """The :class:`PruningContext` the method sees for ``model``."""
         layers = find_prunable_layers(model, self.protocol.prunable_layers)
+        if self.channel is None or self.channel.split is not calibration:
+            self.channel = CalibrationChannel(calibration, self.seed)
         return PruningContext(
             model=model,
             layers=layers,
@@ -117,8 +152,20 @@ class PruningStage:
             seed=self.seed,
             generator=torch.Generator().manual_seed(self.seed),
             device=calibration.device,
-            calibration_batches=calibration_batches(calibration, self.seed),
+            calibration_batches=self.channel,
+            round_index=round_index,
+            epoch=epoch,
         )
+
+    def call(self, step: str, *args: Any) -> Any:
+        """Call the method's ``step`` under the compute meter; its errors become PluginError."""
+        with self.meter.watch():
+            return _call_plugin(self.method, step, *args)
+
+    @property
+    def calibration_samples(self) -> int:
+        """Examples handed to the method through ``ctx.calibration_batches`` so far."""
+        return 0 if self.channel is None else self.channel.samples
 
 
 def apply_decision(
@@ -312,9 +359,9 @@ def _width(module: nn.Module) -> int:
     return module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
 
 
-def _call_plugin(method: PruningMethod, step: str, ctx: PruningContext) -> Any:
+def _call_plugin(method: PruningMethod, step: str, *args: Any) -> Any:
     try:
-        return getattr(method, step)(ctx)
+        return getattr(method, step)(*args)
     except PruningSuiteError:
         raise
     except (Exception, SystemExit) as err:

@@ -31,6 +31,9 @@ from ..record.submission import (
     Timings,
     TrainabilityInfo,
 )
+from ..record.submission import (
+    PruningStage as PruningStageRecord,
+)
 from .assemble import PrunedCounts, RunRecords, assemble_submission
 from .basecache import file_sha256, obtain_base_model, reinitialize
 from .config import RunConfig, budget, max_batches
@@ -40,10 +43,10 @@ from .prune import (
     PruningDecision,
     PruningOutcome,
     PruningStage,
-    apply_decision,
     check_granularity,
     target_reference,
 )
+from .pruning_loop import run_pruning_stage
 from .regime import (
     JSVLog,
     apply_orthp,
@@ -55,7 +58,7 @@ from .regime import (
 
 __all__ = ["STAGES", "RunState", "Stage"]
 
-PRUNING_STAGES = ("pruning", "apply and verify", "measure")
+PRUNING_STAGES = ("pruning", "measure")
 """The stages whose time the submission records as ``timings.pruning``."""
 
 
@@ -76,8 +79,9 @@ class RunState:
         base: The base model's record, and ``base_seconds`` its training time (``base model``).
         dense: The dense model's counts; ``jsv`` the JSV log; ``target_figures`` the target's
             reference sparsity and speedup (``base model``).
-        decision: The method's checked scores and ratios (``pruning``).
-        outcome: Per-layer widths and the weight masks (``apply and verify``).
+        decision: The method's checked scores and ratios of the last round (``pruning``).
+        outcome: Per-layer widths and the weight masks (``pruning``).
+        stage_record: The pruning stage's record: epochs, rounds, samples (``pruning``).
         counts: Dense, pruned and effective counts with the widths (``measure``).
         recipe: The recipe the model trains with next, and ``scratch`` the SX budget of a
             scratch regime; ``pruned_top1`` the test top-1 before training (``re-initialize``).
@@ -103,6 +107,7 @@ class RunState:
     target_figures: dict[str, float] = field(init=False)
     decision: PruningDecision = field(init=False)
     outcome: PruningOutcome = field(init=False)
+    stage_record: PruningStageRecord = field(init=False)
     counts: PrunedCounts = field(init=False)
     recipe: TrainRecipe = field(init=False)
     scratch: ScratchInfo | None = field(init=False, default=None)
@@ -173,19 +178,30 @@ def _measure_dense(state: RunState) -> None:
     state.target_figures = target_reference(model, protocol, state.plan.target, example)
 
 
-def decide(state: RunState) -> None:
-    """The pruning stage: the method decides what to prune, on a copy of the base model."""
-    plan = state.plan
+def prune(state: RunState) -> None:
+    """The pruning stage (:func:`~.pruning_loop.run_pruning_stage`): the method decides on
+    copies, the suite trains (training-aware methods) and applies, verifies and measures every
+    prune round."""
+    plan, config = state.plan, state.config
     check_granularity(plan.method, plan.protocol)
     state.model.eval()
-    stage = PruningStage(plan.method, plan.protocol, plan.target, state.config.seed)
-    state.decision = stage.decide(state.model, state.data.train)
-
-
-def apply_and_verify(state: RunState) -> None:
-    """The core applies the decision (physical removal, verified; or weight masks)."""
-    example = state.data.train.batch(slice(0, 2))
-    state.outcome = apply_decision(state.model, state.decision, state.plan.protocol, example)
+    stage = PruningStage(plan.method, plan.protocol, plan.target, config.seed)
+    result = run_pruning_stage(
+        state.model,
+        stage,
+        state.data,
+        plan.retraining,
+        config.smoke,
+        epoch_notifier(state.registry.manager, "pruning"),
+        on_train_start=lambda epochs: state.notify(
+            "on_phase_start", phase="pruning", epochs=epochs
+        ),
+    )
+    state.decision, state.outcome, state.stage_record = (
+        result.decision,
+        result.outcome,
+        result.record,
+    )
 
 
 def measure_pruned(state: RunState) -> None:
@@ -287,6 +303,7 @@ def assemble(state: RunState) -> None:
             recipe=state.recipe,
             trainability=state.trainability,
             scratch=state.scratch,
+            pruning_stage=state.stage_record,
             saved=state.saved,
             timings=_timings(state),
         )
@@ -311,8 +328,7 @@ def write(state: RunState) -> None:
 STAGES: tuple[Stage, ...] = (
     Stage("data", load_data),
     Stage("base model", obtain_base),
-    Stage("pruning", decide),
-    Stage("apply and verify", apply_and_verify),
+    Stage("pruning", prune),
     Stage("measure", measure_pruned),
     Stage("re-initialize", reinitialize_for_regime),
     Stage("retraining", retrain),

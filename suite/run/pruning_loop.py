@@ -1,0 +1,401 @@
+"""The pruning stage as the suite runs it: prune rounds on a schedule, and the suite's own
+training loop in between, into which a training-aware method hooks.
+
+Wang et al. (arXiv 2301.05219, Sec. 3) define a pruning algorithm as pruning ratio + criterion +
+schedule, and setups S4.1 / S4.2 hold the pruning stage's epochs and LR schedule equal. So the
+suite, not the method, owns the stage:
+
+1. ``E`` epochs (the protocol's ``pruning_budget.epochs``, the same for every method; a method
+   whose :meth:`~pruning_suite.PruningMethod.schedule` says it ``trains`` needs ``E > 0``) of the
+   suite's
+   training loop (:func:`pruning_suite.engine.train.train`: the retraining recipe's batch size,
+   optimizer and augmentation, the budget's LR schedule), calling the method's
+   :meth:`~pruning_suite.PruningMethod.regularize` after every backward pass and
+   :meth:`~pruning_suite.PruningMethod.on_pruning_epoch_end` after every epoch;
+2. ``rounds`` prune steps (:class:`~pruning_suite.PruningSchedule`), each decided by the method on
+   a copy (:class:`~.prune.PruningStage`), allocated by the core (layer-wise or global,
+   :mod:`pruning_suite.engine.allocation`), applied, verified and measured by the core;
+3. the data handed out and the compute spent in method code are counted
+   (:class:`~.prune.CalibrationChannel`, :class:`~pruning_suite.engine.meter.ComputeMeter`) and
+   recorded in the submission's ``pruning_stage``, for R-STAGE-1..3.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..contract.method import Allocation, PrunableLayer, PruningContext, PruningSchedule
+from ..data.datasets import DataSplits
+from ..engine.layers import find_prunable_layers
+from ..engine.measure import measure, measure_effective
+from ..engine.pruning import units_to_remove
+from ..engine.train import EpochStats, train
+from ..errors import PluginError, TrainingError
+from ..protocol.spec import TrainRecipe
+from ..record.submission import EpochRow, PruneRound
+from ..record.submission import PruningStage as PruningStageRecord
+from .config import budget, max_batches
+from .prune import PruningDecision, PruningOutcome, PruningStage, apply_decision
+
+__all__ = ["PruningStageResult", "run_pruning_stage", "stage_recipe"]
+
+
+@dataclass(frozen=True)
+class PruningStageResult:
+    """What the pruning stage did.
+
+    Attributes:
+        outcome: Per-layer units before the stage (the dense model's) and after its last round,
+            and the weight masks to hold through retraining (weight granularity).
+        decision: The method's decision of the last round.
+        record: The submission's ``pruning_stage`` (epochs, LR schedule, log, rounds, samples).
+    """
+
+    outcome: PruningOutcome
+    decision: PruningDecision
+    record: PruningStageRecord
+
+
+def stage_recipe(retraining: TrainRecipe, epochs: int, lr_schedule: str | None) -> TrainRecipe:
+    """The pruning stage's training recipe: retraining's batch size, optimizer, weight decay and
+    augmentation, with the budget's ``epochs`` and ``lr_schedule`` (at least 1 epoch, so a
+    0-epoch stage still has a valid recipe that is never trained)."""
+    update: dict[str, Any] = {"epochs": max(epochs, 1)}
+    if lr_schedule is not None:
+        update["lr_schedule"] = lr_schedule
+    return retraining.model_copy(update=update)
+
+
+def run_pruning_stage(
+    model: nn.Module,
+    stage: PruningStage,
+    data: DataSplits,
+    retraining: TrainRecipe,
+    smoke: bool = False,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    on_train_start: Callable[[int], None] | None = None,
+) -> PruningStageResult:
+    """Run the pruning stage on ``model`` in place: train (if the method trains), prune in rounds.
+
+    Args:
+        model: The dense base model on ``data``'s device; pruned (and trained) in place.
+        stage: The method, protocol, target and seed, with the data channel and compute meter.
+        data: The splits; only ``train`` is trained on or handed out.
+        retraining: The protocol's retraining recipe (the stage trains with its batch size,
+            optimizer and augmentation).
+        smoke: Cut the stage's epochs and batches to the smoke budget.
+        on_epoch: Called with each pruning-stage epoch's row (observers).
+        on_train_start: Called with the stage's epochs before its first epoch (only when > 0).
+
+    Returns:
+        The outcome (widths before/after, masks), the last decision and the stage's record.
+
+    Raises:
+        PluginError: The method's schedule or allocation is malformed, it trains without a
+            pruning budget, a hook raised or changed parameter values, or its ratios shrink
+            what earlier rounds removed.
+        TrainingError: The pruning-stage loss is not finite (e.g. the method's regularizer).
+        PruningError: A round cannot be applied.
+    """
+    method, protocol = stage.method, stage.protocol
+    schedule = _checked(method.name, stage.call("schedule"), PruningSchedule, "schedule")
+    allocation = _checked(method.name, stage.call("allocation"), Allocation, "allocation")
+    epochs = _stage_epochs(stage, schedule)
+    recipe = budget(stage_recipe(retraining, epochs, protocol.pruning_budget.lr_schedule), smoke)
+    epochs = min(epochs, recipe.epochs)
+    if schedule.rewind and protocol.granularity != "weight":
+        raise PluginError(
+            f"plugin {method.name!r} asks to rewind weights after filter pruning",
+            "rewinding needs weight granularity (iterative magnitude pruning); set rewind=False",
+        )
+    if epochs and on_train_start is not None:
+        on_train_start(epochs)
+    rounds = _Rounds(model, stage, data, schedule, allocation)
+    trainer = partial(_train, model, stage, data, recipe, smoke=smoke, on_epoch=on_epoch)
+    outcome, decision = rounds.run(epochs, trainer)
+    record = PruningStageRecord(
+        epochs=epochs,
+        lr_schedule=protocol.pruning_budget.lr_schedule if epochs else None,
+        log=[EpochRow(**row.as_dict()) for row in rounds.log],
+        rounds=rounds.records,
+        ratio_schedule=schedule.ratio_schedule,
+        allocation=allocation.scope,
+        training_samples=sum(rounds.seen),
+        calibration_samples=stage.calibration_samples,
+        method_grad_samples=stage.meter.grad_samples,
+        method_optimizer_steps=stage.meter.optimizer_steps,
+    )
+    return PruningStageResult(outcome, decision, record)
+
+
+class _Rounds:
+    """The prune rounds of one stage, with the training segments between them."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        stage: PruningStage,
+        data: DataSplits,
+        schedule: PruningSchedule,
+        allocation: Allocation,
+    ) -> None:
+        self.model, self.stage, self.data = model, stage, data
+        self.schedule, self.allocation = schedule, allocation
+        weight = stage.protocol.granularity == "weight"
+        self.original = {
+            la.name: la.module.weight.numel() if weight else la.num_units
+            for la in _layers(model, stage)
+        }
+        self.start = copy.deepcopy(model.state_dict()) if schedule.rewind else None
+        self.records: list[PruneRound] = []
+        self.log: list[EpochStats] = []
+        self.seen: list[int] = []
+
+    def run(
+        self, epochs: int, trainer: Callable[..., list[EpochStats]]
+    ) -> tuple[PruningOutcome, PruningDecision]:
+        """Train and prune on the schedule; the outcome is relative to the dense widths."""
+        model, stage, example = self.model, self.stage, self.data.train.batch(slice(0, 2))
+        outcome: PruningOutcome | None = None
+        decision: PruningDecision | None = None
+        done = 0
+        round_epochs = self.schedule.round_epochs(epochs)
+        for index, end in enumerate(round_epochs, start=1):
+            if end > done:
+                masks = None if outcome is None else outcome.masks
+                self.log += trainer(range(done, end), masks=masks, seen=self.seen)
+                done = end
+            model.eval()
+            decision = stage.decide(model, self.data.train, index, done)
+            ratios = _round_ratios(
+                model,
+                stage,
+                decision,
+                self.schedule,
+                self.allocation,
+                self.original,
+                index,
+                outcome,
+            )
+            scores = _masked_lowest(decision.scores, None if outcome is None else outcome.masks)
+            outcome = apply_decision(
+                model, PruningDecision(scores, ratios), stage.protocol, example
+            )
+            self.records.append(_round_record(model, stage, index, done, outcome))
+            if self.start is not None and index < len(round_epochs):
+                _rewind(model, self.start, outcome)
+        assert outcome is not None and decision is not None  # rounds >= 1
+        layers = [(name, self.original[name], after) for name, _, after in outcome.layers]
+        return PruningOutcome(layers, outcome.masks), decision
+
+
+def _stage_epochs(stage: PruningStage, schedule: PruningSchedule) -> int:
+    """``E``: the protocol's pruning-budget epochs, for every method alike.
+
+    Under a protocol with a pruning budget every method gets the same epochs (a one-shot method
+    trains the dense model with the suite's plain loop, then prunes), so one-shot and
+    training-aware methods are compared at the same budget (S4.2). A method that needs the loop
+    (``schedule().trains``) is refused where there is none.
+    """
+    epochs = stage.protocol.pruning_budget.epochs
+    if schedule.trains and epochs == 0:
+        raise PluginError(
+            f"plugin {stage.method.name!r} trains in its pruning stage, but protocol "
+            f"{stage.protocol.id!r} gives no pruning budget (pruning_budget.epochs = 0)",
+            "run it under a protocol with a pruning budget, e.g. digits-convnet-s4 "
+            "(`pruning-suite protocols`)",
+        )
+    return epochs
+
+
+def _layers(model: nn.Module, stage: PruningStage) -> tuple[PrunableLayer, ...]:
+    return find_prunable_layers(model, stage.protocol.prunable_layers)
+
+
+def _train(
+    model: nn.Module,
+    stage: PruningStage,
+    data: DataSplits,
+    recipe: TrainRecipe,
+    epochs: range,
+    *,
+    masks: Any,
+    smoke: bool,
+    on_epoch: Callable[[EpochStats], None] | None,
+    seen: list[int],
+) -> list[EpochStats]:
+    """Train ``epochs`` of the stage with the method's hooks; a fresh optimizer per segment."""
+    method, protocol = stage.method, stage.protocol
+    ctx_holder: list[PruningContext] = [stage.context(model, data.train, 1, epochs.start)]
+    params = list(model.parameters())
+
+    def regularize() -> None:
+        versions = [p._version for p in params]
+        stage.call("regularize", ctx_holder[0], model)
+        if [p._version for p in params] != versions:
+            raise PluginError(
+                f"plugin {method.name!r} changed parameter values in regularize()",
+                "add to param.grad only; the optimizer step is the suite's",
+            )
+
+    def epoch_end(row: EpochStats) -> None:
+        ctx_holder[0] = stage.context(model, data.train, 1, row.epoch + 1)
+        stage.call("on_pruning_epoch_end", ctx_holder[0], model)
+        if on_epoch is not None:
+            on_epoch(row)
+
+    enforce = None if masks is None else (lambda optimizer: masks.enforce(model, optimizer))
+    seed = stage.seed + 1_000_003 * (epochs.start + 1)  # each segment its own shuffling
+    try:
+        return train(
+            model,
+            data,
+            recipe,
+            seed,
+            epoch_end,
+            max_batches(smoke),
+            (protocol.dataset.mean, protocol.dataset.std),
+            after_step=enforce,
+            before_step=regularize,
+            epochs=epochs,
+            seen=seen,
+        )
+    except TrainingError as err:
+        raise TrainingError(
+            f"pruning stage of {method.name!r}: {err.message}",
+            "a regularizer that is too strong (or an LR too large) diverges: lower the "
+            "method's penalty or the protocol's pruning-stage LR; nothing was cached or written",
+        ) from err
+
+
+def _round_ratios(
+    model: nn.Module,
+    stage: PruningStage,
+    decision: PruningDecision,
+    schedule: PruningSchedule,
+    allocation: Allocation,
+    original: Mapping[str, int],
+    index: int,
+    previous: PruningOutcome | None,
+) -> dict[str, float]:
+    """This round's ratios, relative to each layer's CURRENT units (weights: all of them).
+
+    Layer scope: every layer loses units until it has lost ``cumulative_ratio(r, index)`` of its
+    original units under the one count rule (per group for grouped convs). Global scope: the
+    same total, allocated by :func:`pruning_suite.engine.allocation.allocate`.
+    """
+    layers = _layers(model, stage)
+    weight = stage.protocol.granularity == "weight"
+    masked = {} if previous is None or previous.masks is None else previous.masks.masks
+    ratios: dict[str, float] = {}
+    wanted_total = removed_total = 0
+    for layer in layers:
+        final = float(decision.ratios.get(layer.name, 0.0))
+        cumulative = schedule.cumulative_ratio(final, index)
+        cells = 1 if weight else _cells(layer.module)
+        n0 = original[layer.name] // cells
+        now = layer.module.weight.numel() if weight else layer.num_units
+        gone = (int((~masked[layer.name]).sum()) if layer.name in masked else 0) if weight else 0
+        removed_cell = gone if weight else n0 - now // cells
+        wanted = units_to_remove(cumulative, n0, layer.name)
+        if wanted < removed_cell:
+            raise PluginError(
+                f"plugin {stage.method.name!r}: round {index} asks layer {layer.name!r} to keep "
+                f"{n0 - wanted} of {n0} units, but earlier rounds left {n0 - removed_cell}",
+                "a schedule only removes: keep the method's layer ratios the same every round",
+            )
+        wanted_total += wanted * cells
+        removed_total += removed_cell * cells
+        ratios[layer.name] = wanted / n0 if weight else (wanted - removed_cell) / (now // cells)
+    if allocation.scope == "global":
+        return _global_ratios(
+            decision, layers, allocation, weight, wanted_total, removed_total, masked
+        )
+    return ratios
+
+
+def _global_ratios(
+    decision: PruningDecision,
+    layers: Sequence[PrunableLayer],
+    allocation: Allocation,
+    weight: bool,
+    wanted_total: int,
+    removed_total: int,
+    masked: Mapping[str, torch.Tensor],
+) -> dict[str, float]:
+    """Global allocation of this round's total; masked weights stay removed."""
+    from ..engine.allocation import allocate
+
+    granularity = "weight" if weight else "filter"
+    if not weight:
+        return allocate(
+            decision.scores, {}, layers, allocation, granularity, wanted_total - removed_total
+        )
+    ratios = allocate(decision.scores, {}, layers, allocation, granularity, wanted_total)
+    for layer in layers:  # never fewer than already masked
+        if layer.name in masked:
+            gone = int((~masked[layer.name]).sum()) / masked[layer.name].numel()
+            ratios[layer.name] = max(ratios.get(layer.name, 0.0), gone)
+    return ratios
+
+
+def _masked_lowest(scores: dict[str, torch.Tensor], masks: Any) -> dict[str, torch.Tensor]:
+    """Scores with already-masked weights below every other score of their layer, so a later
+    round's masks contain the earlier ones (weights once removed stay removed)."""
+    if masks is None:
+        return scores
+    adjusted = dict(scores)
+    for name, keep in masks.masks.items():
+        if name in adjusted and adjusted[name].shape == keep.shape:
+            layer_scores = adjusted[name]
+            floor = layer_scores.min() - 1.0 if layer_scores.numel() else 0.0
+            adjusted[name] = torch.where(keep, layer_scores, floor)
+    return adjusted
+
+
+def _cells(module: nn.Module) -> int:
+    """Rounding cells of a layer: ``groups`` of a grouped conv, else 1 (``select_removals``)."""
+    groups = getattr(module, "groups", 1)
+    return groups if isinstance(module, nn.Conv2d) and 1 < groups < module.out_channels else 1
+
+
+def _round_record(
+    model: nn.Module, stage: PruningStage, index: int, epoch: int, outcome: PruningOutcome
+) -> PruneRound:
+    shape = stage.protocol.dataset.input_shape
+    weight = stage.protocol.granularity == "weight"
+    counts = measure_effective(model, shape) if weight else measure(model, shape)
+    return PruneRound(
+        round=index,
+        epoch=epoch,
+        widths={name: after for name, _, after in outcome.layers},
+        params=counts.params,
+        macs=counts.macs,
+    )
+
+
+def _rewind(model: nn.Module, start: Mapping[str, torch.Tensor], outcome: PruningOutcome) -> None:
+    """Reset the weights to the stage's start and re-apply the masks (lottery-ticket rewinding)."""
+    with torch.no_grad():
+        state = model.state_dict()
+        for name, value in start.items():
+            if name in state and state[name].shape == value.shape:
+                state[name].copy_(value)
+    if outcome.masks is not None:
+        outcome.masks.apply(model)
+
+
+def _checked(method: str, value: object, kind: type, hook: str) -> Any:
+    if not isinstance(value, kind):
+        raise PluginError(
+            f"plugin {method!r}: {hook}() returned {type(value).__name__}, not {kind.__name__}",
+            f"return a pruning_suite.{kind.__name__}(...)",
+        )
+    return value
