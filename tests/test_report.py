@@ -28,6 +28,17 @@ RANDOM_TOP1 = (85.0, 86.0, 90.0)  # mean 87, sample std sqrt((4 + 1 + 9) / 2) = 
 DENSE = 92.5
 
 
+def _one_seed_protocols():
+    """The shipped digits-convnet@1 asking for 1 seed: rows of single runs are ranked."""
+    from pruning_suite.protocol.catalogue import shipped_protocol
+
+    return [shipped_protocol("digits-convnet", 1).model_copy(update={"seeds": 1})]
+
+
+def _tables(subs):
+    return build_tables(subs, _one_seed_protocols())
+
+
 def _sub(**kwargs) -> Submission:
     return Submission.model_validate(make_submission(**kwargs))
 
@@ -60,7 +71,7 @@ def test_two_methods_three_seeds_mean_and_sample_std():
 
 
 def test_single_run_has_no_std():
-    (table,) = build_tables([_sub(top1=90.0)])
+    (table,) = _tables([_sub(top1=90.0)])
     assert table.rows[0].top1_std is None
     assert "90.00 ± n/a" in render([table], "github")
 
@@ -68,7 +79,7 @@ def test_single_run_has_no_std():
 def test_smoke_runs_are_counted_not_ranked():
     subs = [_sub(seed=0, top1=90.0), _sub(seed=1, top1=99.0, smoke=True)]
     subs.append(_sub(method="random", seed=2, top1=99.5, smoke=True))
-    (table,) = build_tables(subs)
+    (table,) = _tables(subs)
     assert [(r.method, r.seeds) for r in table.rows] == [("l1norm", (0,))]
     assert table.smoke_runs == 2
     text = render([table], "github")
@@ -105,13 +116,13 @@ def test_method_versions_and_configs_are_separate_rows():
         _sub(method_version="2.0", seed=1, top1=92.0),
         _sub(method_version="2.0", seed=2, top1=93.0, config={"p": 2}),
     ]
-    labels = [r.label for r in build_tables(subs)[0].rows]
+    labels = [r.label for r in _tables(subs)[0].rows]
     assert labels == ['l1norm v2.0 {"p":2}', "l1norm v2.0 {}", "l1norm v1.0"]
 
 
 def test_disagreeing_base_models_are_noted():
     subs = [_sub(seed=0, dense_top1=92.5), _sub(seed=1, dense_top1=93.5)]
-    (table,) = build_tables(subs)
+    (table,) = _tables(subs)
     assert table.dense_top1 == 93.0
     assert table.rows[0].delta_top1 == 91.0 - 93.0
     assert any("disagree on the base model" in n for n in table.notes)
@@ -196,32 +207,47 @@ def test_a_seed_counts_once_and_the_newest_run_is_kept():
         _sub(seed=1, top1=93.0),
     ]
     (table,) = build_tables(subs)
-    (row,) = table.rows
+    (row,) = table.incomplete  # 2 of the 3 seeds digits-convnet@1 asks for: not ranked
     assert row.seeds == (0, 1)
     assert row.top1_mean == 94.0  # 95 (seed 0, newest) and 93 (seed 1)
     assert table.duplicates_dropped == 2
     assert "2 duplicate runs (same method, config and seed) dropped" in render([table])
-    cells = render([table]).splitlines()[4].split("|")
-    assert cells[2].strip() == "2 of 3"  # digits-convnet@1 asks for 3 seeds
+    assert table.rows == [] and len(table.incomplete) == 1  # digits-convnet@1 asks for 3 seeds
+    text = render([table])
+    assert "Not ranked (fewer seeds than the protocol requires):" in text
+    assert text.splitlines()[6].split("|")[2].strip() == "2 of 3"
 
 
 def test_the_same_seed_of_another_config_is_not_a_duplicate():
-    (table,) = build_tables([_sub(seed=0), _sub(seed=0, config={"p": 2})])
+    (table,) = _tables([_sub(seed=0), _sub(seed=0, config={"p": 2})])
     assert table.duplicates_dropped == 0 and len(table.rows) == 2
 
 
 def test_seeds_column_shows_what_a_shipped_protocol_requires():
     subs = [_sub(seed=s) for s in range(2)] + [_sub(method="random", seed=s) for s in range(3)]
     (table,) = build_tables(subs)
-    seeds = {r.method: r for r in table.rows}
-    assert (seeds["l1norm"].seeds_required, seeds["random"].seeds_required) == (3, 3)
+    assert [r.method for r in table.rows] == ["random"]  # l1norm: 2 of 3 seeds, not ranked
+    assert [(r.method, r.seeds_required) for r in table.incomplete] == [("l1norm", 3)]
     text = render([table])
-    assert "| l1norm v1.0 |  2 of 3 |" in text and "| random v1.0 |       3 |" in text
+    ranked, apart = text.split("Not ranked (fewer seeds than the protocol requires):")
+    assert "| random v1.0 |       3 |" in ranked and "l1norm" not in ranked
+    assert "| l1norm v1.0 |  2 of 3 |" in apart
     rows = list(csv.DictReader(io.StringIO(render([table], "csv"))))
-    assert [(r["method"], r["seeds"], r["seeds_required"]) for r in rows] == [
-        ("l1norm", "2", "3"),  # equal means: ranked by label
-        ("random", "3", "3"),
+    assert [(r["method"], r["seeds"], r["seeds_required"], r["ranked"]) for r in rows] == [
+        ("random", "3", "3", "true"),
+        ("l1norm", "2", "3", "false"),
     ]
+    for fmt in ("html", "latex"):
+        assert "Not ranked (fewer seeds than the protocol requires):" in render([table], fmt)
+
+
+def test_github_tables_escape_tags_and_links_from_submissions():
+    hostile = _sub(method="<script>alert(1)</script>", config={"x": "[a](javascript:alert(1))"})
+    text = render(build_tables([hostile, _sub(method="<img src=x onerror=alert(1)>", seed=1)]))
+    assert "<script>" not in text and "<img" not in text and "](javascript:" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    html_text = render(build_tables([hostile]), "html")
+    assert "<script>" not in html_text and "&lt;script&gt;" in html_text
 
 
 def test_unshipped_protocol_has_no_seed_requirement():
@@ -246,14 +272,13 @@ def test_different_base_models_are_noted_even_with_equal_dense_accuracy():
 
 def test_method_label_has_a_v_before_the_version_once():
     labels = {
-        r.method: r.label
-        for r in build_tables([_sub(), _sub(method="x", method_version="v2")])[0].rows
+        r.method: r.label for r in _tables([_sub(), _sub(method="x", method_version="v2")])[0].rows
     }
     assert labels == {"l1norm": "l1norm v1.0", "x": "x v2"}
 
 
 def test_csv_delta_has_a_sign_and_never_minus_zero():
-    (table,) = build_tables([_sub(top1=92.499), _sub(method="b", top1=93.0)])
+    (table,) = _tables([_sub(top1=92.499), _sub(method="b", top1=93.0)])
     github = [line.split("|")[4].strip() for line in render([table]).splitlines()[4:6]]
     rows = list(csv.DictReader(io.StringIO(render([table], "csv"))))
     assert [r["delta_top1_vs_dense"] for r in rows] == github == ["+0.50", "+0.00"]
@@ -284,7 +309,7 @@ def test_line_breaks_in_names_are_escaped_in_every_format():
 
 
 def test_pipe_in_a_name_does_not_split_the_markdown_row():
-    text = render(build_tables([_sub(method="a|b")]), "github")
+    text = render(_tables([_sub(method="a|b")]), "github")
     row = text.splitlines()[4]
     assert "a\\|b v1.0" in row and row.count("|") - row.count("\\|") == 8
 
@@ -342,8 +367,8 @@ def test_empty_results_folder_is_reported(tmp_path):
 def test_plot_tables_writes_accuracy_vs_sparsity_per_certification(default_runs, tmp_path) -> None:
     from pruning_suite.report.tables import build_tables, load_submissions, plot_tables
 
-    subs, _ = load_submissions(default_runs["out"])
-    written = plot_tables(build_tables(subs), tmp_path)
+    subs, _ = load_submissions(default_runs["out"])  # one seed each
+    written = plot_tables(build_tables(subs, _one_seed_protocols()), tmp_path)
     assert sorted(p.name for p in written) == [
         "digits-convnet-v1-closed-S42.pdf",
         "digits-convnet-v1-closed-S42.png",

@@ -116,7 +116,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print(f"wrote {path}", file=sys.stderr)
     for problem in problems:
         print(problem.report_line(), file=sys.stderr)
-    if any(table.rows for table in tables):
+    if any(table.rows or table.incomplete for table in tables):
         return 0
     return _nothing_ranked(args.root, submissions)
 

@@ -4,8 +4,10 @@ A :class:`ReportFormat` turns every table of :func:`~pruning_suite.report.tables
 into one text. The suite registers ``github`` (Markdown), ``latex``, ``html`` and ``csv`` through
 the ``register_report_formats`` hook (:mod:`pruning_suite.report.builtin`); a plugin registers
 its own the same way. Every string taken from a submission is shown on one line (escaped) in every
-format; CSV cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``,
-``@``) get a leading ``'``. Torch-free.
+format; Markdown and HTML escape ``<``, ``>`` and ``&`` (and Markdown ``[``, ``]``), so a name
+cannot inject a tag or a link; CSV cells that a spreadsheet would run as a formula (starting with
+``=``, ``+``, ``-``, ``@``) get a leading ``'``. Rows with fewer seeds than the protocol
+requires are written apart, under "Not ranked". Torch-free.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ CSV_HEADERS = (
     "macs_pruned",
     "speedup",
     "smoke_runs_not_ranked",
+    "ranked",
 )
 _ALIGN = ("left", "right", "right", "right", "right", "right", "right")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -138,19 +141,31 @@ def _tabulate(rows: list[list[str]], headers: Sequence[str], tablefmt: str) -> s
     return tabulate(rows, headers, tablefmt=tablefmt, disable_numparse=True, colalign=_ALIGN)
 
 
+NOT_RANKED = "Not ranked (fewer seeds than the protocol requires):"
+"""The line above the rows a table lists apart (:attr:`Table.incomplete`)."""
+
+_MARKDOWN_ESCAPES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", "[": "\\[", "]": "\\]", "|": "\\|"}
+
+
+def _markdown(text: str) -> str:
+    """A submission string as inert Markdown: one line, no tag, no link, no cell break."""
+    return "".join(_MARKDOWN_ESCAPES.get(char, char) for char in one_line(text))
+
+
 def _render_github(table: Table) -> str:
-    protocol, target = one_line(table.protocol), one_line(table.target)
+    protocol, target = _markdown(table.protocol), _markdown(table.target)
     parts = [
-        f"**{protocol}@{table.protocol_version}**, target **{target}**, {table.certified}: "
-        f"{STATISTIC}",
+        f"**{protocol}@{table.protocol_version}**, target **{target}**, "
+        f"{_markdown(table.certified)}: {STATISTIC}",
         "",
     ]
-    if table.rows:
-        rows = [_cells(r) for r in table.rows]
-        for cells in rows:
-            cells[0] = cells[0].replace("|", "\\|")  # a "|" in a name would end the cell
-        parts += [_tabulate(rows, HEADERS, "github"), ""]
-    parts += [f"- {note}" for note in table.notes]
+    for heading, rows in (("", table.rows), (NOT_RANKED, table.incomplete)):
+        if rows:
+            cells = [_cells(r) for r in rows]
+            for row in cells:
+                row[0] = _markdown(row[0])
+            parts += ([heading, ""] if heading else []) + [_tabulate(cells, HEADERS, "github"), ""]
+    parts += [f"- {_markdown(note)}" for note in table.notes]
     return "\n".join(parts) + "\n"
 
 
@@ -158,12 +173,20 @@ def _render_html(table: Table) -> str:
     """One ``<section>`` per table: the table (or, without rows, its caption), then the notes."""
     caption = html.escape(table.caption)
     if table.rows:
-        body = _tabulate([_cells(r) for r in table.rows], HEADERS, "html")
+        body = _tabulate(_html_cells(table.rows), HEADERS, "html")
         head = body.replace("<table>", f"<table>\n<caption>{caption}</caption>", 1)
     else:
         head = f"<p><strong>{caption}</strong></p>"
+    apart = []
+    if table.incomplete:
+        apart = [f"<p>{html.escape(NOT_RANKED)}</p>"]
+        apart.append(_tabulate(_html_cells(table.incomplete), HEADERS, "html"))
     notes = [f"<p>{html.escape(note)}</p>" for note in table.notes]
-    return "\n".join(["<section>", head, *notes, "</section>"]) + "\n"
+    return "\n".join(["<section>", head, *apart, *notes, "</section>"]) + "\n"
+
+
+def _html_cells(rows: Sequence[MethodRow]) -> list[list[str]]:
+    return [_cells(row) for row in rows]  # tabulate's "html" format escapes every cell
 
 
 _LATEX_SPECIAL = {
@@ -187,10 +210,13 @@ def _latex_escape(text: str) -> str:
 def _render_latex(table: Table) -> str:
     caption = _latex_escape(table.caption).replace("±", r"$\pm$")
     lines = [r"\begin{table}", r"\centering", rf"\caption{{{caption}}}"]
-    if table.rows:
-        rows = [[_latex_escape(c) for c in _cells(r, pm="@PM@")] for r in table.rows]
-        tabular = _tabulate(rows, [_latex_escape(h) for h in HEADERS], "latex_raw")
-        lines.append(tabular.replace("@PM@", r"$\pm$"))
+    for heading, method_rows in (("", table.rows), (NOT_RANKED, table.incomplete)):
+        if method_rows:
+            if heading:
+                lines.append(rf"\par{{\small {_latex_escape(heading)}}}")
+            rows = [[_latex_escape(c) for c in _cells(r, pm="@PM@")] for r in method_rows]
+            tabular = _tabulate(rows, [_latex_escape(h) for h in HEADERS], "latex_raw")
+            lines.append(tabular.replace("@PM@", r"$\pm$"))
     lines += [rf"\par{{\footnotesize {_latex_escape(note)}}}" for note in table.notes]
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
@@ -207,7 +233,8 @@ def _render_csv(tables: Sequence[Table]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADERS)
     for table in tables:
-        for row in table.rows:
+        ranked = {id(row) for row in table.rows}
+        for row in [*table.rows, *table.incomplete]:
             writer.writerow(
                 [
                     _csv_text(table.protocol),
@@ -227,6 +254,7 @@ def _render_csv(tables: Sequence[Table]) -> str:
                     f"{row.macs_pruned:.0f}",
                     f"{row.speedup:.2f}",
                     table.smoke_runs,
+                    "true" if id(row) in ranked else "false",
                 ]
             )
     return out.getvalue()

@@ -55,7 +55,9 @@ class Table:
         division: ``"closed"`` or ``"open"`` (see :mod:`pruning_suite.rules.setups`).
         setup: The comparison setup every run of the table is certified with (``"S4.2"``...),
             None when uncertified (unknown protocol, or not even S1).
-        rows: Methods, best mean top-1 first.
+        rows: Methods with every seed the protocol requires, best mean top-1 first: ranked.
+        incomplete: Methods with fewer seeds than the shipped protocol requires, listed apart
+            and never ranked (a dropped seed cannot lift a row).
         dense_top1: The dense test top-1 the delta column is against, percent: the protocol's
             pinned base model's (``dense_from_protocol``), else the mean over the table's runs.
         smoke_runs: Smoke runs of this protocol version and target (counted, never ranked).
@@ -70,6 +72,7 @@ class Table:
     division: str = "open"
     setup: str | None = None
     rows: list[MethodRow] = field(default_factory=list)
+    incomplete: list[MethodRow] = field(default_factory=list)
     dense_top1: float | None = None
     smoke_runs: int = 0
     duplicates_dropped: int = 0

@@ -16,7 +16,8 @@ accuracy of the table's runs, with a note.
 
 A seed counts once per row: of several runs of one method and seed, the newest (``created``) is
 kept and a note says how many were dropped. Under a protocol shipped with the suite, a row with
-fewer seeds than the protocol asks for shows e.g. ``2 of 3``.
+fewer seeds than the protocol asks for (``2 of 3``) is listed apart and never ranked: dropping
+the worst seed must not lift a method.
 
 Every string taken from a submission (method names, ids, configs) is shown on one line, with
 line breaks and other control characters escaped. The tables are written by a registered
@@ -144,7 +145,11 @@ def _build_table(
     elif ranked:
         table.dense_top1 = statistics.fmean(s.base_model.dense_test_top1 for s in ranked)
     if ranked:
-        table.rows = _rank(ranked, table, protocol.seeds if protocol else None)
+        rows = _rank(ranked, table, protocol.seeds if protocol else None)
+        table.rows = [
+            r for r in rows if r.seeds_required is None or len(r.seeds) >= r.seeds_required
+        ]
+        table.incomplete = [r for r in rows if r not in table.rows]
     table.notes = _notes(table, ranked) + _published(protocol, table.target)
     return table
 
