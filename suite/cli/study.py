@@ -108,12 +108,14 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
 
 def _check_common(args: argparse.Namespace) -> None:
-    """Refuse ``--jobs`` or ``--seeds`` below 1."""
-    if args.jobs < 1:
-        raise PruningSuiteError(f"--jobs {args.jobs}", "run at least one job at a time: --jobs 1")
-    if args.seeds is not None and args.seeds < 1:
+    """Refuse ``--jobs`` outside [1, 256] or ``--seeds`` outside [1, 1000] (the protocol's bound)."""
+    if not 1 <= args.jobs <= 256:
         raise PruningSuiteError(
-            f"--seeds {args.seeds}", "give a positive number of seeds, e.g. --seeds 3"
+            f"--jobs {args.jobs}", "run between 1 and 256 jobs at a time, e.g. --jobs 2"
+        )
+    if args.seeds is not None and not 1 <= args.seeds <= 1000:
+        raise PruningSuiteError(
+            f"--seeds {args.seeds}", "give between 1 and 1000 seeds, e.g. --seeds 3"
         )
 
 

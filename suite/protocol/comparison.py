@@ -75,7 +75,7 @@ class ComparisonProtocol(Frozen):
     )
     target_tolerance: TargetTolerance = TargetTolerance()
     scratch: ScratchBudget = ScratchBudget()
-    seeds: int = Field(3, ge=1, description="runs per method needed for a ranked result")
+    seeds: int = Field(3, ge=1, le=1000, description="runs per method needed for a ranked result")
     references: tuple[Reference, ...] = ()
 
     @field_validator("id")

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["format_schedule", "lr_at", "parse_schedule", "stage_ranges"]
+__all__ = ["MAX_EPOCHS", "format_schedule", "lr_at", "parse_schedule", "stage_ranges"]
+
+MAX_EPOCHS = 100_000
+"""The largest epoch count (and LR-stage epoch) any phase may name: more is a typo or an attack
+(10**26 epochs would train forever), never a recipe."""
 
 
 def parse_schedule(text: str) -> tuple[tuple[int, float], ...]:
@@ -37,6 +41,8 @@ def parse_schedule(text: str) -> tuple[tuple[int, float], ...]:
             raise ValueError(
                 f"LR stage {part!r}: epoch must be an integer and lr a number"
             ) from err
+        if not 0 <= epoch <= MAX_EPOCHS:
+            raise ValueError(f"LR stage {part!r}: the epoch must lie in [0, {MAX_EPOCHS:,}]")
         if not math.isfinite(lr) or lr <= 0:
             raise ValueError(f"LR stage {part!r}: the learning rate must be a finite number > 0")
         if stages and epoch <= stages[-1][0]:

@@ -14,7 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..errors import ProtocolError
 from .ratios import RatioSpec, ResNetStages, parse_ratio_spec
-from .schedule import lr_at, parse_schedule, stage_ranges
+from .schedule import MAX_EPOCHS, lr_at, parse_schedule, stage_ranges
+
+MAX_BATCH_SIZE = 1 << 20
+"""The largest batch size a recipe may name (2**20 examples); more cannot fit any device."""
 
 __all__ = [
     "ArchitectureSpec",
@@ -60,8 +63,8 @@ class Augmentation(Frozen):
 class TrainRecipe(Frozen):
     """An SGD training recipe: the paper holds all of it equal across compared methods (S3.2)."""
 
-    epochs: int = Field(ge=1)
-    batch_size: int = Field(ge=1)
+    epochs: int = Field(ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(ge=1, le=MAX_BATCH_SIZE)
     optimizer: Literal["sgd"] = "sgd"
     lr_schedule: str = Field(
         description="piecewise-constant, 'epoch:lr,...', epochs counted from the phase start"
@@ -286,7 +289,7 @@ class PruningBudget(Frozen):
     (R-STAGE-1..3).
     """
 
-    epochs: int = Field(0, ge=0, le=10_000)
+    epochs: int = Field(0, ge=0, le=MAX_EPOCHS)
     lr_schedule: str | None = Field(
         None, description="'epoch:lr,...' for the pruning stage's training; required when epochs > 0"
     )
