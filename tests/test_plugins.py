@@ -224,3 +224,23 @@ def test_hook_register_datasets(monkeypatch, tmp_path) -> None:
     text = path.read_text(encoding="utf-8")
     assert tiny_plugin.tiny_checksum() in text
     assert json.loads(text)["protocol"]["id"] == tiny_plugin.PROTOCOL
+
+
+@pytest.mark.parametrize("name", ["../../escaped-method", "Upper", "a/b", "", "-lead"])
+def test_a_method_name_that_is_not_a_plain_folder_name_is_refused(name, tmp_path) -> None:
+    """Issue 14: a plugin named '../../escaped-method' wrote its submission outside --out."""
+    from pruning_suite.run.runner import RunConfig, run
+
+    escaped = type("Escaped", (PruningMethod,), {"name": name, "version": "1", "score": None})
+
+    class Provider:
+        @hookimpl
+        def register_methods(self):
+            return [escaped]
+
+    registry = load_registry(extra_plugins=(Provider(),))
+    assert name not in registry.methods
+    assert "lower-case letters, digits and '-'" in " ".join(registry.broken.values())
+    with pytest.raises(PluginError):
+        run(RunConfig(plugin=name or "x", smoke=True, out=tmp_path / "out"), registry)
+    assert not list(tmp_path.rglob("*.json"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import get_close_matches
@@ -27,7 +28,7 @@ from pydantic import ValidationError
 from ..errors import PluginError, did_you_mean
 from . import hookspecs
 from .method import MethodConfig, PruningMethod
-from .registry import Registry
+from .registry import NAME_PATTERN, Registry
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -310,6 +311,11 @@ def _contract_problem(cls: Any, plugin_name: str, from_entry_point: bool) -> str
     for attr in ("name", "version"):
         if not isinstance(getattr(cls, attr, None), str):
             return f"method class {cls.__name__} does not set the class attribute {attr!r}"
+    if not re.fullmatch(NAME_PATTERN, cls.name):
+        return (
+            f"method class {cls.__name__} is named {cls.name!r}; a method name is lower-case "
+            "letters, digits and '-' (it becomes a folder name), e.g. 'my-method'"
+        )
     if from_entry_point and cls.name != plugin_name:
         return f"entry point {plugin_name!r} registers a method named {cls.name!r}; the two must be equal"
     return None

@@ -12,7 +12,11 @@ from typing import Generic, TypeVar
 
 from ..errors import PluginError, did_you_mean
 
-__all__ = ["Registry"]
+__all__ = ["NAME_PATTERN", "Registry"]
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+"""Method names, protocol ids and dataset names: lower-case letters, digits and '-'. They become
+folder and file names (``<protocol>/<method>/<run-id>.json``), so nothing else is allowed."""
 
 T = TypeVar("T")
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..contract.registry import NAME_PATTERN
 from ..errors import ProtocolError
 from .ratios import RatioSpec, ResNetStages, parse_ratio_spec
 from .schedule import MAX_EPOCHS, lr_at, parse_schedule, stage_ranges
@@ -36,8 +37,6 @@ __all__ = [
     "TrainRecipe",
 ]
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
-"""Protocol ids and dataset names: lower-case letters, digits and '-'."""
 
 SEED_RANGE = (0, 2**63)
 """Seeds are integers in [0, 2**63): torch generators take them without aliasing."""
