@@ -49,7 +49,7 @@ def prefix_of(rule_id: str) -> str:
 def collect_test_names(folder: Path) -> set[str]:
     """Names of every function starting with ``test_`` in ``folder``'s ``test_*.py`` files (by ast)."""
     names = set()
-    for path in sorted(folder.glob("test_*.py")):
+    for path in sorted(folder.rglob("test_*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         names |= {
             node.name

@@ -29,6 +29,7 @@ __all__ = [
     "Measurements",
     "MethodRef",
     "PruneRound",
+    "RunEvidence",
     "PrunedModelFile",
     "PruningStage",
     "RecipeRecord",
@@ -212,6 +213,23 @@ class FinalMetrics(_Strict):
     )
     delta_top1: float = Field(
         description="test_top1 - base_model.dense_test_top1, percentage points"
+    )
+    test_correct: int | None = Field(
+        None, ge=0, description="test examples the final model classifies right (None: older)"
+    )
+    test_examples: int | None = Field(None, ge=1, description="test examples evaluated, N")
+    val_correct: int | None = Field(None, ge=0, description="validation examples right")
+    val_examples: int | None = Field(None, ge=1, description="validation examples evaluated")
+
+
+class RunEvidence(_Strict):
+    """Digests binding the result to the final model (``pruning_suite.engine.evidence``)."""
+
+    test_predictions_sha256: str = Field(
+        pattern=_HEX64, description="sha256 of the final model's top-1 class per test example"
+    )
+    weights_sha256: str = Field(
+        pattern=_HEX64, description="sha256 of the final model's state dict (names, shapes, bytes)"
     )
 
 
@@ -431,6 +449,9 @@ class Submission(_Strict):
     )
     pruning_stage: PruningStage | None = Field(
         None, description="the method's pruning stage (absent in older files)"
+    )
+    evidence: RunEvidence | None = Field(
+        None, description="digests of the final model's predictions and weights (absent in older files)"
     )
     certification: Certification | None = Field(
         None, description="strictest comparison setup met and division (absent in older files)"

@@ -4,6 +4,7 @@ every consumer reads (:func:`load_rules`), the rules themselves, certification a
 Bare check names in RULES.md resolve in this package.
 """
 
+from .evidence import check_accuracy_counts, check_copied_seeds
 from .measures import (
     check_base_params,
     check_delta_top1,
@@ -38,8 +39,8 @@ from .setups import (
     certify,
     check_base_model,
     check_dataset_checksum,
-    check_pruning_stage_epochs,
     check_pruning_stage_compute,
+    check_pruning_stage_epochs,
     check_pruning_stage_lr,
     check_retraining_epochs,
     check_retraining_recipe,
@@ -64,10 +65,12 @@ __all__ = [
     "TreeContext",
     "TreeEntry",
     "certify",
+    "check_accuracy_counts",
     "check_base_model",
     "check_base_models",
     "check_base_params",
     "check_certification",
+    "check_copied_seeds",
     "check_dataset_checksum",
     "check_delta_top1",
     "check_duplicate_run_ids",

@@ -8,7 +8,7 @@ tree rules.
 from __future__ import annotations
 
 from ..contract.hookspecs import hookimpl
-from . import measures, provenance, scratch, setups, tree
+from . import evidence, measures, provenance, scratch, setups, tree
 from .rule import Rule
 
 _BY_CONSTRUCTION = {
@@ -42,6 +42,7 @@ def _file_rules() -> list[Rule]:
         Rule("R-MEAS-7", measures.check_effective_counts),
         Rule("R-EVAL-1", measures.check_final_is_last_epoch),
         Rule("R-EVAL-2", measures.check_delta_top1),
+        Rule("R-EVAL-3", evidence.check_accuracy_counts),
         Rule("R-LOG-1", measures.check_epoch_numbers),
         Rule("R-RANK-1", measures.check_rankable),
         Rule("R-ID-2", provenance.check_run_id),
@@ -69,6 +70,7 @@ def _tree_rules() -> list[Rule]:
         Rule("R-PROTO-3", tree.check_protocol_versions, scope="tree", severity="warning"),
         Rule("R-BASE-3", tree.check_base_models, scope="tree", severity="warning"),
         Rule("R-ID-3", tree.check_duplicate_run_ids, scope="tree"),
+        Rule("R-EVID-1", evidence.check_copied_seeds, scope="tree"),
     ]
 
 

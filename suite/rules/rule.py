@@ -44,7 +44,7 @@ __all__ = [
 RULESET_VERSION = 3
 """The version of the rule set, recorded in every new submission's certification (as MLPerf pins
 its ruleset). Files without it were certified under rule set 1. Bump it whenever a rule is added,
-removed or changes what it accepts. 3: R-STAGE-3 (the pruning stage's counted compute)."""
+removed or changes what it accepts. 3: R-STAGE-3 (the pruning stage's counted compute), R-EVAL-3 and R-EVID-1 (evidence)."""
 
 REL_TOL_LR = 1e-9
 """Relative tolerance when an epoch's LR is compared with a schedule's."""

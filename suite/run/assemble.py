@@ -13,12 +13,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
 
 from .. import __version__
 from ..contract.method import PruningMethod
+from ..engine.evidence import Evidence
 from ..engine.measure import Counts, sparsity
 from ..engine.train import EpochStats
 from ..protocol.spec import ComparisonProtocol, PruningTarget, TrainRecipe
@@ -34,6 +36,7 @@ from ..record.submission import (
     PrunedModelFile,
     PruningStage,
     RecipeRecord,
+    RunEvidence,
     ScratchInfo,
     Submission,
     SuiteInfo,
@@ -89,6 +92,8 @@ class RunRecords:
         trainability: TA and the JSV log.
         scratch: The SX budget of a scratch regime, else None.
         pruning_stage: The pruning stage's record (epochs, rounds, samples seen).
+        test_evidence: The final model's test predictions, counted and digested; and
+            ``val_evidence`` on the validation split, ``weights_sha256`` of its weights.
         saved: The saved model file, else None.
         timings: Seconds per phase.
     """
@@ -112,6 +117,9 @@ class RunRecords:
     saved: PrunedModelFile | None
     timings: Timings
     pruning_stage: PruningStage = PruningStage()
+    test_evidence: Evidence | None = None
+    val_evidence: Evidence | None = None
+    weights_sha256: str | None = None
 
 
 def assemble_submission(records: RunRecords) -> Submission:
@@ -141,6 +149,7 @@ def assemble_submission(records: RunRecords) -> Submission:
         retraining_override=config.retraining_override,
         retraining_recipe=RecipeRecord.model_validate(records.recipe.model_dump(mode="json")),
         pruning_stage=records.pruning_stage,
+        evidence=_evidence(records),
         trainability=records.trainability,
         scratch=records.scratch,
     )
@@ -220,18 +229,38 @@ def _layer_widths(target: PruningTarget, layers: Sequence[LayerChange]) -> list[
 
 def _final(records: RunRecords) -> FinalMetrics:
     final = records.log[-1]
+    test, val = records.test_evidence, records.val_evidence
     return FinalMetrics(
         test_top1=final.test_top1,
         val_top1=final.val_top1,
         pruned_test_top1_before_retraining=records.pruned_top1,
         delta_top1=final.test_top1 - records.base.dense_test_top1,
+        test_correct=None if test is None else test.correct,
+        test_examples=None if test is None else test.examples,
+        val_correct=None if val is None else val.correct,
+        val_examples=None if val is None else val.examples,
     )
+
+
+def _evidence(records: RunRecords) -> RunEvidence | None:
+    if records.test_evidence is None or records.weights_sha256 is None:
+        return None
+    return RunEvidence(
+        test_predictions_sha256=records.test_evidence.predictions_sha256,
+        weights_sha256=records.weights_sha256,
+    )
+
+
+def _installed(name: str) -> str:
+    """The installed distribution's version (``tp.__version__`` can lag it: 1.6.0 vs 1.6.1)."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def environment(device: torch.device) -> Environment:
     """Versions, platform and device of this process, as a submission records them."""
-    import torch_pruning
-
     if device.type == "cuda":
         device_name = torch.cuda.get_device_name(device)
     else:
@@ -239,7 +268,7 @@ def environment(device: torch.device) -> Environment:
     return Environment(
         python=sys.version.split()[0],
         torch=torch.__version__,
-        torch_pruning=getattr(torch_pruning, "__version__", "unknown"),
+        torch_pruning=_installed("torch-pruning"),
         platform=platform.platform(),
         device=str(device),
         device_name=device_name,

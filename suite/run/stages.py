@@ -18,6 +18,7 @@ from torch import nn
 from ..contract.plugins import PluginRegistry
 from ..data.datasets import SMOKE_EVAL_EXAMPLES, DataSplits, load_dataset
 from ..engine.checkpoint import layer_widths, save_pruned
+from ..engine.evidence import Evidence, predictions_evidence, weights_sha256
 from ..engine.measure import Counts, measure, measure_effective
 from ..engine.models import build_model
 from ..engine.train import EpochStats, evaluate, train
@@ -86,7 +87,8 @@ class RunState:
         recipe: The recipe the model trains with next, and ``scratch`` the SX budget of a
             scratch regime; ``pruned_top1`` the test top-1 before training (``re-initialize``).
         log: The retraining log (``retraining``).
-        trainability: TA and JSV (``evaluation``).
+        trainability: TA and JSV; ``test_evidence``, ``val_evidence`` and ``weights_sha256``
+            the final model's counted, digested predictions and weights (``evaluation``).
         saved: The saved model file (``save model``), or None.
         submission: The certified submission (``assembly``).
     """
@@ -114,6 +116,9 @@ class RunState:
     pruned_top1: float = field(init=False)
     log: list[EpochStats] = field(init=False)
     trainability: TrainabilityInfo = field(init=False)
+    test_evidence: Evidence = field(init=False)
+    val_evidence: Evidence = field(init=False)
+    weights_sha256: str = field(init=False)
     saved: PrunedModelFile | None = field(init=False, default=None)
     submission: Submission = field(init=False)
 
@@ -247,10 +252,14 @@ def retrain(state: RunState) -> None:
 
 
 def evaluate_run(state: RunState) -> None:
-    """Check that masks held, and compute trainability (TA over the first LR stage, JSV)."""
+    """Check that masks held; compute trainability (TA over the first LR stage, JSV) and the
+    evidence binding the result to the final model (counts, prediction and weight digests)."""
     if state.outcome.masks is not None:
         check_masks_held(state.model, state.outcome.masks)
     state.trainability = trainability_info(state.log, state.recipe, state.jsv)
+    state.test_evidence = predictions_evidence(state.model, state.data.test)
+    state.val_evidence = predictions_evidence(state.model, state.data.val)
+    state.weights_sha256 = weights_sha256(state.model)
 
 
 def save_model(state: RunState) -> None:
@@ -304,6 +313,9 @@ def assemble(state: RunState) -> None:
             trainability=state.trainability,
             scratch=state.scratch,
             pruning_stage=state.stage_record,
+            test_evidence=state.test_evidence,
+            val_evidence=state.val_evidence,
+            weights_sha256=state.weights_sha256,
             saved=state.saved,
             timings=_timings(state),
         )

@@ -1,0 +1,112 @@
+"""Rules on the evidence a submission carries (tamper evidence, issue 14).
+
+R-EVAL-3 (file): the reported accuracies agree with the counts behind them, and every accuracy in
+the file is possible on its split (a multiple of ``100 / N`` for an ``N``-example split: 99.5%
+is impossible on 360 test images). R-EVID-1 (tree): two seeds of one ranking row never share the
+final model's weight digest (a copied seed). The evidence itself is computed by
+:mod:`pruning_suite.engine.evidence`; this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+
+from ..record.identity import ranking_key
+from .rule import CheckContext, Finding, TreeContext, TreeEntry
+
+__all__ = ["check_accuracy_counts", "check_copied_seeds", "impossible_accuracy"]
+
+_COUNT_TOL = 1e-6
+"""How far ``accuracy * N / 100`` may lie from an integer (float rounding of a percentage)."""
+
+
+def impossible_accuracy(percent: float, examples: int) -> bool:
+    """True when ``percent`` cannot be a top-1 accuracy on ``examples`` examples."""
+    count = percent * examples / 100.0
+    return abs(count - round(count)) > _COUNT_TOL
+
+
+def check_accuracy_counts(ctx: CheckContext) -> Iterator[Finding]:
+    """R-EVAL-3: final accuracies equal ``100 * correct / N``; every logged test and validation
+    accuracy is a multiple of ``100 / N``; a non-smoke run evaluated the protocol's whole test
+    split (``dataset.test_size`` when the protocol fixes it). Files without counts (written
+    before rule set 3) are left to ``pruning-suite audit``, which re-executes them."""
+    sub, final = ctx.submission, ctx.submission.final
+    test_n, val_n = final.test_examples, final.val_examples
+    spec = ctx.protocol.dataset if ctx.protocol is not None else None
+    if test_n is not None and spec is not None and spec.test_size and not sub.smoke:
+        if test_n != spec.test_size:
+            yield Finding(
+                "$.final.test_examples",
+                f"evaluated on {test_n} test examples; the protocol's test split has "
+                f"{spec.test_size}",
+                "evaluate on the protocol's whole test split",
+            )
+    for name, correct, examples in (
+        ("test", final.test_correct, final.test_examples),
+        ("val", final.val_correct, final.val_examples),
+    ):
+        reported = getattr(final, f"{name}_top1")
+        if (
+            correct is not None
+            and examples
+            and not math.isclose(reported, 100.0 * correct / examples, rel_tol=0, abs_tol=1e-9)
+        ):
+            yield Finding(
+                f"$.final.{name}_top1",
+                f"final.{name}_top1 is {reported!r} but {correct} of {examples} examples right "
+                f"is {100.0 * correct / examples!r}",
+                "report the accuracy the model achieved; a submission's numbers are not edited",
+            )
+    yield from _impossible(sub, test_n, val_n)
+
+
+def _impossible(sub: object, test_n: int | None, val_n: int | None) -> Iterator[Finding]:
+    rows = [(f"$.retraining[{i}]", row) for i, row in enumerate(sub.retraining)]  # type: ignore[attr-defined]
+    stage = sub.pruning_stage  # type: ignore[attr-defined]
+    if stage is not None:
+        rows += [(f"$.pruning_stage.log[{i}]", row) for i, row in enumerate(stage.log)]
+    values = [(f"{where}.test_top1", row.test_top1, test_n) for where, row in rows]
+    values += [(f"{where}.val_top1", row.val_top1, val_n) for where, row in rows]
+    final = sub.final  # type: ignore[attr-defined]
+    values += [
+        ("$.final.test_top1", final.test_top1, test_n),
+        ("$.final.val_top1", final.val_top1, val_n),
+        (
+            "$.final.pruned_test_top1_before_retraining",
+            final.pruned_test_top1_before_retraining,
+            test_n,
+        ),
+    ]
+    for where, percent, examples in values:
+        if examples and impossible_accuracy(percent, examples):
+            yield Finding(
+                where,
+                f"{percent!r}% is not a possible accuracy on {examples} examples "
+                f"(not a multiple of 100/{examples})",
+                "report the accuracy the model achieved; a submission's numbers are not edited",
+            )
+            return  # one is enough: the file was edited
+
+
+def check_copied_seeds(entries: Sequence[TreeEntry], tree: TreeContext) -> Iterator[Finding]:
+    """R-EVID-1: no two runs of one ranking row end with the same weights (a copied seed: the
+    seed and run id can be rewritten, the final model's weight digest cannot)."""
+    groups: dict[object, list[TreeEntry]] = defaultdict(list)
+    for entry in entries:
+        sub = entry.submission
+        if sub is not None and sub.evidence is not None and not sub.smoke:
+            key = (ranking_key(sub, entry.division, entry.setup), sub.evidence.weights_sha256)
+            groups[key].append(entry)
+    for same in groups.values():
+        for entry in same if len(same) > 1 else ():
+            others = ", ".join(str(o.path) for o in same if o is not entry)
+            yield Finding(
+                "$.evidence.weights_sha256",
+                f"the final weights are identical to those of {others}: a copied run, "
+                "not another seed",
+                "delete the copy and run the missing seed",
+                file=entry.path,
+            )
