@@ -18,9 +18,8 @@ from pruning_suite.protocol.catalogue import shipped_protocol
 from pruning_suite.protocol.spec import load_protocol
 from pruning_suite.record.identity import RunIdentity, run_id
 from pruning_suite.record.jsonio import json_path, read_json, write_json_atomic
-from pruning_suite.rules import RULESET_VERSION
 from pruning_suite.record.submission import Submission
-from pruning_suite.rules import load_rules
+from pruning_suite.rules import RULESET_VERSION, load_rules
 from pruning_suite.validate import (
     MAX_PROBLEMS_PER_FILE,
     format_problems,

@@ -242,7 +242,7 @@ class PruningMethod(ABC):
         """When the core prunes and whether the method trains first; one-shot by default."""
         return PruningSchedule()
 
-    def regularize(self, ctx: PruningContext, model: nn.Module) -> None:
+    def regularize(self, ctx: PruningContext, model: nn.Module) -> None:  # noqa: B027 -- optional hook
         """Pruning-stage hook, after ``loss.backward()`` and before ``optimizer.step()``.
 
         Called on every step of the suite's pruning-stage loop when ``schedule().trains``; add
@@ -255,7 +255,7 @@ class PruningMethod(ABC):
             model: The model being trained, in train mode; its grads are set.
         """
 
-    def on_pruning_epoch_end(self, ctx: PruningContext, model: nn.Module) -> None:
+    def on_pruning_epoch_end(self, ctx: PruningContext, model: nn.Module) -> None:  # noqa: B027
         """Pruning-stage hook after each training epoch (e.g. grow a penalty, GReg).
 
         Args:
