@@ -30,8 +30,8 @@ def test_each_docs_page_is_what_its_command_writes_from_the_committed_runs(
 ) -> None:
     """A reproduction page cannot drift from its submissions: its own command, run on the
     committed results, finds every run and writes the same page."""
-    from pruning_suite.cli.main import main
     from pruning_suite import studies as study
+    from pruning_suite.cli.main import main
 
     def no_runs(self, jobs, on_done):
         assert not jobs, f"docs/{page} lists runs missing from submissions/: {jobs}"
