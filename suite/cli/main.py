@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import PruningSuiteError
+from .audit import add_audit_command
 from .catalog import add_plugins_command, add_protocols_command
 from .checks import add_report_command, add_validate_command
 from .runs import add_prune_command, add_run_command
@@ -70,6 +71,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     add_plugins_command(commands)
     add_validate_command(commands)
     add_report_command(commands)
+    add_audit_command(commands)
     add_study_command(commands, _studies() if _command(argv) == "study" else None)
     add_base_command(commands)
     return parser
