@@ -89,7 +89,14 @@ def build_model(
             f"architecture {arch.name!r} cannot be built with kwargs {arch.kwargs}: {err}",
             f"it accepts: {', '.join(accepted) or 'no kwargs'}; fix architecture.kwargs",
         ) from err
-    return builder(shape, num_classes, **arch.kwargs)
+    try:
+        return builder(shape, num_classes, **arch.kwargs)
+    except (RuntimeError, MemoryError, OverflowError) as err:  # e.g. a width of 4e9
+        raise ProtocolError(
+            f"architecture {arch.name!r} with kwargs {arch.kwargs} could not be built: "
+            f"{type(err).__name__}: {str(err)[:200]}",
+            "the widths or class count are too large for memory; fix architecture.kwargs",
+        ) from err
 
 
 def _unknown_architecture(name: str, known: Sequence[str]) -> ProtocolError:

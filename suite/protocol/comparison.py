@@ -143,6 +143,27 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+MAX_PROTOCOL_BYTES = 1 << 20
+"""The largest protocol file read (1 MiB; the shipped ones are under 10 KiB)."""
+
+
+def _bounded_text(path: Path) -> str:
+    """The file's text, refusing a non-regular file (``/dev/zero``) or one over 1 MiB unread."""
+    resolved = path.resolve()
+    if resolved.exists() and not resolved.is_file():
+        raise ProtocolError(
+            f"protocol file {path} is not a regular file", "name a .toml file holding a protocol"
+        )
+    with open(resolved, "rb") as handle:
+        data = handle.read(MAX_PROTOCOL_BYTES + 1)
+    if len(data) > MAX_PROTOCOL_BYTES:
+        raise ProtocolError(
+            f"protocol file {path} is over {MAX_PROTOCOL_BYTES:,} bytes",
+            "a protocol is a small TOML file; check the path",
+        )
+    return data.decode("utf-8")
+
+
 def load_protocol_file(path: Path) -> ComparisonProtocol:
     """Load and validate one protocol TOML file.
 
@@ -151,7 +172,11 @@ def load_protocol_file(path: Path) -> ComparisonProtocol:
             lists every problem with its field path.
     """
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        data = tomllib.loads(_bounded_text(Path(path)))
+    except RecursionError as err:
+        raise ProtocolError(
+            f"protocol file {path} nests tables or arrays too deeply", "a protocol is flat TOML"
+        ) from err
     except UnicodeDecodeError as err:
         raise ProtocolError(
             f"protocol file {path} is not UTF-8 text", "save it as UTF-8 TOML"

@@ -112,7 +112,7 @@ class DatasetSpec(Frozen):
             "without verifying it, and every submission records the value computed"
         ),
     )
-    num_classes: int = Field(ge=2)
+    num_classes: int = Field(ge=2, le=1_000_000)
     input_shape: tuple[int, int, int] = Field(
         description="(channels, height, width) fed to the model"
     )

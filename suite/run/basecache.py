@@ -347,8 +347,22 @@ def load_state_dict_strict(
     """``model.load_state_dict(state, strict=True)``, a CheckpointError naming what does not fit.
 
     Raises:
-        CheckpointError: Missing or unexpected keys, or tensors of another shape.
+        CheckpointError: Missing or unexpected keys, tensors of another shape, or a NaN or
+            infinite value in a floating-point tensor (a broken checkpoint).
     """
+    broken = [
+        name
+        for name, tensor in state.items()
+        if isinstance(tensor, torch.Tensor)
+        and tensor.is_floating_point()
+        and not bool(torch.isfinite(tensor).all())
+    ]
+    if broken:
+        raise CheckpointError(
+            f"{file} holds NaN or infinite values in {len(broken)} tensors "
+            f"({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''})",
+            "the checkpoint is broken (a diverged training?); import a finite state_dict",
+        )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
