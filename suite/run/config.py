@@ -6,6 +6,7 @@ The smoke budget is defined here once (:func:`smoke_recipe`): ``run --smoke``, `
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +19,25 @@ from ..errors import PruningSuiteError
 from ..record.submission import Submission
 
 __all__ = [
+    "CPU_THREADS",
     "SMOKE_MAX_BATCHES",
     "SMOKE_MAX_EPOCHS",
     "Regime",
     "RunConfig",
     "RunResult",
     "budget",
+    "cpu_threads",
     "resolve_device",
     "smoke_recipe",
 ]
+
+CPU_THREADS = 2
+"""Intra-op threads of every CPU run, whatever the machine, ``OMP_NUM_THREADS`` or ``--jobs``:
+float reductions split by thread, so 1 and 2 threads give other bits (issue 14 measured two base
+models under one run id). Override with ``PRUNING_SUITE_CPU_THREADS`` (recorded in
+``environment.num_threads`` and in the base-model cache key)."""
+
+CPU_THREADS_ENV = "PRUNING_SUITE_CPU_THREADS"
 
 SMOKE_MAX_BATCHES = 20
 """Batches per epoch in ``--smoke`` runs (which are never rankable)."""
@@ -56,6 +67,23 @@ def smoke_recipe(recipe: _Recipe) -> _Recipe:
 def budget(recipe: _Recipe, smoke: bool) -> _Recipe:
     """``recipe`` itself, or its smoke budget (:func:`smoke_recipe`) when ``smoke``."""
     return smoke_recipe(recipe) if smoke else recipe
+
+
+def cpu_threads() -> int:
+    """The intra-op thread count of CPU runs: ``PRUNING_SUITE_CPU_THREADS`` or :data:`CPU_THREADS`.
+
+    Raises:
+        PruningSuiteError: The variable is not an integer in [1, 256].
+    """
+    text = os.environ.get(CPU_THREADS_ENV, "").strip()
+    if not text:
+        return CPU_THREADS
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise PruningSuiteError(
+            f"{CPU_THREADS_ENV}={text!r} is not a thread count",
+            f"set it to an integer from 1 to 256, or unset it for the default {CPU_THREADS}",
+        )
+    return int(text)
 
 
 def max_batches(smoke: bool) -> int | None:

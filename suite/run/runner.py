@@ -9,7 +9,11 @@ writes the submission (DESIGN.md, "The pipeline of one run").
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import torch
 
 from ..contract.plugins import PluginRegistry, load_registry
 from ..protocol.spec import load_protocol
@@ -19,6 +23,7 @@ from .config import (
     SMOKE_MAX_EPOCHS,
     RunConfig,
     RunResult,
+    cpu_threads,
     resolve_device,
 )
 from .observe import RunObserver, notify, observing
@@ -64,7 +69,7 @@ def run(
     """
     registry = registry or load_registry()
     state = _start(config, registry)
-    with observing(registry.manager, observer):
+    with observing(registry.manager, observer), _threads_for(state.device):
         notify(registry.manager, "on_run_start", run=_run_info(state))
         for stage in STAGES:
             stage(state)
@@ -75,6 +80,19 @@ def run(
             path=str(state.out_path),
         )
     return RunResult(state.submission, state.out_path)
+
+
+@contextmanager
+def _threads_for(device: torch.device) -> Iterator[None]:
+    """On the CPU, train with :func:`~.config.cpu_threads` intra-op threads (same bits whatever
+    the machine's default or ``--jobs``); the caller's count is restored afterwards."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _start(config: RunConfig, registry: PluginRegistry) -> RunState:
