@@ -81,6 +81,22 @@ class _Iterative(PruningMethod):
         return _l1(ctx)
 
 
+class _Shrinking(PruningMethod):
+    """Asks for 90% (45% after round 1 of 2), then 30% at the end: round 1 removed too much."""
+
+    name = "shrinking"
+    version = "1"
+
+    def schedule(self):
+        return PruningSchedule(rounds=2)
+
+    def layer_ratios(self, ctx):
+        return {name: 0.9 if ctx.round_index == 1 else 0.3 for name in ctx.ratios}
+
+    def score(self, ctx):
+        return _l1(ctx)
+
+
 class _WritesWeights(_Slimming):
     name = "writes-weights"
 
@@ -101,7 +117,7 @@ class _Explodes(_Slimming):
 class _Provider:
     @hookimpl
     def register_methods(self):
-        return [_TrainsInScore, _Slimming, _Iterative, _WritesWeights, _Explodes]
+        return [_TrainsInScore, _Slimming, _Iterative, _WritesWeights, _Explodes, _Shrinking]
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +196,12 @@ def test_iterative_schedule_records_and_lands_on_the_target(tmp_path, registry) 
     assert [r["params"] for r in rounds] == sorted((r["params"] for r in rounds), reverse=True)
     layers = _record(result)["pruning"]["layers"]
     assert [(la["before"], la["after"]) for la in layers] == [(16, 4), (32, 9), (64, 19)]
+
+
+def test_a_schedule_that_overshoots_is_refused_naming_the_layer(tmp_path, registry) -> None:
+    with pytest.raises(PluginError, match=r"round 2 asks layer 'conv1' to keep 11 of 16 units"):
+        run(RunConfig(plugin="shrinking", smoke=True, out=tmp_path), registry)
+    assert not list(tmp_path.rglob("*.json"))
 
 
 def test_regularizer_that_writes_weights_is_refused(tmp_path, registry) -> None:
