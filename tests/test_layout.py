@@ -11,7 +11,8 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
 
 # Which subpackage may import which (DESIGN.md: cli -> run/studies/report -> rules/validate ->
-# engine/data/protocol/record -> contract); a subpackage may always import itself, the top-level
+# engine/data/protocol/record -> contract; testing, the method authors' conformance kit, sits on
+# top beside cli); a subpackage may always import itself, the top-level
 # package and ``errors``.
 LAYERS = {
     "contract": 0,
@@ -25,6 +26,7 @@ LAYERS = {
     "report": 6,
     "studies": 7,
     "cli": 8,
+    "testing": 8,
 }
 
 
