@@ -1,8 +1,9 @@
 """The ``pruning-suite`` command line. torch is imported only by the commands that need it.
 
 Each command group lives in its own module (:mod:`.runs`, :mod:`.catalog`, :mod:`.checks`,
-:mod:`.study`, :mod:`.zoo`) as an ``add_*`` function; the ``study`` subcommands come from the
-study registry, which is loaded only when ``study`` is the command (loading plugins imports them).
+:mod:`.study`, :mod:`.zoo`, :mod:`.scaffold`) as an ``add_*`` function; the ``study``
+subcommands come from the study registry, which is loaded only when ``study`` is the command
+(loading plugins imports them).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .audit import add_audit_command
 from .catalog import add_plugins_command, add_protocols_command
 from .checks import add_report_command, add_validate_command
 from .runs import add_prune_command, add_run_command
+from .scaffold import add_new_method_command
 from .study import add_study_command
 from .zoo import add_base_command
 
@@ -74,6 +76,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     add_audit_command(commands)
     add_study_command(commands, _studies() if _command(argv) == "study" else None)
     add_base_command(commands)
+    add_new_method_command(commands)
     return parser
 
 
