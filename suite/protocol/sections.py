@@ -217,17 +217,25 @@ class BaseModelSpec(Frozen):
 
 
 class PruningTarget(Frozen):
-    """A pruning target: layer-wise pruning ratios (fraction of a layer's filters/neurons removed).
+    """A pruning target: layer-wise pruning ratios, or a MACs budget.
 
-    Written in the suite's one ratio language (:mod:`pruning_suite.protocol.ratios`), in one of two forms:
+    Written in one of three forms (exactly one is given):
 
-    - ``layer_ratios``: fnmatch patterns over module names -> ratios in [0, 1); later patterns
-      override earlier ones; a layer no pattern matches gets 0 (e.g. ``{"*layer*.conv1" = 0.9}``);
+    - ``layer_ratios``: fnmatch patterns over module names -> ratios in [0, 1) (fraction of a
+      layer's filters/neurons removed), in the suite's one ratio language
+      (:mod:`pruning_suite.protocol.ratios`); later patterns override earlier ones; a layer no
+      pattern matches gets 0 (e.g. ``{"*layer*.conv1" = 0.9}``);
     - ``stage_ratios``: one ratio per stage of a ResNet-style network: stem, ``layer1`` ..
-      ``layerK``, classifier (e.g. ResNet-50 at 2.31x: ``[0, 0.6, 0.6, 0.6, 0.21, 0]``).
+      ``layerK``, classifier (e.g. ResNet-50 at 2.31x: ``[0, 0.6, 0.6, 0.6, 0.21, 0]``);
+    - ``speedup`` (a budget target): only the cost is fixed, dense MACs / pruned MACs ``>=
+      speedup`` (effective MACs for weight granularity), so methods with their own allocation
+      (global ranking, learned ratios) are certified at equal MACs; R-TARGET-1 then requires only
+      the speedup. Its layer ratios depend on the model: the core computes them
+      (:func:`pruning_suite.engine.budget.target_ratios`, the uniform ratio that first reaches the
+      speedup; :func:`pruning_suite.engine.budget.budget_ratios` for global allocation).
 
-    ``skip`` patterns always get 0. The protocol's ``prunable_layers`` still decides which layers
-    may be pruned at all. The number removed from a layer of ``n`` units is
+    ``skip`` patterns always get 0 (ratio forms only). The protocol's ``prunable_layers`` still
+    decides which layers may be pruned at all. The number removed from a layer of ``n`` units is
     ``min(ceil(ratio * n), n - 1)`` (:func:`pruning_suite.engine.pruning.units_to_remove`).
     """
 
@@ -235,14 +243,30 @@ class PruningTarget(Frozen):
     description: str = ""
     layer_ratios: dict[str, float] | None = None
     stage_ratios: tuple[float, ...] | None = None
+    speedup: float | None = Field(
+        None,
+        gt=1.0,
+        le=1e6,
+        description="budget target: dense MACs / pruned MACs must reach this (effective MACs "
+        "for weight granularity); layer ratios are then the method's or the core's allocation",
+    )
     skip: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _one_form(self) -> PruningTarget:
-        if (self.layer_ratios is None) == (self.stage_ratios is None):
+        forms = (self.layer_ratios, self.stage_ratios, self.speedup)
+        if sum(form is not None for form in forms) != 1:
             raise ValueError(
-                "give exactly one of layer_ratios (patterns) or stage_ratios (per stage)"
+                "give exactly one of layer_ratios (patterns), stage_ratios (per stage) or "
+                "speedup (a MACs budget)"
             )
+        if self.speedup is not None:
+            if self.skip:
+                raise ValueError(
+                    "skip applies to ratio targets; for a speedup target narrow the protocol's "
+                    "prunable_layers instead"
+                )
+            return self
         try:
             self.spec  # noqa: B018 -- parses and range-checks every ratio
         except ProtocolError as err:
@@ -250,14 +274,24 @@ class PruningTarget(Frozen):
         return self
 
     @property
+    def is_budget(self) -> bool:
+        """True for a budget target (``speedup`` only), whose ratios depend on the model."""
+        return self.speedup is not None
+
+    @property
     def spec(self) -> RatioSpec:
-        """The target as a :class:`~pruning_suite.protocol.ratios.RatioSpec`."""
+        """The target as a :class:`~pruning_suite.protocol.ratios.RatioSpec`.
+
+        Raises:
+            ProtocolError: A budget target (it has no ratios of its own).
+        """
+        self._refuse_budget()
         if self.stage_ratios is not None:
             return parse_ratio_spec(json.dumps(list(self.stage_ratios)), skip=self.skip)
         return RatioSpec.from_layer_ratios(self.layer_ratios or {}, skip=self.skip)
 
     def resolve(self, layer_names: Sequence[str]) -> dict[str, float]:
-        """The ratio of each prunable layer under this target.
+        """The ratio of each prunable layer under this (ratio) target.
 
         Args:
             layer_names: Prunable module names, e.g. ``["layer1.0.conv1", ...]``.
@@ -267,7 +301,8 @@ class PruningTarget(Frozen):
 
         Raises:
             ProtocolError: A per-stage list whose length does not fit the network's stages, or a
-                layer outside every stage.
+                layer outside every stage; a budget target, whose ratios need the model
+                (:func:`pruning_suite.engine.budget.target_ratios`).
         """
         stage_of = None
         if self.stage_ratios is not None:
@@ -277,6 +312,15 @@ class PruningTarget(Frozen):
     def ratio_for(self, layer_name: str) -> float:
         """The pruning ratio of ``layer_name`` under this target (0.0 when nothing matches)."""
         return self.resolve([layer_name])[layer_name]
+
+    def _refuse_budget(self) -> None:
+        if self.speedup is not None:
+            raise ProtocolError(
+                f"target {self.id!r} fixes only a MACs speedup ({self.speedup:g}x); its layer "
+                "ratios depend on the model",
+                "resolve it with pruning_suite.engine.budget.target_ratios (or budget_ratios "
+                "for global allocation)",
+            )
 
 
 class PruningBudget(Frozen):

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..contract.method import PruningContext, PruningMethod
 from ..data.datasets import Split
+from ..engine.budget import target_ratios
 from ..engine.masks import WeightMasks, select_weight_masks
 from ..engine.measure import measure, measure_effective, sparsity
 from ..engine.meter import ComputeMeter
@@ -258,7 +259,10 @@ def target_reference(
 
     A copy of the dense model is pruned at exactly the target's ratios under the one count rule
     (which units go does not change the counts, so the lowest indices are taken) and measured
-    like a run. Effective figures for weight granularity.
+    like a run. Effective figures for weight granularity. A budget target (``speedup`` only) is
+    pruned at the uniform ratio that first reaches its speedup
+    (:func:`~pruning_suite.engine.budget.target_ratios`); R-TARGET-1 then requires only the
+    speedup, and these figures are recorded for comparison.
 
     Args:
         model: The dense model (not modified).
@@ -271,8 +275,8 @@ def target_reference(
     """
     reference = copy.deepcopy(model).eval()
     layers = find_prunable_layers(reference, protocol.prunable_layers)
-    ratios = target.resolve([layer.name for layer in layers])
     input_shape = protocol.dataset.input_shape
+    ratios = target_ratios(target, reference, layers, protocol.granularity, input_shape, example)
     dense = measure(reference, input_shape)
     weight = protocol.granularity == "weight"
     if weight:
