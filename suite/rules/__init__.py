@@ -4,6 +4,7 @@ every consumer reads (:func:`load_rules`), the rules themselves, certification a
 Bare check names in RULES.md resolve in this package.
 """
 
+from .deep import check_recounted_counts, check_saved_model
 from .evidence import check_accuracy_counts, check_copied_seeds
 from .measures import (
     check_base_params,
@@ -87,11 +88,13 @@ __all__ = [
     "check_pruning_stage_compute",
     "check_pruning_stage_lr",
     "check_rankable",
+    "check_recounted_counts",
     "check_retraining_epochs",
     "check_retraining_override",
     "check_retraining_recipe",
     "check_run_id",
     "check_run_id_file_name",
+    "check_saved_model",
     "check_scratch_budget",
     "check_seed_count",
     "check_seeds_distinct",

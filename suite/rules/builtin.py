@@ -8,7 +8,7 @@ tree rules.
 from __future__ import annotations
 
 from ..contract.hookspecs import hookimpl
-from . import evidence, measures, provenance, scratch, setups, tree
+from . import deep, evidence, measures, provenance, scratch, setups, tree
 from .rule import Rule
 
 _BY_CONSTRUCTION = {
@@ -43,6 +43,8 @@ def _file_rules() -> list[Rule]:
         Rule("R-EVAL-1", measures.check_final_is_last_epoch),
         Rule("R-EVAL-2", measures.check_delta_top1),
         Rule("R-EVAL-3", evidence.check_accuracy_counts),
+        Rule("R-DEEP-1", deep.check_recounted_counts, scope="deep"),
+        Rule("R-DEEP-2", deep.check_saved_model, scope="deep"),
         Rule("R-LOG-1", measures.check_epoch_numbers),
         Rule("R-RANK-1", measures.check_rankable),
         Rule("R-ID-2", provenance.check_run_id),

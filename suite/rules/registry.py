@@ -19,7 +19,7 @@ __all__ = ["RULE_ID", "check_rules", "load_rules"]
 RULE_ID = re.compile(r"^R-[A-Z]+-\d+$")
 """The form of a rule id: ``R-<FAMILY>-<N>``, e.g. ``R-RETRAIN-2``."""
 
-_SCOPES = ("file", "tree", "run", "read")
+_SCOPES = ("file", "tree", "run", "read", "deep")
 _UNCHECKED = ("run", "read")
 _HINT = "a rule is a pruning_suite.rules.Rule registered under its own id by register_rules"
 

@@ -59,7 +59,7 @@ ABS_TOL_TOP1 = 1e-6
 """Absolute tolerance (percentage points) of a dense top-1 against a pinned one."""
 
 Severity = Literal["error", "warning"]
-Scope = Literal["file", "tree", "run", "read"]
+Scope = Literal["file", "tree", "run", "read", "deep"]
 
 
 @dataclass(frozen=True)
@@ -152,8 +152,8 @@ class Rule:
             ``"read"`` (checked by ``validate``'s reading stages, before any rule runs).
         setup: The comparison setup the rule is a requirement of (``"S3.1"``), or None. A setup
             rule's findings lower the certification instead of invalidating the file.
-        scope: ``"file"`` (one submission), ``"tree"`` (the files of a folder), ``"run"`` or
-            ``"read"``.
+        scope: ``"file"`` (one submission), ``"tree"`` (the files of a folder), ``"run"``,
+            ``"read"``, or ``"deep"`` (a file rule that rebuilds models: ``validate --deep``).
         severity: The default severity of its findings.
         description: What the rule requires, in prose (the check's docstring when not given).
     """

@@ -27,6 +27,7 @@ def validate_file(
     path: Path | str,
     protocols: Sequence[ComparisonProtocol] = (),
     rules: Registry[Rule] | None = None,
+    deep: bool = False,
 ) -> list[Problem]:
     """Validate one submission file.
 
@@ -34,17 +35,19 @@ def validate_file(
         path: The JSON file.
         protocols: Protocols besides the shipped ones to check runs against (your own files).
         rules: The rule registry (default: :func:`~pruning_suite.rules.load_rules`).
+        deep: Also run the deep rules (rebuild the model, recount; imports torch).
 
     Returns:
         Every problem found (empty when the file is valid). Never raises on bad input.
     """
-    return check_file(Path(path), protocols, rules).problems
+    return check_file(Path(path), protocols, rules, deep).problems
 
 
 def check_file(
     path: Path,
     protocols: Sequence[ComparisonProtocol] = (),
     rules: Registry[Rule] | None = None,
+    deep: bool = False,
 ) -> FileResult:
     """Validate one file and keep what was parsed (see :class:`FileResult`).
 
@@ -55,6 +58,7 @@ def check_file(
         path: The JSON file.
         protocols: Protocols besides the shipped ones (see :func:`validate_file`).
         rules: The rule registry (default: :func:`~pruning_suite.rules.load_rules`).
+        deep: Also run the rules of scope ``"deep"``.
 
     Returns:
         The problems, the parsed data and, when it is model-valid, the :class:`Submission`.
@@ -66,7 +70,8 @@ def check_file(
     given = tuple(protocols)
     protocol = known_protocol(result.submission, given)
     ctx = CheckContext(result.submission, path, protocol, given, registry)
-    problems = [p for _, rule in registry.items() if rule.scope == "file" for p in _run(rule, ctx)]
+    scopes = ("file", "deep") if deep else ("file",)
+    problems = [p for _, rule in registry.items() if rule.scope in scopes for p in _run(rule, ctx)]
     result.problems.extend(cap(path, problems))
     return result
 

@@ -35,6 +35,7 @@ def validate_paths(
     paths: Sequence[Path | str],
     protocols: Sequence[ComparisonProtocol] = (),
     rules: Registry[Rule] | None = None,
+    deep: bool = False,
 ) -> dict[Path, list[Problem]]:
     """Validate files and folders (recursively, ``*.json``), then check across files.
 
@@ -43,18 +44,20 @@ def validate_paths(
             with a warning and never followed; each real file is checked once.
         protocols: Protocols besides the shipped ones (see :func:`validate_file`).
         rules: The rule registry (default: :func:`~pruning_suite.rules.load_rules`).
+        deep: Also run the deep rules (``validate --deep``: rebuild models and recount).
 
     Returns:
         Every file (and every skipped or empty path) with its problems, in the order found; a
         valid file maps to an empty list.
     """
-    return {r.path: r.problems for r in check_paths(paths, protocols, rules)}
+    return {r.path: r.problems for r in check_paths(paths, protocols, rules, deep)}
 
 
 def check_paths(
     paths: Sequence[Path | str],
     protocols: Sequence[ComparisonProtocol] = (),
     rules: Registry[Rule] | None = None,
+    deep: bool = False,
 ) -> list[FileResult]:
     """Like :func:`validate_paths`, keeping what was parsed (used by ``report``).
 
@@ -84,7 +87,7 @@ def check_paths(
             real = path.resolve()
             if real not in seen:
                 seen.add(real)
-                results.append(check_file(path, protocols, registry))
+                results.append(check_file(path, protocols, registry, deep))
     check_tree(results, protocols, registry)
     return results
 
