@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+
 import torch
 
 from ..contract.method import Allocation, Granularity, PrunableLayer
@@ -58,12 +59,12 @@ def allocate(
        so global allocation removes as many units as the layer-wise target would;
     4. protection: layer ``L`` loses at most ``min(floor(max_layer_ratio * n_L), n_L - 1)``
        units. Chosen units past a layer's cap are NOT removed and NOT replaced by the next ones
-       in the ranking (torch-pruning never hands a protected layer's share to other layers
-       either), so a binding cap removes fewer than ``n`` units in all; a budget target
-       compensates by searching over ``n`` (:func:`~pruning_suite.engine.budget.budget_ratios`).
+       in the ranking, so a binding cap removes fewer than ``n`` units in all (a budget target
+       compensates by searching over ``n``, :func:`~pruning_suite.engine.budget.budget_ratios`).
+       torch-pruning 1.6 does not redistribute either (nor cap layers in one-shot pruning; it
+       skips a layer whose every unit is chosen).
 
-    Units are filters / neurons (``"filter"``, scores ``[n_L]``) or weights (``"weight"``,
-    scores of the weight's shape, ranked flattened in row-major order).
+    Units are filters (scores ``[n_L]``) or weights (scores of the weight's shape, flattened).
 
     Args:
         scores: Layer name -> finite real scores (any dtype and device); lower is removed first.

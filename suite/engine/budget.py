@@ -86,7 +86,9 @@ def budget_ratios(
         scores = _lowest_first(layers, granularity)
     meter = _SpeedupMeter(model, scores, layers, granularity, input_shape, example, dense_macs)
     if allocation.scope == "global":
-        return _global_budget(meter, GlobalRanking(scores, layers, allocation, granularity), speedup)
+        return _global_budget(
+            meter, GlobalRanking(scores, layers, allocation, granularity), speedup
+        )
     return _uniform_budget(meter, layers, granularity, speedup)
 
 
@@ -187,7 +189,9 @@ def _uniform_budget(
     return uniform(hi)
 
 
-def _global_budget(meter: _SpeedupMeter, ranking: GlobalRanking, speedup: float) -> dict[str, float]:
+def _global_budget(
+    meter: _SpeedupMeter, ranking: GlobalRanking, speedup: float
+) -> dict[str, float]:
     """The ratios of the smallest total ``n`` of globally ranked units that reaches ``speedup``."""
     lo, hi = 0, ranking.total_units
     _check_reachable(meter(ranking.ratios(hi)), speedup, "global allocation (within its caps)")
