@@ -25,7 +25,7 @@ def saved_runs(tmp_path_factory):
 
 def _copy(result, folder):
     folder.mkdir(parents=True, exist_ok=True)
-    json_path = shutil.copy(result.path, folder)
+    shutil.copy(result.path, folder)
     shutil.copy(result.path.with_suffix(".pt"), folder)
     return folder / result.path.name, json.loads(result.path.read_text())
 
