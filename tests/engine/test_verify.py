@@ -17,7 +17,7 @@ from pruning_suite.engine.verify import VERIFY_RTOL
 from pruning_suite.errors import VerificationError
 from pruning_suite.protocol.catalogue import list_protocols
 from pruning_suite.run.runner import RunConfig, run
-from tests.test_paper_protocols import _write_cifar
+from tests.protocol.test_paper_protocols import _write_cifar
 
 
 def _targets() -> list:

@@ -386,7 +386,7 @@ def test_R_PROTO_1_a_shipped_protocol_is_followed_or_the_file_is_invalid(tmp_pat
     from pruning_suite.protocol.spec import load_protocol
 
     mine = tmp_path / "mine.toml"
-    text = (Path(__file__).parents[1] / "suite/protocol/files/digits-convnet.toml").read_text()
+    text = (Path(__file__).parents[2] / "suite/protocol/files/digits-convnet.toml").read_text()
     mine.write_text(text.replace('id = "digits-convnet"', 'id = "my-protocol"'))
     (problem,) = _problems(
         tmp_path, make_submission(protocol="my-protocol"), [load_protocol(str(mine))]

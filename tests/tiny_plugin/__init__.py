@@ -1,5 +1,5 @@
 """An in-test plugin, loaded through a (simulated) entry point: a tiny dataset and a protocol
-folder whose protocol uses it. See tests/test_plugins.py."""
+folder whose protocol uses it. See tests/contract/test_plugins.py."""
 
 from __future__ import annotations
 

@@ -626,7 +626,7 @@ def test_the_run_id_of_a_files_fields_is_the_runners(method, config):
 
 
 def test_committed_submissions_have_the_runners_run_ids():
-    root = Path(__file__).resolve().parent.parent / "submissions"
+    root = Path(__file__).resolve().parents[2] / "submissions"
     files = sorted(root.rglob("*.json"))
     assert files
     for path in files:
