@@ -36,10 +36,11 @@ function of its own (``check_scores(Mine)``...). What is checked, in order:
    and before each optimizer step and leaves finite gradients; ``on_pruning_epoch_end`` runs
    after each epoch and leaves the model alone; round ``i`` is scored after the epoch the
    schedule names.
-9. ``check_end_to_end``: a smoke run of the real runner (``RunConfig(..., smoke=True)``, seed
-   0, CPU) on ``digits-convnet`` (``digits-convnet-unstructured`` for weight granularity; their
-   ``-s4`` versions, with a pruning budget, for a method that trains) writes a submission that
-   validates and records the method's name, version, granularity, config and rounds.
+9. ``check_end_to_end``: a smoke run of the real runner (``RunConfig(..., smoke=True,
+   jsv=False)``, seed 0, CPU) on ``digits-convnet`` (``digits-convnet-unstructured`` for
+   weight granularity; their ``-s4`` versions, with a pruning budget, for a method that
+   trains) writes a submission that validates and records the method's name, version,
+   granularity, config and rounds.
 
 A failed check raises ``AssertionError`` with one line: ``method 'NAME': what is wrong; fix:
 how``. Checks 1-7 take well under a second; 8 and 9 share one run of a few seconds per method

@@ -78,7 +78,8 @@ def trace_run(
     config: Mapping[str, Any] | None = None,
     protocol: str | None = None,
 ) -> StageTrace:
-    """Run ``method`` end to end once (cached): smoke budget, seed 0, CPU, a temporary folder.
+    """Run ``method`` end to end once (cached): smoke budget, seed 0, CPU, no JSV, a temporary
+    folder.
 
     The base model comes from the suite's cache (``$PRUNING_SUITE_CACHE`` or
     ``~/.cache/pruning-suite``); the first run trains it (a few seconds on 2 CPU cores).
@@ -105,6 +106,7 @@ def _run(
             device="cpu",
             out=Path(out),
             smoke=True,
+            jsv=False,  # trainability is the suite's measurement, not the method's contract
         )
         try:
             result = run(config, registry)
