@@ -8,7 +8,7 @@ tree rules.
 from __future__ import annotations
 
 from ..contract.hookspecs import hookimpl
-from . import deep, evidence, measures, provenance, scratch, setups, tree
+from . import deep, evidence, measures, provenance, scratch, setups, targets, tree
 from .rule import Rule
 
 _BY_CONSTRUCTION = {
@@ -52,7 +52,7 @@ def _file_rules() -> list[Rule]:
         Rule("R-FILE-1", provenance.check_pruned_model_file),
         Rule("R-PROTO-1", provenance.check_protocol_content_hash),
         Rule("R-DATA-2", setups.check_dataset_checksum, "S1", severity="warning"),
-        Rule("R-TARGET-1", setups.check_target_tolerance, "S1", severity="warning"),
+        Rule("R-TARGET-1", targets.check_target_tolerance, "S1", severity="warning"),
         Rule("R-BASE-2", setups.check_base_model, "S2", severity="warning"),
         Rule("R-RETRAIN-2", setups.check_retraining_epochs, "S3.1", severity="warning"),
         Rule("R-RETRAIN-3", setups.check_retraining_recipe, "S3.2", severity="warning"),

@@ -36,6 +36,8 @@ from ..record.submission import Certification, Submission
 from .registry import load_rules
 from .rule import ABS_TOL_TOP1, RULESET_VERSION, CheckContext, Finding, Rule, lr_matches
 from .scratch import ScratchBudget, scratch_epochs
+from .targets import achieved_speedup, check_target_tolerance
+from .targets import judged_by as _judged_by
 
 __all__ = [
     "CLOSED_SETUPS",
@@ -61,20 +63,7 @@ CLOSED_SETUPS = frozenset({"S3.2", "S4.1", "S4.2"})
 """Setups of the closed division: the protocol's own whole retraining recipe, or stricter."""
 
 
-def achieved_speedup(sub: Submission) -> float:
-    """The speedup a target is judged by: dense / pruned MACs (filter granularity) or dense /
-    effective MACs (weight granularity, whose tensors keep their shapes)."""
-    m = sub.pruning
-    if m.granularity == "weight" and m.effective_speedup is not None:
-        return m.effective_speedup
-    return m.speedup
-
-
-def _judged_by(ctx: CheckContext) -> ComparisonProtocol:
-    """The protocol a setup requirement is judged against (the engine runs setup rules only for
-    runs under a known protocol)."""
-    assert ctx.protocol is not None, "setup rules run only under a known protocol"
-    return ctx.protocol
+# achieved_speedup and the rule R-TARGET-1 live in .targets (re-exported here).
 
 
 # ----------------------------------------------------------------------------------- S1
@@ -90,58 +79,6 @@ def check_dataset_checksum(ctx: CheckContext) -> Iterator[Finding]:
             f"dataset sha256 {sub.protocol.dataset_sha256[:12]}... is not the protocol's "
             f"{pinned[:12]}...; the run used other data",
             "use the dataset files the protocol pins (see 'pruning-suite protocols show')",
-        )
-
-
-def check_target_tolerance(ctx: CheckContext) -> Iterator[Finding]:
-    """R-TARGET-1 (S1): achieved sparsity and speedup within the protocol's tolerance of the target's.
-
-    The target's own sparsity and speedup (``target.sparsity`` / ``target.speedup``: what the
-    target's layer ratios give under the one count rule, measured by the runner) are the
-    reference; sparsity within ``target_tolerance.sparsity`` (absolute fraction) and speedup within
-    ``target_tolerance.speedup`` (relative). A method allocating its own layer-wise ratios passes
-    when it lands as close. The target id must be one of the protocol's, with the protocol's
-    ratio table; a file without the target's figures cannot be certified S1.
-    """
-    sub, protocol = ctx.submission, _judged_by(ctx)
-    tol = protocol.target_tolerance
-    target = sub.target
-    known = {t.id: t for t in protocol.targets}
-    if target.id not in known:
-        yield Finding(
-            "$.target.id",
-            f"target {target.id!r} is not one of the protocol's ({', '.join(known)})",
-            "run one of the protocol's targets",
-        )
-        return
-    declared = known[target.id].layer_ratios
-    if declared is not None and dict(declared) != dict(target.layer_ratios):
-        yield Finding(
-            "$.target.layer_ratios",
-            f"target {target.id!r} records ratios {dict(target.layer_ratios)} but the protocol's "
-            f"are {dict(declared)}",
-            "do not edit a submission's target",
-        )
-    if target.sparsity is None or target.speedup is None:
-        yield Finding(
-            "$.target",
-            "the target's sparsity and speedup are not recorded",
-            "rerun with this suite, which measures them",
-        )
-    if target.sparsity is not None and abs(sub.pruning.sparsity - target.sparsity) > tol.sparsity:
-        yield Finding(
-            "$.pruning.sparsity",
-            f"sparsity {sub.pruning.sparsity:.4f} is more than {tol.sparsity:g} from the "
-            f"target's {target.sparsity:.4f}",
-            "prune to the target's sparsity (a method's own layer ratios must land as close)",
-        )
-    speedup = achieved_speedup(sub)
-    if target.speedup is not None and abs(speedup / target.speedup - 1) > tol.speedup:
-        yield Finding(
-            "$.pruning.speedup",
-            f"speedup {speedup:.4f}x is more than {100 * tol.speedup:g}% from the target's "
-            f"{target.speedup:.4f}x",
-            "prune to the target's speedup (a method's own layer ratios must land as close)",
         )
 
 
