@@ -169,6 +169,10 @@ class PruningContext:
             protocol's ``pruning_budget.calibration_samples`` by R-STAGE-3).
         round_index: The prune round being decided, 1-based (always 1 for one-shot methods).
         epoch: Pruning-stage epochs completed so far (0 before any training).
+        example: Two training examples ``[2, C, H, W]`` on ``device`` for tracing the model
+            (e.g. torch-pruning's ``DependencyGraph``); not counted as calibration data.
+        step: Optimizer steps of the pruning stage taken so far (in :meth:`PruningMethod.regularize`).
+        stage_epochs: Epochs the pruning stage trains in all (0 for a one-shot stage).
     """
 
     model: nn.Module
@@ -182,6 +186,9 @@ class PruningContext:
     )
     round_index: int = 1
     epoch: int = 0
+    example: torch.Tensor | None = field(default=None, repr=False)
+    step: int = 0
+    stage_epochs: int = 0
 
 
 class PruningMethod(ABC):

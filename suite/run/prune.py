@@ -110,6 +110,8 @@ class PruningStage:
         self.method, self.protocol, self.target, self.seed = method, protocol, target, seed
         self.meter = ComputeMeter()
         self.channel: CalibrationChannel | None = None
+        self.stage_epochs = 0  # set by the pruning-stage loop once it knows the budget
+        self.steps = 0  # optimizer steps of the pruning-stage loop so far
 
     def decide(
         self, model: nn.Module, calibration: Split, round_index: int = 1, epoch: int = 0
@@ -156,6 +158,8 @@ class PruningStage:
             calibration_batches=self.channel,
             round_index=round_index,
             epoch=epoch,
+            example=calibration.batch(slice(0, 2)),
+            stage_epochs=self.stage_epochs,
         )
 
     def call(self, step: str, *args: Any) -> Any:

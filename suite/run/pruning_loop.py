@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -110,6 +110,7 @@ def run_pruning_stage(
     epochs = _stage_epochs(stage, schedule)
     recipe = budget(stage_recipe(retraining, epochs, protocol.pruning_budget.lr_schedule), smoke)
     epochs = min(epochs, recipe.epochs)
+    stage.stage_epochs = epochs
     if schedule.rewind and protocol.granularity != "weight":
         raise PluginError(
             f"plugin {method.name!r} asks to rewind weights after filter pruning",
@@ -234,15 +235,18 @@ def _train(
     """Train ``epochs`` of the stage with the method's hooks; a fresh optimizer per segment."""
     method, protocol = stage.method, stage.protocol
     ctx_holder: list[PruningContext] = [stage.context(model, data.train, 1, epochs.start)]
-    params = list(model.parameters())
+    tensors = [*model.parameters(), *model.buffers()]
 
     def regularize() -> None:
-        versions = [p._version for p in params]
-        stage.call("regularize", ctx_holder[0], model)
-        if [p._version for p in params] != versions:
+        versions = [t._version for t in tensors]
+        ctx = replace(ctx_holder[0], step=stage.steps)
+        stage.call("regularize", ctx, model)
+        stage.steps += 1
+        if [t._version for t in tensors] != versions:
             raise PluginError(
-                f"plugin {method.name!r} changed parameter values in regularize()",
-                "add to param.grad only; the optimizer step is the suite's",
+                f"plugin {method.name!r} changed parameter or buffer values in regularize() "
+                "(weights, or BatchNorm statistics through a forward pass in train mode)",
+                "add to param.grad only; run any forward pass on a copy in eval mode",
             )
 
     def epoch_end(row: EpochStats) -> None:

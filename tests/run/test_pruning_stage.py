@@ -231,3 +231,49 @@ def test_schedule_rounds_and_ratios() -> None:
     assert schedule.cumulative_ratio(0.75, 2) == pytest.approx(0.5)
     assert schedule.cumulative_ratio(0.75, 4) == 0.75
     assert PruningSchedule(rounds=4).cumulative_ratio(0.8, 1) == pytest.approx(0.2)
+
+
+class _CountsSteps(_Slimming):
+    name = "counts-steps"
+    seen: list[tuple[int, int, tuple[int, ...]]] = []
+
+    def regularize(self, ctx, model):
+        type(self).seen.append((ctx.step, ctx.stage_epochs, tuple(ctx.example.shape)))
+
+
+class _TouchesStats(_Slimming):
+    name = "touches-stats"
+
+    def regularize(self, ctx, model):
+        model(ctx.example)  # train mode: moves the BatchNorm running statistics
+
+
+def test_regularize_sees_the_step_the_stage_length_and_an_example(tmp_path) -> None:
+    registry = load_registry(extra_plugins=(_StepProvider(),))
+    _CountsSteps.seen.clear()
+    run(
+        RunConfig(plugin="counts-steps", protocol="digits-convnet-s4", smoke=True, out=tmp_path),
+        registry,
+    )
+    steps = [s for s, _, _ in _CountsSteps.seen]
+    assert (
+        steps == list(range(len(steps))) and len(steps) == 2 * 20
+    )  # smoke: 2 epochs of 20 batches
+    assert {(e, shape) for _, e, shape in _CountsSteps.seen} == {(2, (2, 1, 8, 8))}
+
+
+def test_a_regularizer_that_moves_batchnorm_statistics_is_refused(tmp_path) -> None:
+    registry = load_registry(extra_plugins=(_StepProvider(),))
+    with pytest.raises(PluginError, match="buffer values in regularize"):
+        run(
+            RunConfig(
+                plugin="touches-stats", protocol="digits-convnet-s4", smoke=True, out=tmp_path
+            ),
+            registry,
+        )
+
+
+class _StepProvider:
+    @hookimpl
+    def register_methods(self):
+        return [_CountsSteps, _TouchesStats]
