@@ -56,19 +56,20 @@ __all__ = [
 
 
 def load_submissions(
-    root: Path | str, protocols: Sequence[ComparisonProtocol] = ()
+    root: Path | str | Sequence[Path | str], protocols: Sequence[ComparisonProtocol] = ()
 ) -> tuple[list[Submission], list[Problem]]:
     """Read every submission under ``root`` (recursively, ``*.json``).
 
     Args:
-        root: A folder (or a single file).
+        root: A folder (or a single file), or several.
         protocols: Protocols besides the shipped ones that runs may follow (your own files).
 
     Returns:
         The valid submissions, and every problem found (files with an error are not returned
         as submissions; warnings do not exclude a file).
     """
-    results = check_paths([Path(root)], protocols)
+    roots = [root] if isinstance(root, str | Path) else list(root)
+    results = check_paths([Path(r) for r in roots], protocols)
     submissions = [r.submission for r in results if r.ok and r.submission is not None]
     problems = [p for r in results for p in r.problems]
     return submissions, problems
