@@ -9,23 +9,25 @@ raise ``RecursionError``), invalid UTF-8, invalid syntax, and strings (keys incl
 valid Unicode: a ``\\ud800`` escape parses to a lone surrogate, which no UTF-8 writer can encode.
 
 :func:`write_json_atomic` writes a temporary file in the target folder, fsyncs it and renames it
-over the target, so a reader never sees half a file.
+over the target, so a reader never sees half a file; temporary files that killed writers left in
+the folder are removed first (:func:`~pruning_suite.record.safefiles.remove_stale_temps`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError, SubmissionError
+from .safefiles import remove_stale_temps, temp_path
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -297,8 +299,13 @@ def write_text_atomic(path: Path | str, text: str) -> None:
         path: The target file; missing parent folders are created.
         text: The complete new content.
 
+    Stale temporary files of killed writers in the folder are removed first
+    (:func:`~pruning_suite.record.safefiles.remove_stale_temps`); this write's own is named
+    ``.<name>.<pid>.<8 hex>.tmp`` (:func:`~pruning_suite.record.safefiles.temp_path`).
+
     Raises:
-        OutputError: The folder cannot be created or written; no temporary file is left behind.
+        OutputError: The folder cannot be created or written; no temporary file is left behind
+            (the error's ``__cause__`` is the ``OSError``, e.g. ``errno.ENOSPC``).
     """
     path = Path(path)
     folder = path.parent
@@ -306,26 +313,26 @@ def write_text_atomic(path: Path | str, text: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise _unwritable(folder, err) from err
+    remove_stale_temps(folder)
+    tmp = temp_path(path)
     try:
-        handle = tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=folder, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        )
-    except OSError as err:
-        raise _unwritable(folder, err) from err
-    tmp = Path(handle.name)
-    try:
-        with handle:
+        with open(tmp, "x", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise _unwritable(folder, err) from err
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
+
+
+def _discard(tmp: Path) -> None:
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
 
 
 def _mode_for(path: Path) -> int:
