@@ -16,7 +16,7 @@ reported at the end of its epoch); on the CPU it is fp32 and checks every step
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
@@ -26,6 +26,7 @@ from ..data import fastpath
 from ..data.datasets import DataSplits, Split, augment
 from ..errors import TrainingError
 from ..protocol.spec import TrainRecipe
+from .resume import EpochCheckpoint, fingerprint
 
 __all__ = ["EpochStats", "evaluate", "train", "training_step"]
 
@@ -228,6 +229,7 @@ def train(
     before_step: Callable[[], None] | None = None,
     epochs: range | None = None,
     seen: list[int] | None = None,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> list[EpochStats]:
     """Train ``model`` in place with ``recipe`` and log every epoch.
 
@@ -247,6 +249,9 @@ def train(
         before_step: Called after every ``loss.backward()``, before ``optimizer.step()``.
         epochs: Train only these 0-based epochs of the recipe (fresh optimizer); default all.
         seen: When given, each epoch's number of training examples is appended to it.
+        checkpoint: Save every epoch's end (after ``on_epoch``) there, and first resume from it
+            when it holds epochs of this very start (:mod:`pruning_suite.engine.resume`; on the
+            CPU bit-identical to an uninterrupted run; restored epochs skip ``on_epoch``).
 
     Returns:
         One :class:`EpochStats` per epoch; the last one is the reported result.
@@ -254,27 +259,83 @@ def train(
     Raises:
         TrainingError: The loss is not finite (on CUDA: at the end of the epoch it diverged in).
     """
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = _optimizer(model, recipe)
+    seen = [] if seen is None else seen
+    generator, optimizer = torch.Generator().manual_seed(seed), _optimizer(model, recipe)
+    run = _Epochs(model, data, recipe, generator, optimizer, seen, len(seen), checkpoint)
+    todo = list(range(recipe.epochs) if epochs is None else epochs)
+    if checkpoint is not None:
+        todo = todo[run.resume(seed, todo, max_batches, normalization) :]
     step_hook = None if after_step is None else (lambda: after_step(optimizer))
-    log: list[EpochStats] = []
     with fastpath.device_layout(model, data.train.device):
         runner = fastpath.compiled(model, compile_model)
-        for epoch in range(recipe.epochs) if epochs is None else epochs:
-            lr = _set_lr(optimizer, recipe.lr_at(epoch))
-            loss, examples = _train_epoch(
-                runner, optimizer, data.train, recipe, generator, max_batches, normalization,
-                step_hook, before_step,
-            )  # fmt: skip
-            if seen is not None:
-                seen.append(examples)
-            log.append(
-                EpochStats(epoch, lr, loss, evaluate(runner, data.val), evaluate(runner, data.test))
-            )
+        for epoch in todo:
+            row = run.epoch(runner, epoch, max_batches, normalization, step_hook, before_step)
             if on_epoch is not None:
-                on_epoch(log[-1])
+                on_epoch(row)
+            run.save()
     model.eval()
-    return log
+    return run.log
+
+
+@dataclass
+class _Epochs:
+    """One :func:`train` call's state between epochs, and its checkpoint."""
+
+    model: nn.Module
+    data: DataSplits
+    recipe: TrainRecipe
+    generator: torch.Generator
+    optimizer: torch.optim.Optimizer
+    seen: list[int]
+    first: int  # this call's epochs start at seen[first]
+    checkpoint: EpochCheckpoint | None
+    stamp: str = ""
+    log: list[EpochStats] = field(default_factory=list)
+
+    def epoch(
+        self,
+        runner: nn.Module,
+        epoch: int,
+        max_batches: int | None,
+        normalization: Normalization,
+        step_hook: Callable[[], None] | None,
+        before_step: Callable[[], None] | None,
+    ) -> EpochStats:
+        """Train and evaluate one epoch; log its row."""
+        optimizer, data = self.optimizer, self.data
+        lr = _set_lr(optimizer, self.recipe.lr_at(epoch))
+        loss, examples = _train_epoch(
+            runner, optimizer, data.train, self.recipe, self.generator, max_batches,
+            normalization, step_hook, before_step,
+        )  # fmt: skip
+        self.seen.append(examples)
+        self.log.append(
+            EpochStats(epoch, lr, loss, evaluate(runner, data.val), evaluate(runner, data.test))
+        )
+        return self.log[-1]
+
+    def resume(
+        self, seed: int, todo: list[int], max_batches: int | None, normalization: Normalization
+    ) -> int:
+        """Fingerprint this start and restore from the checkpoint; returns how many epochs it
+        holds (0: none, or another start's)."""
+        assert self.checkpoint is not None
+        where = (getattr(self.data, "sha256", None), self.data.train.device.type)
+        recipe = self.recipe.model_dump_json()
+        self.stamp = fingerprint(self.model, recipe, seed, todo, max_batches, normalization, where)
+        resumed = self.checkpoint.resume(self.stamp, self.model, self.optimizer, self.generator)
+        if resumed is None:
+            return 0
+        self.log = [EpochStats(**row) for row in resumed.log]
+        self.seen.extend(resumed.seen)
+        return len(self.log)
+
+    def save(self) -> None:
+        """Write the checkpoint after the epoch just logged (nothing without one)."""
+        if self.checkpoint is None:
+            return
+        rows, seen = [row.as_dict() for row in self.log], self.seen[self.first :]
+        self.checkpoint.save(self.stamp, self.model, self.optimizer, self.generator, rows, seen)
 
 
 def _optimizer(model: nn.Module, recipe: TrainRecipe) -> torch.optim.SGD:
