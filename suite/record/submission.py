@@ -25,6 +25,7 @@ __all__ = [
     "EpochRow",
     "Environment",
     "FinalMetrics",
+    "LatencyMeasurement",
     "LayerWidth",
     "Measurements",
     "MethodRef",
@@ -182,6 +183,23 @@ class Measurements(_Strict):
     layers: list[LayerWidth] = Field(
         min_length=1, description="width of each layer the protocol lets a method prune"
     )
+
+
+class LatencyMeasurement(_Strict):
+    """Median inference latency of the dense and the pruned model on one device and batch size
+    (``pruning_suite.engine.latency``); machine-dependent, so shown per device, never ranked."""
+
+    device: str = Field(description="torch device type measured on: 'cpu' or 'cuda'")
+    device_name: str = Field(description="the processor or GPU, e.g. 'NVIDIA H200'")
+    num_threads: int = Field(ge=1, description="CPU intra-op threads during the measurement")
+    batch_size: int = Field(ge=1, description="examples per forward pass")
+    warmup: int = Field(ge=0, description="untimed forward passes before timing, per model")
+    repeats: int = Field(ge=1, description="timed blocks per model; the median is recorded")
+    dense_ms: float = Field(gt=0, description="median milliseconds per forward pass, dense model")
+    pruned_ms: float = Field(gt=0, description="median milliseconds per forward pass, pruned model")
+    speedup: float = Field(gt=0, description="measured speedup: dense_ms / pruned_ms")
+    dense_throughput: float = Field(gt=0, description="examples per second, dense model")
+    pruned_throughput: float = Field(gt=0, description="examples per second, pruned model")
 
 
 class EpochRow(_Strict):
@@ -461,6 +479,11 @@ class Submission(_Strict):
     )
     scratch: ScratchInfo | None = Field(
         None, description="set for scratch baselines only: their SX-A / SX-B budget"
+    )
+    latency: list[LatencyMeasurement] | None = Field(
+        None,
+        description="measured latency of the dense and pruned model, batch 1 and 64, on the CPU "
+        "and on CUDA when present (absent in older files); never a rule input",
     )
 
     @field_validator("created")

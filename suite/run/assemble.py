@@ -21,6 +21,7 @@ import torch
 from .. import __version__
 from ..contract.method import PruningMethod
 from ..engine.evidence import Evidence
+from ..engine.latency import LatencyResult
 from ..engine.measure import Counts, sparsity
 from ..engine.train import EpochStats
 from ..protocol.spec import ComparisonProtocol, PruningTarget, TrainRecipe
@@ -29,6 +30,7 @@ from ..record.submission import (
     Environment,
     EpochRow,
     FinalMetrics,
+    LatencyMeasurement,
     LayerWidth,
     Measurements,
     MethodRef,
@@ -96,6 +98,7 @@ class RunRecords:
             ``val_evidence`` on the validation split, ``weights_sha256`` of its weights.
         saved: The saved model file, else None.
         timings: Seconds per phase.
+        latency: Measured latency of the dense and the pruned model per device and batch size.
     """
 
     run_id: str
@@ -120,6 +123,7 @@ class RunRecords:
     test_evidence: Evidence | None = None
     val_evidence: Evidence | None = None
     weights_sha256: str | None = None
+    latency: Sequence[LatencyResult] = ()
 
 
 def assemble_submission(records: RunRecords) -> Submission:
@@ -152,6 +156,7 @@ def assemble_submission(records: RunRecords) -> Submission:
         evidence=_evidence(records),
         trainability=records.trainability,
         scratch=records.scratch,
+        latency=_latency(records.latency),
     )
     certification = certify(submission, records.protocol)
     return submission.model_copy(update={"certification": certification})
@@ -249,6 +254,26 @@ def _evidence(records: RunRecords) -> RunEvidence | None:
         test_predictions_sha256=records.test_evidence.predictions_sha256,
         weights_sha256=records.weights_sha256,
     )
+
+
+def _latency(results: Sequence[LatencyResult]) -> list[LatencyMeasurement] | None:
+    """Milliseconds per forward pass and examples per second, as the submission records them."""
+    return [
+        LatencyMeasurement(
+            device=r.device,
+            device_name=r.device_name,
+            num_threads=r.num_threads,
+            batch_size=r.batch_size,
+            warmup=r.warmup,
+            repeats=r.repeats,
+            dense_ms=1000 * r.dense_seconds,
+            pruned_ms=1000 * r.pruned_seconds,
+            speedup=r.speedup,
+            dense_throughput=r.batch_size / r.dense_seconds,
+            pruned_throughput=r.batch_size / r.pruned_seconds,
+        )
+        for r in results
+    ] or None
 
 
 def _installed(name: str) -> str:

@@ -28,9 +28,12 @@ from .runner import run
 
 __all__ = ["AuditResult", "audit_config", "audit_file", "compare_runs", "sample_files"]
 
-VOLATILE = ("created", "timings", "environment", "suite", "pruned_model", "certification")
-"""Top-level fields a rerun may change: when, how long, where, by which checkout, and the
-certification (recomputed by ``validate`` under the current rule set anyway).
+VOLATILE = (
+    "created", "timings", "environment", "suite", "pruned_model", "certification", "latency",
+)  # fmt: skip
+"""Top-level fields a rerun may change: when, how long, where, by which checkout, the
+certification (recomputed by ``validate`` under the current rule set anyway) and the measured
+latency (a property of the machine and its load, not of the run).
 
 ``base_model.source`` (trained, cached or imported) is ignored too: the checkpoint's sha256 says
 whether it is the same base model."""

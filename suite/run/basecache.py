@@ -21,15 +21,13 @@ How a base model is obtained (``source``, recorded in every submission):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import pickle
-import re
 import shutil
-import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,13 +37,24 @@ import torch
 from torch import nn
 
 from ..data.datasets import DataSplits
+from ..engine.resume import EpochCheckpoint, Resumed
 from ..engine.train import EpochStats, evaluate, train
-from ..errors import CheckpointError
-from ..protocol.spec import ComparisonProtocol, PretrainedWeights, TrainRecipe, canonical_json
-from ..record.jsonio import file_sha256
+from ..errors import CheckpointError, OutputError, TrainingError
+from ..protocol.spec import ComparisonProtocol, TrainRecipe, canonical_json
+from ..record.jsonio import file_sha256, write_json_atomic
+from ..record.safefiles import check_free_space, exclusive, note, remove_stale_temps, temp_path
+from .statedicts import (
+    check_sha,
+    existing_file,
+    load_state_dict_strict,
+    pretrained_hint,
+    pretrained_path,
+    read_state_dict,
+)
 
 __all__ = [
     "SOURCES",
+    "announce_resume",
     "BaseModel",
     "CacheEntry",
     "base_model_key",
@@ -54,10 +63,14 @@ __all__ = [
     "import_base_model",
     "list_cache",
     "load_cached_base_model",
+    "load_state_dict_strict",
     "obtain_base_model",
     "pretrained_path",
     "read_state_dict",
     "reinitialize",
+    "room_needed",
+    "state_bytes",
+    "work_dir",
 ]
 
 TRAINING_CODE_VERSION = 1
@@ -120,6 +133,24 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PRUNING_SUITE_CACHE") or Path.home() / ".cache" / "pruning-suite")
 
 
+def work_dir() -> Path:
+    """``<cache>/work``: per-epoch checkpoints of unfinished training phases and the lock files
+    (``base-<key>.pt`` / ``.lock`` per base model, ``run-<run id>...`` per run)."""
+    return cache_dir() / "work"
+
+
+def state_bytes(model: nn.Module) -> int:
+    """Bytes of ``model``'s state_dict (parameters and buffers): the size of a saved model."""
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def room_needed(model: nn.Module) -> int:
+    """Bytes a training phase of ``model`` may write into the cache: its epoch checkpoint
+    (weights and momentum) twice while it is replaced, and the finished model: 5x
+    :func:`state_bytes`."""
+    return 5 * state_bytes(model)
+
+
 def base_model_key(
     protocol: ComparisonProtocol, recipe: TrainRecipe, dataset_sha256: str, smoke: bool
 ) -> str:
@@ -171,6 +202,12 @@ def obtain_base_model(
         max_batches: Smoke runs cap each epoch at this many batches.
         on_train_start: Called once when no cached model fits and training begins.
 
+    Crash safety: one process at a time looks up and trains a key (``flock`` on
+    ``<cache>/work/base-<key>.lock``; a second one says once which pid it waits for, then finds
+    the model cached); training saves every epoch to ``<cache>/work/base-<key>.pt`` and a rerun
+    resumes from it, bit-identical on the CPU (:mod:`pruning_suite.engine.resume`); the
+    checkpoint is deleted once the model is cached.
+
     Returns:
         Where the checkpoint is and how it was obtained. A cache entry whose file no longer
         matches its recorded sha256 is ignored and the model is retrained.
@@ -178,25 +215,63 @@ def obtain_base_model(
     Raises:
         CheckpointError: The protocol's pretrained weights are missing, do not match its sha256,
             or do not fit the architecture.
+        OutputError: Before training, the cache's disk has too little room
+            (:func:`room_needed`, at least 50 MB); after it, the model cannot be cached (no
+            partial file is left; the epoch checkpoint is kept, so a rerun resumes at the end).
     """
     if protocol.base_model.pretrained is not None:
         return _load_pretrained(model, protocol, data.sha256)
     key = base_model_key(protocol, recipe, data.sha256, smoke)
-    checkpoint, meta_path = _paths(key)
-    cached = _load_cached(model, checkpoint, meta_path)
-    if cached is not None:
-        return cached
-    if on_train_start is not None:
-        on_train_start()
+    with exclusive(work_dir() / f"base-{key}.lock", f"the training of base model {key}"):
+        cached = _load_cached(model, *_paths(key))
+        if cached is not None:
+            return cached
+        if on_train_start is not None:
+            on_train_start()
+        return _train_base(model, protocol, data, recipe, smoke, key, on_epoch, max_batches)
+
+
+def _train_base(
+    model: nn.Module,
+    protocol: ComparisonProtocol,
+    data: DataSplits,
+    recipe: TrainRecipe,
+    smoke: bool,
+    key: str,
+    on_epoch: Callable[[EpochStats], None] | None,
+    max_batches: int | None,
+) -> BaseModel:
+    """Train the base model (resuming from its epoch checkpoint), cache it, drop the checkpoint."""
+    check_free_space(cache_dir(), room_needed(model), "the cache")
     torch.manual_seed(protocol.base_model.seed)
     reinitialize(model)
+    epochs = EpochCheckpoint(
+        work_dir() / f"base-{key}.pt", on_resume=announce_resume("base training", recipe)
+    )
     started = time.perf_counter()
     normalization = (protocol.dataset.mean, protocol.dataset.std)
-    log = train(model, data, recipe, protocol.base_model.seed, on_epoch, max_batches, normalization)
+    try:
+        log = train(model, data, recipe, protocol.base_model.seed, on_epoch, max_batches,
+                    normalization, checkpoint=epochs)  # fmt: skip
+    except TrainingError:
+        epochs.discard()  # it diverges again from there: nothing to resume
+        raise
     seconds = time.perf_counter() - started
     meta = {"source": "trained", "smoke": smoke, **_accuracies(log[-1].val_top1, log[-1].test_top1)}
+    checkpoint, meta_path = _paths(key)
     sha = _save(model, checkpoint, meta_path, protocol, key, meta)
+    epochs.discard()
     return BaseModel(checkpoint, sha, "trained", seconds, tuple(log))
+
+
+def announce_resume(phase: str, recipe: TrainRecipe) -> Callable[[Resumed], None]:
+    """An :class:`~pruning_suite.engine.resume.EpochCheckpoint` ``on_resume`` callback that says
+    on stderr after which epoch ``phase`` resumes."""
+
+    def say(resumed: Resumed) -> None:
+        note(f"{phase} resumes after epoch {len(resumed.log)} of {recipe.epochs}")
+
+    return say
 
 
 def load_cached_base_model(
@@ -253,10 +328,10 @@ def import_base_model(
             ``replace``).
     """
     file = Path(file).expanduser()
-    sha = file_sha256(_existing(file))
+    sha = file_sha256(existing_file(file))
     weights = protocol.base_model.pretrained
     if weights is not None:
-        _check_sha(file, sha, weights)
+        check_sha(file, sha, weights)
     load_state_dict_strict(model, read_state_dict(file), file, protocol)
     key = base_model_key(protocol, protocol.base_model.recipe, data.sha256, smoke=False)
     checkpoint, meta_path = _paths(key)
@@ -267,11 +342,8 @@ def import_base_model(
         )
     val, test = evaluate(model, data.val), evaluate(model, data.test)
     source = "imported" if weights is None else "pretrained"
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=checkpoint.parent, suffix=".tmp", delete=False) as handle:
-        pass
-    shutil.copyfile(file, handle.name)
-    os.replace(handle.name, checkpoint)
+    with open(file, "rb") as original:
+        _write_atomic(checkpoint, lambda handle: shutil.copyfileobj(original, handle))
     meta = {"source": source, "smoke": False, "original": str(file), **_accuracies(val, test)}
     _write_meta(meta_path, protocol, key, file_sha256(checkpoint), meta)
     return _entry(meta_path)
@@ -284,95 +356,6 @@ def list_cache() -> list[CacheEntry]:
         return []
     entries = [_entry(path) for path in sorted(folder.glob("*.json"))]
     return sorted((e for e in entries if e is not None), key=lambda e: (e.protocol, e.key))
-
-
-def pretrained_path(weights: PretrainedWeights) -> Path:
-    """Where torch's hub cache keeps ``weights`` (``torch.hub.get_dir()/checkpoints/<file_name>``).
-
-    ``torch.hub.get_dir()`` is ``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else
-    ``~/.cache/torch/hub``: where torchvision's ``weights.get_state_dict()`` downloads to.
-    """
-    return Path(torch.hub.get_dir()) / "checkpoints" / weights.file_name
-
-
-def read_state_dict(file: Path) -> dict[str, torch.Tensor]:
-    """A checkpoint's state_dict, read with ``torch.load(weights_only=True)`` (runs no pickled code).
-
-    Args:
-        file: A file written by ``torch.save(model.state_dict(), file)`` (or ``{"state_dict":
-            ...}``).
-
-    Returns:
-        Parameter and buffer names -> tensors, on the CPU.
-
-    Raises:
-        CheckpointError: The file cannot be read, pickles Python objects (a whole ``nn.Module``,
-            an optimizer), or holds no mapping of names to tensors.
-    """
-    hint = "save it with torch.save(model.state_dict(), FILE) and import that file"
-    try:
-        state = torch.load(_existing(file), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
-        if refused is None:  # not a pickled object: a damaged or foreign file
-            raise CheckpointError(
-                f"cannot read checkpoint {file}: not a torch.save file", hint
-            ) from err
-        raise CheckpointError(
-            f"{file} is not a plain state_dict: it pickles Python objects ({refused.group(1)}; "
-            "e.g. a whole nn.Module saved with torch.save(model)); the suite reads checkpoints "
-            "with torch.load(weights_only=True) and never runs pickled code",
-            hint,
-        ) from err
-    except Exception as err:  # torch.load raises many types for a damaged or foreign file
-        raise CheckpointError(
-            f"cannot read checkpoint {file}: {type(err).__name__}: {err}", hint
-        ) from err
-    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-        state = state["state_dict"]
-    if not isinstance(state, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        raise CheckpointError(
-            f"{file} does not hold a state_dict (a mapping of names to tensors), but a "
-            f"{type(state).__name__}",
-            hint,
-        )
-    return dict(state)
-
-
-def load_state_dict_strict(
-    model: nn.Module, state: Mapping[str, torch.Tensor], file: Path, protocol: ComparisonProtocol
-) -> None:
-    """``model.load_state_dict(state, strict=True)``, a CheckpointError naming what does not fit.
-
-    Raises:
-        CheckpointError: Missing or unexpected keys, tensors of another shape, or a NaN or
-            infinite value in a floating-point tensor (a broken checkpoint).
-    """
-    broken = [
-        name
-        for name, tensor in state.items()
-        if isinstance(tensor, torch.Tensor)
-        and tensor.is_floating_point()
-        and not bool(torch.isfinite(tensor).all())
-    ]
-    if broken:
-        raise CheckpointError(
-            f"{file} holds NaN or infinite values in {len(broken)} tensors "
-            f"({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''})",
-            "the checkpoint is broken (a diverged training?); import a finite state_dict",
-        )
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        detail = str(err).replace("\n\t", " ").strip()
-        raise CheckpointError(
-            f"{file} does not fit protocol {protocol.id!r}'s architecture "
-            f"{protocol.architecture.name!r}: {detail[:600]}",
-            "import a state_dict of exactly this architecture (names as in "
-            "model.state_dict(); a 'module.' prefix from DataParallel must be stripped)",
-        ) from err
 
 
 def _load_pretrained(
@@ -388,42 +371,12 @@ def _load_pretrained(
             f"protocol {protocol.id!r} starts from the published weights {weights.file_name}"
             f"{f' ({weights.torchvision_weights})' if weights.torchvision_weights else ''}, found "
             f"neither in torch's hub cache {hub} nor imported in {imported}",
-            _pretrained_hint(weights, protocol),
+            pretrained_hint(weights, protocol),
         )
     sha = file_sha256(path)
-    _check_sha(path, sha, weights)
+    check_sha(path, sha, weights)
     load_state_dict_strict(model, read_state_dict(path), path, protocol)
     return BaseModel(path, sha, "pretrained", 0.0, ())
-
-
-def _pretrained_hint(weights: PretrainedWeights, protocol: ComparisonProtocol) -> str:
-    get = (
-        f"on a machine with internet, 'python -c \"import torchvision; torchvision.models."
-        f"get_weight('{weights.torchvision_weights}').get_state_dict()\"' downloads it to "
-        "~/.cache/torch/hub/checkpoints/; copy it into this machine's "
-        f"{Path(torch.hub.get_dir()) / 'checkpoints'} (or set TORCH_HOME), or "
-        if weights.torchvision_weights
-        else ""
-    )
-    return f"{get}register any copy with 'pruning-suite base import FILE --protocol {protocol.id}'"
-
-
-def _check_sha(path: Path, sha: str, weights: PretrainedWeights) -> None:
-    if not sha.startswith(weights.sha256):
-        raise CheckpointError(
-            f"{path} has sha256 {sha}, but the protocol expects "
-            f"{weights.sha256}{'...' if len(weights.sha256) < 64 else ''} ({weights.file_name}): "
-            "it is other weights or a damaged download",
-            "download the file again; only the published weights give comparable results",
-        )
-
-
-def _existing(file: Path) -> Path:
-    if not file.is_file():
-        raise CheckpointError(
-            f"checkpoint {file} does not exist or is not a file", "check the path"
-        )
-    return file
 
 
 def _paths(key: str) -> tuple[Path, Path]:
@@ -466,14 +419,37 @@ def _save(
     key: str,
     meta: dict[str, Any],
 ) -> str:
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
-    with tempfile.NamedTemporaryFile(dir=checkpoint.parent, suffix=".tmp", delete=False) as handle:
-        torch.save(state, handle)
-    os.replace(handle.name, checkpoint)
+    _write_atomic(checkpoint, lambda handle: torch.save(state, handle))
     sha = file_sha256(checkpoint)
     _write_meta(meta_path, protocol, key, sha, meta)
     return sha
+
+
+def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
+    """``write(binary handle)`` into a fsynced temporary file, moved over ``path``.
+
+    Raises:
+        OutputError: The cache cannot be written (no temporary file is left behind).
+    """
+    tmp = temp_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent)
+        with open(tmp, "xb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        raise OutputError(
+            f"cannot write {path} into the base-model cache: {err.strerror or err}",
+            "free space on the cache's disk or set PRUNING_SUITE_CACHE to a writable folder, "
+            "then run again (base training resumes from its last epoch)",
+        ) from err
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # only after a failure between creating and replacing
 
 
 def _write_meta(
@@ -487,11 +463,7 @@ def _write_meta(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **extra,
     }
-    with tempfile.NamedTemporaryFile(
-        "w", dir=meta_path.parent, suffix=".tmp", delete=False
-    ) as handle:
-        handle.write(json.dumps(meta, indent=2))
-    os.replace(handle.name, meta_path)
+    write_json_atomic(meta_path, meta)
 
 
 def _entry(meta_path: Path) -> CacheEntry | None:

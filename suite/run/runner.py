@@ -18,6 +18,8 @@ import torch
 from ..contract.plugins import PluginRegistry, load_registry
 from ..protocol.spec import load_protocol
 from ..record import identity
+from ..record.safefiles import exclusive
+from .basecache import work_dir
 from .config import (
     SMOKE_MAX_BATCHES,
     SMOKE_MAX_EPOCHS,
@@ -63,13 +65,22 @@ def run(
         observer: A progress observer (any plugin object implementing observer hooks),
             registered on the registry's manager for the run.
 
+    One process at a time runs a run id (``flock`` on ``<cache>/work/run-<run id>.lock``; a
+    second says once which pid it waits for); a killed run's rerun resumes base training and
+    retraining from their last complete epoch.
+
     Raises:
         PruningSuiteError: Any bad input (unknown protocol/plugin/target, missing dataset, a
             crashing plugin, an unwritable output folder). Nothing is written on error.
     """
     registry = registry or load_registry()
     state = _start(config, registry)
-    with observing(registry.manager, observer), _threads_for(state.device):
+    lock = work_dir() / f"run-{state.plan.run_id}.lock"
+    with (
+        exclusive(lock, f"run {state.plan.run_id}"),
+        observing(registry.manager, observer),
+        _threads_for(state.device),
+    ):
         notify(registry.manager, "on_run_start", run=_run_info(state))
         for stage in STAGES:
             stage(state)

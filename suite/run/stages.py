@@ -7,6 +7,7 @@ into the state and adds its own result. The method's part is the pruning stage
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,9 +22,12 @@ from ..engine.checkpoint import layer_widths, save_pruned
 from ..engine.evidence import Evidence, predictions_evidence, weights_sha256
 from ..engine.measure import Counts, measure, measure_effective
 from ..engine.models import build_model
+from ..engine.resume import EpochCheckpoint, Resumed
 from ..engine.train import EpochStats, evaluate, train
+from ..errors import OutputError, TrainingError
 from ..protocol.spec import TrainRecipe
 from ..record.jsonio import write_json_atomic
+from ..record.safefiles import check_free_space
 from ..record.submission import (
     BaseModelInfo,
     PrunedModelFile,
@@ -36,7 +40,16 @@ from ..record.submission import (
     PruningStage as PruningStageRecord,
 )
 from .assemble import PrunedCounts, RunRecords, assemble_submission
-from .basecache import file_sha256, obtain_base_model, reinitialize
+from .basecache import (
+    announce_resume,
+    cache_dir,
+    file_sha256,
+    obtain_base_model,
+    reinitialize,
+    room_needed,
+    state_bytes,
+    work_dir,
+)
 from .config import RunConfig, budget, max_batches
 from .observe import epoch_notifier, notify
 from .plan import RunPlan
@@ -233,22 +246,47 @@ def reinitialize_for_regime(state: RunState) -> None:
 
 
 def retrain(state: RunState) -> None:
-    """Train the pruned model with the recipe (its smoke budget), holding any weight masks."""
+    """Train the pruned model with the recipe (its smoke budget), holding any weight masks.
+
+    Checks first that the cache and ``--out`` have room; saves every epoch to
+    ``<cache>/work/run-<run id>-retraining.pt`` and resumes from it (:func:`retraining_checkpoint`).
+    """
     config, protocol, model = state.config, state.plan.protocol, state.model
     state.recipe = budget(state.recipe, config.smoke)
     state.notify("on_phase_start", phase="retraining", epochs=state.recipe.epochs)
     masks = state.outcome.masks
+    check_free_space(work_dir(), room_needed(model), "the cache")
+    check_free_space(state.out_path.parent, 2 * (state_bytes(model) + 2**20), "--out")
+    checkpoint = retraining_checkpoint(state)
     torch.manual_seed(config.seed)
-    state.log = train(
-        model,
-        state.data,
-        state.recipe,
-        config.seed,
-        state.jsv.relay(model, epoch_notifier(state.registry.manager, "retraining")),
-        max_batches(config.smoke),
-        (protocol.dataset.mean, protocol.dataset.std),
-        after_step=None if masks is None else (lambda optimizer: masks.enforce(model, optimizer)),
-    )
+    try:
+        state.log = train(
+            model,
+            state.data,
+            state.recipe,
+            config.seed,
+            state.jsv.relay(model, epoch_notifier(state.registry.manager, "retraining")),
+            max_batches(config.smoke),
+            (protocol.dataset.mean, protocol.dataset.std),
+            after_step=None if masks is None else (lambda opt: masks.enforce(model, opt)),
+            checkpoint=checkpoint,
+        )
+    except TrainingError:
+        checkpoint.discard()  # it diverges again from there: nothing to resume
+        raise
+
+
+def retraining_checkpoint(state: RunState) -> EpochCheckpoint:
+    """The run's retraining checkpoint, ``<cache>/work/run-<run id>-retraining.pt``: kept with
+    the JSV rows, which a resumed run gets back; deleted once the submission is written."""
+    announce = announce_resume("retraining", state.recipe)
+
+    def on_resume(resumed: Resumed) -> None:
+        state.jsv.rows[:] = resumed.extra
+        announce(resumed)
+
+    path = work_dir() / f"run-{state.plan.run_id}-retraining.pt"
+    return EpochCheckpoint(path, extra=lambda: list(state.jsv.rows), on_resume=on_resume)
 
 
 def evaluate_run(state: RunState) -> None:
@@ -333,8 +371,47 @@ def _timings(state: RunState) -> Timings:
 
 
 def write(state: RunState) -> None:
-    """Write the submission atomically."""
-    write_json_atomic(state.out_path, state.submission.model_dump(mode="json"))
+    """Write the submission atomically, then delete the retraining checkpoint.
+
+    Raises:
+        OutputError: The submission cannot be written (a full or read-only disk); it was written
+            instead to a recovery folder the message names (:func:`keep_for_recovery`).
+    """
+    data = state.submission.model_dump(mode="json")
+    try:
+        write_json_atomic(state.out_path, data)
+    except (OSError, OutputError) as err:
+        if isinstance(err, OutputError) and not isinstance(err.__cause__, OSError):
+            raise  # not plain JSON: a bug, no disk problem
+        reason = err.strerror if isinstance(err, OSError) else err.message
+        kept = keep_for_recovery(state.out_path, data, state.plan.protocol.id)
+        raise OutputError(
+            f"cannot write the submission {state.out_path} ({reason}); it was kept in {kept}",
+            f"free space or fix the folder, then: mv {kept} {state.out_path}",
+        ) from err
+    retraining_checkpoint(state).discard()
+
+
+def keep_for_recovery(path: Path, data: object, protocol_id: str) -> Path:
+    """Write a submission that could not go to ``path`` into the first writable recovery folder:
+    ``<cache>/recovered/<protocol>/<method>/``, else the system temp folder's
+    ``pruning-suite-recovered/`` (same layout, same file name).
+
+    Raises:
+        OutputError: Neither can be written.
+    """
+    tail = Path(protocol_id) / path.parent.name / path.name
+    folders = (cache_dir() / "recovered", Path(tempfile.gettempdir()) / "pruning-suite-recovered")
+    for folder in folders:
+        try:
+            write_json_atomic(folder / tail, data)
+            return folder / tail
+        except (OSError, OutputError):
+            continue
+    raise OutputError(
+        f"cannot write the submission {path}, nor keep it in {folders[0]} or {folders[1]}",
+        "free space on a disk and run again (retraining resumes from its last epoch)",
+    )
 
 
 STAGES: tuple[Stage, ...] = (
