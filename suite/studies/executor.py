@@ -8,6 +8,8 @@ engine's adapter) can take its place.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +19,7 @@ from ..protocol.catalogue import load_protocol
 from ..record.submission import Submission
 from .base import Arm, StudyResult
 
-__all__ = ["Executor", "LocalExecutor", "planned_path", "run_study"]
+__all__ = ["Executor", "LocalExecutor", "die_with_parent", "planned_path", "run_study"]
 
 Progress = Callable[[str], None]
 Slot = tuple[int, int]  # (arm index, job index)
@@ -42,7 +44,9 @@ class LocalExecutor:
 
     When a run fails, runs not yet handed to a worker never start, the runs already started
     finish and keep their files, and the first failure is raised. On Ctrl-C nothing more starts
-    and the workers stop their runs (a run writes its file only when it completes).
+    and the workers stop their runs (a run writes its file only when it completes). Killed
+    (``kill -9``), the parent takes its workers with it (:func:`die_with_parent`); run again,
+    the study skips the finished runs and the interrupted ones resume from their last epoch.
 
     Args:
         workers: Runs at a time (>= 1).
@@ -81,7 +85,9 @@ class LocalExecutor:
         results: dict[int, Submission] = {}
         failure: PruningSuiteError | None = None
         context = multiprocessing.get_context("spawn")  # fork and torch's threads do not mix
-        pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        pool = ProcessPoolExecutor(
+            self.workers, context, initializer=die_with_parent, initargs=(os.getpid(),)
+        )
         pending = {pool.submit(_run_job, job, threads): i for i, job in enumerate(jobs)}
         try:
             while pending:
@@ -105,6 +111,31 @@ class LocalExecutor:
         if failure is not None:
             raise failure
         return [results[i] for i in range(len(jobs))]
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this process get SIGKILL when its parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``).
+
+    A study's worker calls it first, so ``kill -9`` of the study leaves no orphan that finishes
+    its run, starts a queued one and idles (issue 14); its run's epoch checkpoint stays, and the
+    study's rerun resumes it. A parent that died before the call ends this process at once.
+    Elsewhere than Linux it does nothing.
+
+    Args:
+        parent: The parent's pid, as the parent saw it (``os.getpid()`` there).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the call: no signal will come
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _run_job(job: Any, threads: int) -> Submission | PruningSuiteError:
