@@ -99,8 +99,7 @@ def run_pruning_stage(
 
     Raises:
         PluginError: The method's schedule or allocation is malformed, it trains without a
-            pruning budget, a hook raised or changed parameter values, or its ratios shrink
-            what earlier rounds removed.
+            budget, a hook raised or changed values, or its ratios shrink earlier rounds'.
         TrainingError: The pruning-stage loss is not finite (e.g. the method's regularizer).
         PruningError: A round cannot be applied.
     """
@@ -109,8 +108,7 @@ def run_pruning_stage(
     allocation = _checked(method.name, stage.call("allocation"), Allocation, "allocation")
     epochs = _stage_epochs(stage, schedule)
     recipe = budget(stage_recipe(retraining, epochs, protocol.pruning_budget.lr_schedule), smoke)
-    epochs = min(epochs, recipe.epochs)
-    stage.stage_epochs = epochs
+    stage.stage_epochs = epochs = min(epochs, recipe.epochs)
     if schedule.rewind and protocol.granularity != "weight":
         raise PluginError(
             f"plugin {method.name!r} asks to rewind weights after filter pruning",

@@ -20,6 +20,13 @@ from ..contract.plugins import PluginRegistry
 from ..data.datasets import SMOKE_EVAL_EXAMPLES, DataSplits, load_dataset
 from ..engine.checkpoint import layer_widths, save_pruned
 from ..engine.evidence import Evidence, predictions_evidence, weights_sha256
+from ..engine.latency import (
+    SMOKE_SETTINGS,
+    LatencyResult,
+    LatencySettings,
+    latency_devices,
+    measure_latency,
+)
 from ..engine.measure import Counts, measure, measure_effective
 from ..engine.models import build_model
 from ..engine.resume import EpochCheckpoint, Resumed
@@ -96,7 +103,8 @@ class RunState:
         decision: The method's checked scores and ratios of the last round (``pruning``).
         outcome: Per-layer widths and the weight masks (``pruning``).
         stage_record: The pruning stage's record: epochs, rounds, samples (``pruning``).
-        counts: Dense, pruned and effective counts with the widths (``measure``).
+        counts: Dense, pruned and effective counts with the widths, and ``latency`` the
+            measured latency of a dense and the pruned model (``measure``).
         recipe: The recipe the model trains with next, and ``scratch`` the SX budget of a
             scratch regime; ``pruned_top1`` the test top-1 before training (``re-initialize``).
         log: The retraining log (``retraining``).
@@ -124,6 +132,7 @@ class RunState:
     outcome: PruningOutcome = field(init=False)
     stage_record: PruningStageRecord = field(init=False)
     counts: PrunedCounts = field(init=False)
+    latency: list[LatencyResult] = field(init=False, default_factory=list)
     recipe: TrainRecipe = field(init=False)
     scratch: ScratchInfo | None = field(init=False, default=None)
     pruned_top1: float = field(init=False)
@@ -223,10 +232,20 @@ def prune(state: RunState) -> None:
 
 
 def measure_pruned(state: RunState) -> None:
-    """Measure what pruning achieved (never the plugin's claim)."""
-    shape = state.plan.protocol.dataset.input_shape
+    """Measure what pruning achieved (never the plugin's claim): counts, and the latency of a
+    freshly built dense model of the architecture against the pruned one, batch 1 and 64, on the
+    CPU and on the run's GPU (a measurement, never a rule input; a smoke run times fewer blocks)."""
+    protocol = state.plan.protocol
+    shape = protocol.dataset.input_shape
     pruned, effective = measure(state.model, shape), measure_effective(state.model, shape)
     state.counts = PrunedCounts(state.dense, pruned, effective, state.outcome.layers)
+    with torch.random.fork_rng(devices=[]):  # the run's random stream stays as it was
+        dense = build_model(
+            protocol.architecture, shape, protocol.dataset.num_classes, state.registry.architectures
+        )
+    settings = SMOKE_SETTINGS if state.config.smoke else LatencySettings()
+    devices = latency_devices(state.device)
+    state.latency = measure_latency(dense, state.model, shape, devices, settings)
 
 
 def reinitialize_for_regime(state: RunState) -> None:
@@ -356,6 +375,7 @@ def assemble(state: RunState) -> None:
             weights_sha256=state.weights_sha256,
             saved=state.saved,
             timings=_timings(state),
+            latency=state.latency,
         )
     )
 
