@@ -23,6 +23,7 @@ from ..errors import OutputError, PruningSuiteError
 __all__ = [
     "FigureError",
     "accuracy_vs_epoch_figure",
+    "accuracy_vs_sparsity_figure",
     "jsv_vs_epoch_figure",
     "plot_accuracy_vs_epoch",
     "plot_accuracy_vs_sparsity",
@@ -35,6 +36,8 @@ Run = Sequence[tuple[int, float]]
 
 _SIZE = (6.4, 4.0)
 _STAGE_SHADES = ("0.93", "0.85")
+_MIN_SPAN = 10.0
+"""Narrowest x range of an accuracy-vs-sparsity plot, percentage points of sparsity."""
 
 
 class FigureError(PruningSuiteError, ValueError):
@@ -188,46 +191,133 @@ def jsv_vs_epoch_figure(arms: Mapping[str, Sequence[Run]], reference: float | No
 
 
 def plot_accuracy_vs_sparsity(
-    points: Mapping[str, Sequence[tuple[float, float, float | None]]], out_stem: Path | str
+    points: Mapping[str, Sequence[tuple[float, float, float | None]]],
+    out_stem: Path | str,
+    title: str | None = None,
+    dense: float | None = None,
+    hollow: Iterable[str] = (),
+    error: str = "sample std",
 ) -> list[Path]:
-    """Top-1 against sparsity, one line with error bars per method (Tables 6-7 as a plot).
+    """Top-1 against sparsity, written as PNG and PDF; the figure is
+    :func:`accuracy_vs_sparsity_figure`.
 
     Args:
-        points: Method label -> ``(sparsity, mean top-1, std or None)`` points; sparsity is the
-            removed fraction of parameters in [0, 1] (plotted in percent), top-1 and std in
-            percent. ``None`` draws no error bar (e.g. a single run).
+        points, title, dense, hollow, error: As :func:`accuracy_vs_sparsity_figure`.
         out_stem: Output path without suffix; its folder is created.
 
     Returns:
         The written ``.png`` and ``.pdf`` paths.
 
     Raises:
-        FigureError: ``points`` is empty, a method has no points, or a sparsity is outside
-            [0, 1] (a percentage passed as a fraction).
+        FigureError: As :func:`accuracy_vs_sparsity_figure`.
         OutputError: The files cannot be written.
     """
+    return _save(accuracy_vs_sparsity_figure(points, title, dense, hollow, error), out_stem)
+
+
+def accuracy_vs_sparsity_figure(
+    points: Mapping[str, Sequence[tuple[float, float, float | None]]],
+    title: str | None = None,
+    dense: float | None = None,
+    hollow: Iterable[str] = (),
+    error: str = "sample std",
+) -> Any:
+    """Top-1 against sparsity, one line with error bars per method (Tables 6-7 as a plot).
+
+    Methods at the same sparsity are spread a little apart along x (at most ±2.5% of the axis,
+    which spans at least 10 percentage points, and the x label says so),
+    so their error bars do not hide each other; the legend sits beside the axes, never over a
+    point; the dense model is a dotted line; methods in ``hollow`` (e.g. rows with fewer seeds
+    than the protocol requires, not ranked) are drawn with open markers and dashed lines.
+
+    Args:
+        points: Method label -> ``(sparsity, mean top-1, error or None)`` points; sparsity is the
+            removed fraction of parameters in [0, 1] (plotted in percent), top-1 and error in
+            percent. ``None`` draws no error bar (e.g. a single run).
+        title: The figure's title (e.g. the protocol and certification); None: none.
+        dense: The dense base model's top-1 (percent), drawn as a dotted line; None: none.
+        hollow: Labels drawn with open markers.
+        error: What an error bar is, for the y label (e.g. ``"95% CI"``).
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+
+    Raises:
+        FigureError: ``points`` is empty, a method has no points, or a sparsity is outside
+            [0, 1] (a percentage passed as a fraction).
+    """
     _check_arms(points, "plot_accuracy_vs_sparsity")
+    _check_fractions(points)
     figure, (axes,) = _new_figure()
-    for label, method_points in points.items():
+    figure.set_size_inches(_SIZE[0] * 1.45, _SIZE[1])
+    offsets = _spread(points)
+    _draw_methods(axes, points, offsets, set(hollow))
+    if dense is not None:
+        axes.axhline(dense, color="0.3", linestyle=":", label=f"dense base model {dense:.2f}")
+    if title:
+        axes.set_title(title, fontsize=9, wrap=True)
+    _widen(axes)
+    side_by_side = "; methods at one sparsity drawn side by side" if any(offsets.values()) else ""
+    axes.set(
+        xlabel=f"sparsity (% of parameters removed){side_by_side}",
+        ylabel=f"test top-1 (%), bars: {error}",
+    )
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
+    return figure
+
+
+def _draw_methods(
+    axes: Any,
+    points: Mapping[str, Sequence[tuple[float, float, float | None]]],
+    offsets: Mapping[str, float],
+    hollow: set[str],
+) -> None:
+    """One error-bar line per method, its x shifted by its offset; ``hollow`` ones open, dashed."""
+    for i, (label, method_points) in enumerate(points.items()):
         rows = sorted(method_points, key=lambda point: point[0])
-        for sparsity, _, _ in rows:
+        open_marker = label in hollow
+        axes.errorbar(
+            [100 * s + offsets[label] for s, _, _ in rows],
+            [top1 for _, top1, _ in rows],
+            yerr=[0.0 if err is None else err for _, _, err in rows],
+            marker="os^Dvp*h"[i % 8],
+            markerfacecolor="none" if open_marker else None,
+            linestyle="--" if open_marker else "-",
+            capsize=3,
+            label=label,
+        )
+
+
+def _widen(axes: Any) -> None:
+    """An x axis of at least ``_MIN_SPAN`` percentage points, so one sparsity is not a wide range."""
+    low, high = axes.get_xlim()
+    if high - low < _MIN_SPAN:
+        centre = (low + high) / 2
+        axes.set_xlim(centre - _MIN_SPAN / 2, centre + _MIN_SPAN / 2)
+
+
+def _check_fractions(points: Mapping[str, Sequence[tuple[float, float, float | None]]]) -> None:
+    for label, method_points in points.items():
+        for sparsity, _, _ in method_points:
             if not 0 <= sparsity <= 1:
                 raise FigureError(
                     f"plot_accuracy_vs_sparsity: {label!r} has sparsity {sparsity}, not in [0, 1]",
                     "pass sparsity as a fraction (0.5 for 50%)",
                 )
-        errors = [0.0 if std is None else std for _, _, std in rows]
-        axes.errorbar(
-            [100 * s for s, _, _ in rows],
-            [top1 for _, top1, _ in rows],
-            yerr=errors,
-            marker="o",
-            capsize=3,
-            label=label,
-        )
-    axes.set(xlabel="sparsity (%)", ylabel="test top-1 (%)")
-    axes.legend(loc="lower left")
-    return _save(figure, out_stem)
+
+
+def _spread(points: Mapping[str, Sequence[tuple[float, float, float | None]]]) -> dict[str, float]:
+    """An x offset (percentage points of sparsity) per label, so that methods sharing a
+    sparsity sit side by side: at most ±2.5% of the x range, centred; none when no two points
+    share a sparsity."""
+    xs = [100 * s for pts in points.values() for s, _, _ in pts]
+    shared = [round(x, 1) for x in xs]
+    if len(set(shared)) == len(shared):  # no two methods at one sparsity: nothing to spread
+        return dict.fromkeys(points, 0.0)
+    width = 0.05 * max(max(xs) - min(xs), _MIN_SPAN)
+    n = len(points)
+    step = width / max(n - 1, 1)
+    return {label: (i - (n - 1) / 2) * step for i, label in enumerate(points)}
 
 
 def ta_table(rows: Iterable[Mapping[str, Any] | Any]) -> str:

@@ -7,7 +7,8 @@ its own the same way. Every string taken from a submission is shown on one line 
 format; Markdown and HTML escape ``<``, ``>`` and ``&`` (and Markdown ``[``, ``]``), so a name
 cannot inject a tag or a link; CSV cells that a spreadsheet would run as a formula (starting with
 ``=``, ``+``, ``-``, ``@``) get a leading ``'``. Rows with fewer seeds than the protocol
-requires are written apart, under "Not ranked". Torch-free.
+requires are written apart, under "Not ranked". Every caption names the statistic and the rank
+test; the cells come from :mod:`.cells`. Torch-free.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from .cells import HEADERS, all_cells, dense_cells, format_macs, headers, signed
+from .stats import RANK_TEST
 from .text import STATISTIC, one_line
 
 if TYPE_CHECKING:
@@ -53,17 +56,6 @@ class ReportFormat:
     render: Callable[[Sequence[Table]], str]
 
 
-HEADERS = (
-    "Method",
-    "Seeds",
-    "Top-1 (%)",
-    "Delta vs dense (pp)",
-    "Sparsity (%)",
-    "MACs",
-    "Speedup",
-)
-"""Column headers of every rendered table (CSV uses machine-readable names instead)."""
-
 CSV_HEADERS = (
     "protocol",
     "protocol_version",
@@ -83,62 +75,24 @@ CSV_HEADERS = (
     "speedup",
     "smoke_runs_not_ranked",
     "ranked",
+    "rank_welch_t_test_alpha_0.05",
+    "top1_ci95_low",
+    "top1_ci95_high",
+    "params_pruned",
+    "dense_top1",
+    "params_dense",
+    "macs_dense",
+    "latency_device",
+    "measured_speedup_batch1",
+    "measured_speedup_batch64",
 )
-_ALIGN = ("left", "right", "right", "right", "right", "right", "right")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def format_macs(macs: float) -> str:
-    """A MAC count in human form: ``950``, ``2.5k``, ``1.23M``, ``412M``, ``4.1G``.
-
-    Args:
-        macs: Multiply-accumulates.
-
-    Returns:
-        Three significant digits with a k/M/G suffix (plain integer below 1000).
-    """
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if macs >= scale:
-            return (
-                f"{macs / scale:.3g}{suffix}"
-                if macs / scale < 100
-                else f"{macs / scale:.0f}{suffix}"
-            )
-    return f"{macs:.0f}"
-
-
-def _top1_cell(row: MethodRow, pm: str = "±") -> str:
-    std = "n/a" if row.top1_std is None else f"{row.top1_std:.2f}"
-    return f"{row.top1_mean:.2f} {pm} {std}"
-
-
-def _signed(value: float) -> str:
-    """Two decimals with a sign; ``+ 0.0`` turns a rounded ``-0.00`` into ``+0.00``."""
-    return f"{round(value, 2) + 0.0:+.2f}"
-
-
-def _seeds_cell(row: MethodRow) -> str:
-    """``3``, or ``2 of 3`` when the shipped protocol asks for more seeds than the row has."""
-    n = len(row.seeds)
-    required = row.seeds_required
-    return f"{n} of {required}" if required is not None and n < required else str(n)
-
-
-def _cells(row: MethodRow, pm: str = "±") -> list[str]:
-    return [
-        row.label,
-        _seeds_cell(row),
-        _top1_cell(row, pm),
-        _signed(row.delta_top1),
-        f"{row.sparsity:.2f}",
-        format_macs(row.macs_pruned),
-        f"{row.speedup:.2f}x",
-    ]
 
 
 def _tabulate(rows: list[list[str]], headers: Sequence[str], tablefmt: str) -> str:
     # Cells are formatted already: keep "+1.50" and "40.00" as written (no number parsing).
-    return tabulate(rows, headers, tablefmt=tablefmt, disable_numparse=True, colalign=_ALIGN)
+    align = ["right", "left", *["right"] * (len(headers) - 2)]
+    return tabulate(rows, headers, tablefmt=tablefmt, disable_numparse=True, colalign=align)
 
 
 NOT_RANKED = "Not ranked (fewer seeds than the protocol requires):"
@@ -152,19 +106,26 @@ def _markdown(text: str) -> str:
     return "".join(_MARKDOWN_ESCAPES.get(char, char) for char in one_line(text))
 
 
+def _with_dense(table: Table, rows: Sequence[MethodRow], pm: str = "±") -> list[list[str]]:
+    """The ranked rows under the dense base model's line; rows listed apart without it."""
+    cells = all_cells(rows, table, pm)
+    return [dense_cells(table), *cells] if rows is table.rows else cells
+
+
 def _render_github(table: Table) -> str:
     protocol, target = _markdown(table.protocol), _markdown(table.target)
     parts = [
         f"**{protocol}@{table.protocol_version}**, target **{target}**, "
-        f"{_markdown(table.certified)}: {STATISTIC}",
+        f"{_markdown(table.certified)}: {STATISTIC}; {RANK_TEST}",
         "",
     ]
     for heading, rows in (("", table.rows), (NOT_RANKED, table.incomplete)):
         if rows:
-            cells = [_cells(r) for r in rows]
+            cells = _with_dense(table, rows)
             for row in cells:
-                row[0] = _markdown(row[0])
-            parts += ([heading, ""] if heading else []) + [_tabulate(cells, HEADERS, "github"), ""]
+                row[1] = _markdown(row[1])
+            parts += [heading, ""] if heading else []
+            parts += [_tabulate(cells, headers(table), "github"), ""]
     parts += [f"- {_markdown(note)}" for note in table.notes]
     return "\n".join(parts) + "\n"
 
@@ -173,20 +134,16 @@ def _render_html(table: Table) -> str:
     """One ``<section>`` per table: the table (or, without rows, its caption), then the notes."""
     caption = html.escape(table.caption)
     if table.rows:
-        body = _tabulate(_html_cells(table.rows), HEADERS, "html")
+        body = _tabulate(_with_dense(table, table.rows), headers(table), "html")
         head = body.replace("<table>", f"<table>\n<caption>{caption}</caption>", 1)
     else:
         head = f"<p><strong>{caption}</strong></p>"
     apart = []
     if table.incomplete:
         apart = [f"<p>{html.escape(NOT_RANKED)}</p>"]
-        apart.append(_tabulate(_html_cells(table.incomplete), HEADERS, "html"))
+        apart.append(_tabulate(_with_dense(table, table.incomplete), headers(table), "html"))
     notes = [f"<p>{html.escape(note)}</p>" for note in table.notes]
     return "\n".join(["<section>", head, *apart, *notes, "</section>"]) + "\n"
-
-
-def _html_cells(rows: Sequence[MethodRow]) -> list[list[str]]:
-    return [_cells(row) for row in rows]  # tabulate's "html" format escapes every cell
 
 
 _LATEX_SPECIAL = {
@@ -200,6 +157,9 @@ _LATEX_SPECIAL = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "·": r"$\cdot$",
+    "√": r"$\surd$",
 }
 
 
@@ -207,16 +167,37 @@ def _latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(char, char) for char in text)
 
 
+def _latex_tabular(table: Table, rows: Sequence[MethodRow]) -> list[str]:
+    """A booktabs ``tabular``: header, the dense line (ranked rows only), the rows."""
+    head = headers(table)
+    lines = [
+        rf"\begin{{tabular}}{{rl{'r' * (len(head) - 2)}}}",
+        r"\toprule",
+        " & ".join(_latex_escape(h) for h in head) + r" \\",
+        r"\midrule",
+    ]
+    if rows is table.rows:
+        lines += [" & ".join(_latex_escape(c) for c in dense_cells(table)) + r" \\", r"\midrule"]
+    for cells in all_cells(rows, table):
+        cells[0] = cells[0].replace("-", "--")  # a shared rank "1-2" as an en dash
+        lines.append(" & ".join(_latex_escape(c) for c in cells) + r" \\")
+    return [*lines, r"\bottomrule", r"\end{tabular}"]
+
+
 def _render_latex(table: Table) -> str:
-    caption = _latex_escape(table.caption).replace("±", r"$\pm$")
-    lines = [r"\begin{table}", r"\centering", rf"\caption{{{caption}}}"]
+    """A ``table`` environment: caption, ``\\label{tab:SLUG}``, booktabs rules (needs
+    ``\\usepackage{booktabs}``), the dense base model's line above the ranked rows, the notes."""
+    lines = [
+        r"\begin{table}",
+        r"\centering",
+        rf"\caption{{{_latex_escape(table.caption)}}}",
+        rf"\label{{tab:{table.slug}}}",
+    ]
     for heading, method_rows in (("", table.rows), (NOT_RANKED, table.incomplete)):
         if method_rows:
             if heading:
                 lines.append(rf"\par{{\small {_latex_escape(heading)}}}")
-            rows = [[_latex_escape(c) for c in _cells(r, pm="@PM@")] for r in method_rows]
-            tabular = _tabulate(rows, [_latex_escape(h) for h in HEADERS], "latex_raw")
-            lines.append(tabular.replace("@PM@", r"$\pm$"))
+            lines += _latex_tabular(table, method_rows)
     lines += [rf"\par{{\footnotesize {_latex_escape(note)}}}" for note in table.notes]
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
@@ -235,29 +216,44 @@ def _render_csv(tables: Sequence[Table]) -> str:
     for table in tables:
         ranked = {id(row) for row in table.rows}
         for row in [*table.rows, *table.incomplete]:
-            writer.writerow(
-                [
-                    _csv_text(table.protocol),
-                    table.protocol_version,
-                    _csv_text(table.target),
-                    table.division,
-                    table.setup or "",
-                    _csv_text(row.method),
-                    _csv_text(row.version),
-                    _csv_text(row.config),
-                    len(row.seeds),
-                    "" if row.seeds_required is None else row.seeds_required,
-                    f"{row.top1_mean:.2f}",
-                    "n/a" if row.top1_std is None else f"{row.top1_std:.2f}",
-                    _signed(row.delta_top1),
-                    f"{row.sparsity:.2f}",
-                    f"{row.macs_pruned:.0f}",
-                    f"{row.speedup:.2f}",
-                    table.smoke_runs,
-                    "true" if id(row) in ranked else "false",
-                ]
-            )
+            writer.writerow(_csv_row(table, row, id(row) in ranked))
     return out.getvalue()
+
+
+def _csv_row(table: Table, row: MethodRow, ranked: bool) -> list[object]:
+    device = table.latency_device
+    measured = {lat.batch_size: lat.speedup for lat in row.measured(device)} if device else {}
+    ci = row.ci
+    return [
+        _csv_text(table.protocol),
+        table.protocol_version,
+        _csv_text(table.target),
+        table.division,
+        table.setup or "",
+        _csv_text(row.method),
+        _csv_text(row.version),
+        _csv_text(row.config),
+        len(row.seeds),
+        "" if row.seeds_required is None else row.seeds_required,
+        f"{row.top1_mean:.2f}",
+        "n/a" if row.top1_std is None else f"{row.top1_std:.2f}",
+        signed(row.delta_top1),
+        f"{row.sparsity:.2f}",
+        f"{row.macs_pruned:.0f}",
+        f"{row.speedup:.2f}",
+        table.smoke_runs,
+        "true" if ranked else "false",
+        row.rank,
+        "" if ci is None else f"{ci[0]:.2f}",
+        "" if ci is None else f"{ci[1]:.2f}",
+        f"{row.params:.0f}",
+        "" if table.dense_top1 is None else f"{table.dense_top1:.2f}",
+        "" if table.dense_params is None else f"{table.dense_params:.0f}",
+        "" if table.dense_macs is None else f"{table.dense_macs:.0f}",
+        _csv_text(device or "") if measured else "",
+        f"{measured[1]:.2f}" if 1 in measured else "",
+        f"{measured[64]:.2f}" if 64 in measured else "",
+    ]
 
 
 def _each_table(renderer: Callable[[Table], str]) -> Callable[[Sequence[Table]], str]:
@@ -279,7 +275,7 @@ BUILTIN_FORMATS = (
     ),
     ReportFormat(
         "latex",
-        "a LaTeX table environment per table, with \\caption and notes",
+        "a LaTeX table environment per table (booktabs), with \\caption, \\label and notes",
         _each_table(_render_latex),
     ),
     ReportFormat(

@@ -6,7 +6,9 @@ fields by :func:`pruning_suite.rules.setups.certify`, never taken from the file)
 config), ranked by the mean final-epoch test top-1 over seeds. Only valid files are ranked; every
 invalid file is reported with its problems. Wang et al. (arXiv 2301.05219) ask for the final
 epoch's accuracy (never the best epoch's), several seeds, and the spread across them; so a cell
-is ``mean ± sample std`` (``ddof=1``), with ``n/a`` for the std of a single run.
+is ``mean ± sample std`` (``ddof=1``), with ``n/a`` for the std of a single run, beside the 95%
+t-interval of the mean; ranks are shared where Welch's t-test does not tell two rows apart at
+alpha 0.05 (:mod:`.stats`), and every caption says so. Rows are built by :mod:`.ranking`.
 
 Closed-division tables (S3.2 or stricter: the protocol's own retraining recipe) come first;
 open-division runs are tabled apart under their own header and never ranked among closed ones.
@@ -36,9 +38,10 @@ from ..protocol.catalogue import known_protocol, shipped_protocol
 from ..protocol.spec import ComparisonProtocol
 from ..record.identity import RankingKey, ranking_key
 from ..record.submission import Submission
-from ..rules.setups import SETUPS, achieved_speedup, certify
+from ..rules.setups import SETUPS, certify
 from ..validate import Problem, check_paths
 from .formats import FORMATS, HEADERS, format_macs, render
+from .ranking import Defaults, installed_defaults, method_rows, with_ranks
 from .rows import MethodRow, Table
 from .text import one_line
 
@@ -61,14 +64,14 @@ def load_submissions(
     """Read every submission under ``root`` (recursively, ``*.json``).
 
     Args:
-        root: A folder (or a single file), or several.
+        root: A folder or a single file, or several of them (a file found twice is read once).
         protocols: Protocols besides the shipped ones that runs may follow (your own files).
 
     Returns:
         The valid submissions, and every problem found (files with an error are not returned
         as submissions; warnings do not exclude a file).
     """
-    roots = [root] if isinstance(root, str | Path) else list(root)
+    roots = [root] if isinstance(root, Path | str) else list(root)
     results = check_paths([Path(r) for r in roots], protocols)
     submissions = [r.submission for r in results if r.ok and r.submission is not None]
     problems = [p for r in results for p in r.problems]
@@ -76,13 +79,17 @@ def load_submissions(
 
 
 def build_tables(
-    submissions: Sequence[Submission], protocols: Sequence[ComparisonProtocol] = ()
+    submissions: Sequence[Submission],
+    protocols: Sequence[ComparisonProtocol] = (),
+    defaults: Defaults | None = None,
 ) -> list[Table]:
     """Group submissions by protocol version, target and certification, and rank the methods.
 
     Args:
         submissions: Valid submissions; smoke runs are counted, never ranked.
         protocols: Protocols besides the shipped ones (for certification and the pinned base).
+        defaults: Default configs by (method, version), which a row's label leaves out; None:
+            the installed methods' (:func:`~.ranking.installed_defaults`).
 
     Returns:
         One :class:`Table` per (protocol id, version, target, division, setup), sorted by
@@ -104,8 +111,10 @@ def build_tables(
     for where in smoke:
         if not any(key[:3] == where for key in groups):
             groups[(*where, "open", None)] = []
+    defaults = installed_defaults() if defaults is None else defaults
     tables = sorted(
-        (_build_table(key, subs, protocols) for key, subs in groups.items()), key=_table_order
+        (_build_table(key, subs, protocols, defaults) for key, subs in groups.items()),
+        key=_table_order,
     )
     for where, count in smoke.items():  # counted once, under the first table of their target
         first = next(t for t in tables if (t.protocol, t.protocol_version, t.target) == where)
@@ -130,6 +139,7 @@ def _build_table(
     key: tuple[str, int, str, str, str | None],
     subs: list[Submission],
     protocols: Sequence[ComparisonProtocol],
+    defaults: Defaults,
 ) -> Table:
     table = Table(*key)
     rankable = list(subs)
@@ -146,36 +156,57 @@ def _build_table(
     elif ranked:
         table.dense_top1 = statistics.fmean(s.base_model.dense_test_top1 for s in ranked)
     if ranked:
-        rows = _rank(ranked, table, protocol.seeds if protocol else None)
-        table.rows = [
-            r for r in rows if r.seeds_required is None or len(r.seeds) >= r.seeds_required
-        ]
-        table.incomplete = [r for r in rows if r not in table.rows]
+        table.dense_params = statistics.fmean(s.pruning.params_dense for s in ranked)
+        table.dense_macs = statistics.fmean(s.pruning.macs_dense for s in ranked)
+        seeds = protocol.seeds if protocol else None
+        rows = method_rows(ranked, table.division, table.setup, table.dense_top1, seeds, defaults)
+        complete = [r for r in rows if r.seeds_required is None or len(r.seeds) >= r.seeds_required]
+        table.rows = with_ranks(complete)
+        table.incomplete = [r for r in rows if r not in complete]
     table.notes = _notes(table, ranked) + _published(protocol, table.target)
     return table
 
 
 def plot_tables(tables: Sequence[Table], out_dir: Path | str) -> list[Path]:
-    """Accuracy vs sparsity per method (mean final top-1, sample-std error bars), one figure per
-    protocol version and certification, across that protocol's targets.
+    """Accuracy vs sparsity per method (mean final top-1, 95% CI error bars), one figure per
+    protocol version and certification, across that protocol's targets, titled with both, with
+    the dense model's line; rows with fewer seeds than required are drawn hollow, "not ranked".
 
     Returns:
         The PNG and PDF files written, named ``<protocol>-v<version>-<division>-<setup>``.
     """
     from .figures import plot_accuracy_vs_sparsity
 
-    groups: dict[tuple[str, int, str, str | None], dict[str, list]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    groups: dict[tuple[str, int, str, str | None], list[Table]] = defaultdict(list)
     for table in tables:
-        key = (table.protocol, table.protocol_version, table.division, table.setup)
-        for row in table.rows:
-            groups[key][row.label].append((row.sparsity / 100, row.top1_mean, row.top1_std))
+        groups[(table.protocol, table.protocol_version, table.division, table.setup)].append(table)
     written: list[Path] = []
-    for (protocol, version, division, setup), points in sorted(groups.items(), key=str):
+    for (protocol, version, division, setup), group in sorted(groups.items(), key=str):
+        points, hollow = _sparsity_points(group)
+        if not points:
+            continue
         stem = f"{protocol}-v{version}-{division}-{setup or 'uncertified'}".replace(".", "")
-        written += plot_accuracy_vs_sparsity(points, Path(out_dir) / _file_safe(stem))
+        title = f"{group[0].title.split(', target ')[0]}, {group[0].certified}"
+        dense = next((t.dense_top1 for t in group if t.dense_top1 is not None), None)
+        written += plot_accuracy_vs_sparsity(
+            points, Path(out_dir) / _file_safe(stem), title, dense, hollow, error="95% CI"
+        )
     return written
+
+
+def _sparsity_points(group: Sequence[Table]) -> tuple[dict[str, list], set[str]]:
+    """Label -> (sparsity fraction, mean top-1, CI half-width) over a group's targets; and the
+    labels of rows listed apart (drawn hollow)."""
+    points: dict[str, list] = defaultdict(list)
+    hollow = set()
+    for table in group:
+        for row in table.rows:
+            points[row.label].append((row.sparsity / 100, row.top1_mean, row.top1_ci))
+        for row in table.incomplete:
+            label = f"{row.label} ({len(row.seeds)} of {row.seeds_required} seeds, not ranked)"
+            points[label].append((row.sparsity / 100, row.top1_mean, row.top1_ci))
+            hollow.add(label)
+    return dict(points), hollow
 
 
 def _file_safe(name: str) -> str:
@@ -202,20 +233,6 @@ def _published(protocol: ComparisonProtocol | None, target: str) -> list[str]:
     return lines
 
 
-def _variant(key: RankingKey) -> str:
-    """How a row's runs departed from the plain pipeline (OrthP re-initialization, a retraining
-    override, best-validation selection), shown in the row's label."""
-    variant = []
-    if key.reinit:
-        variant.append(f"+{'OrthP' if key.reinit == 'orthp' else key.reinit}")
-    if key.retraining_override:
-        shown = ", ".join(f"{k} {v}" for k, v in sorted(key.override().items()))
-        variant.append(f"(retraining {shown})")
-    if key.selection != "final-epoch":
-        variant.append(f"({key.selection} epoch reported)")
-    return " ".join(variant)
-
-
 def _newest_per_method_and_seed(subs: list[Submission], table: Table) -> list[Submission]:
     """One run per (ranking row, seed): the newest by ``created`` (then run id, for a stable pick)."""
     newest: dict[tuple[RankingKey, int], Submission] = {}
@@ -224,70 +241,17 @@ def _newest_per_method_and_seed(subs: list[Submission], table: Table) -> list[Su
     return list(newest.values())
 
 
-def _rank(subs: list[Submission], table: Table, seeds_required: int | None) -> list[MethodRow]:
-    by_row: dict[RankingKey, list[Submission]] = defaultdict(list)
-    for sub in subs:
-        by_row[ranking_key(sub, table.division, table.setup)].append(sub)
-    configs: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for key in by_row:
-        configs[(key.method, key.method_version)].add(key.config)
-    rows = [
-        _method_row(
-            (key.method, key.method_version, key.config, _variant(key)),
-            runs,
-            table.dense_top1,
-            len(configs[(key.method, key.method_version)]) > 1,
-            seeds_required,
-        )
-        for key, runs in by_row.items()
-    ]
-    return sorted(rows, key=lambda r: (-r.top1_mean, r.label))
-
-
-def _method_row(
-    key: tuple[str, str, str, str],
-    runs: list[Submission],
-    dense_top1: float,
-    show_config: bool,
-    seeds_required: int | None,
-) -> MethodRow:
-    name, version, config, variant = key
-    top1 = [r.final.test_top1 for r in runs]
-    mean = statistics.fmean(top1)
-    return MethodRow(
-        method=name,
-        version=version,
-        config=config,
-        label=_label(name, version, config if show_config else None, variant),
-        seeds=tuple(sorted({r.seed for r in runs})),
-        top1_mean=mean,
-        top1_std=statistics.stdev(top1) if len(top1) > 1 else None,
-        delta_top1=mean - dense_top1,
-        sparsity=100 * statistics.fmean(r.pruning.sparsity for r in runs),
-        macs_pruned=statistics.fmean(_macs(r) for r in runs),
-        speedup=statistics.fmean(achieved_speedup(r) for r in runs),
-        seeds_required=seeds_required,
-    )
-
-
-def _macs(sub: Submission) -> int:
-    """Pruned MACs, or effective (non-zero-weight) MACs for weight granularity."""
-    m = sub.pruning
-    return m.macs_effective if m.granularity == "weight" and m.macs_effective else m.macs_pruned
-
-
-def _label(name: str, version: str, config: str | None, variant: str = "") -> str:
-    """``l1norm v1``, ``l1norm v1 {"p":2}`` when the config tells rows apart, then the variant
-    (``+OrthP``, ``(retraining lr_schedule 0:0.001)``); one line."""
-    shown = version if version[:1] in ("v", "V") else f"v{version}"
-    label = f"{name} {shown}" + (f" {config}" if config is not None else "")
-    return one_line(label + (f" {variant}" if variant else ""))
-
-
 def _notes(table: Table, ranked: list[Submission]) -> list[str]:
     notes = []
     if not ranked:
         notes.append("no rankable runs")
+    if table.rows:
+        notes.append(table.rank_note)
+    if table.latency_device:
+        notes.append(
+            f"measured speedup: dense / pruned median latency on {table.latency_device} "
+            "(torch.utils.benchmark, after warm-up); a property of that machine, never ranked"
+        )
     if table.duplicates_dropped:
         runs = _runs(table.duplicates_dropped)
         notes.append(

@@ -6,7 +6,7 @@ import unicodedata
 
 __all__ = ["STATISTIC", "one_line"]
 
-STATISTIC = "final-epoch test top-1, mean ± sample std over seeds"
+STATISTIC = "final-epoch test top-1, mean ± sample std over seeds with a 95% CI (t)"
 """What a Top-1 cell shows (every table says it in its caption)."""
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

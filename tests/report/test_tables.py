@@ -1,4 +1,9 @@
-"""report: ranking tables from submission files, mean ± sample std, smoke runs left out."""
+"""report: ranking tables from submission files, mean ± sample std, smoke runs left out.
+
+A rendered Markdown table is: caption, blank, header, rule, the dense base model's line (row 4),
+then the ranked rows (row 5 on); columns Rank, Method, Seeds, Top-1, 95% CI, Delta, Sparsity,
+Params, MACs, Speedup (MACs).
+"""
 
 from __future__ import annotations
 
@@ -63,10 +68,34 @@ def test_two_methods_three_seeds_mean_and_sample_std():
     assert l1.delta_top1 == 91.0 - DENSE
     assert (l1.sparsity, l1.macs_pruned, l1.speedup) == (pytest.approx(40.0), 2500.0, 2.0)
     text = render([table], "github")
-    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()[4:6]]
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()[4:7]]
+    # 95% CI: mean ± t(0.975, 2) * s / sqrt(3), t = 4.3027; Welch p = 0.10: ranks shared
     assert rows == [
-        ["l1norm v1.0", "3", "91.00 ± 1.00", "-1.50", "40.00", "2.5k", "2.00x"],
-        ["random v1.0", "3", "87.00 ± 2.65", "-5.50", "40.00", "2.5k", "2.00x"],
+        ["", "dense base model", "", "92.50", "", "", "0.00", "1k", "5k", "1.00x"],
+        [
+            "1-2",
+            "l1norm v1.0",
+            "3",
+            "91.00 ± 1.00",
+            "[88.52, 93.48]",
+            "-1.50",
+            "40.00",
+            "600",
+            "2.5k",
+            "2.00x",
+        ],
+        [
+            "1-2",
+            "random v1.0",
+            "3",
+            "87.00 ± 2.65",
+            "[80.43, 93.57]",
+            "-5.50",
+            "40.00",
+            "600",
+            "2.5k",
+            "2.00x",
+        ],
     ]
 
 
@@ -215,7 +244,9 @@ def test_a_seed_counts_once_and_the_newest_run_is_kept():
     assert table.rows == [] and len(table.incomplete) == 1  # digits-convnet@1 asks for 3 seeds
     text = render([table])
     assert "Not ranked (fewer seeds than the protocol requires):" in text
-    assert text.splitlines()[6].split("|")[2].strip() == "2 of 3"
+    assert (
+        text.splitlines()[6].split("|")[3].strip() == "2 of 3"
+    )  # rows listed apart: no dense line
 
 
 def test_the_same_seed_of_another_config_is_not_a_duplicate():
@@ -230,8 +261,8 @@ def test_seeds_column_shows_what_a_shipped_protocol_requires():
     assert [(r.method, r.seeds_required) for r in table.incomplete] == [("l1norm", 3)]
     text = render([table])
     ranked, apart = text.split("Not ranked (fewer seeds than the protocol requires):")
-    assert "| random v1.0 |       3 |" in ranked and "l1norm" not in ranked
-    assert "| l1norm v1.0 |  2 of 3 |" in apart
+    assert "| random v1.0      |       3 |" in ranked and "l1norm" not in ranked
+    assert "|        | l1norm v1.0 |  2 of 3 |" in apart
     rows = list(csv.DictReader(io.StringIO(render([table], "csv"))))
     assert [(r["method"], r["seeds"], r["seeds_required"], r["ranked"]) for r in rows] == [
         ("random", "3", "3", "true"),
@@ -244,7 +275,9 @@ def test_seeds_column_shows_what_a_shipped_protocol_requires():
 def test_github_tables_escape_tags_and_links_from_submissions():
     hostile = _sub(method="<script>alert(1)</script>", config={"x": "[a](javascript:alert(1))"})
     text = render(build_tables([hostile, _sub(method="<img src=x onerror=alert(1)>", seed=1)]))
-    assert "<script>" not in text and "<img" not in text and "](javascript:" not in text
+    assert "<script>" not in text and "<img" not in text
+    # the config shows (not the default of an installed method), its brackets escaped: no link
+    assert "\\[a\\](javascript:alert(1))" in text and "[a](javascript:" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     html_text = render(build_tables([hostile]), "html")
     assert "<script>" not in html_text and "&lt;script&gt;" in html_text
@@ -279,7 +312,7 @@ def test_method_label_has_a_v_before_the_version_once():
 
 def test_csv_delta_has_a_sign_and_never_minus_zero():
     (table,) = _tables([_sub(top1=92.499), _sub(method="b", top1=93.0)])
-    github = [line.split("|")[4].strip() for line in render([table]).splitlines()[4:6]]
+    github = [line.split("|")[6].strip() for line in render([table]).splitlines()[5:7]]
     rows = list(csv.DictReader(io.StringIO(render([table], "csv"))))
     assert [r["delta_top1_vs_dense"] for r in rows] == github == ["+0.50", "+0.00"]
 
@@ -310,8 +343,8 @@ def test_line_breaks_in_names_are_escaped_in_every_format():
 
 def test_pipe_in_a_name_does_not_split_the_markdown_row():
     text = render(_tables([_sub(method="a|b")]), "github")
-    row = text.splitlines()[4]
-    assert "a\\|b v1.0" in row and row.count("|") - row.count("\\|") == 8
+    row = text.splitlines()[5]
+    assert "a\\|b v1.0" in row and row.count("|") - row.count("\\|") == 11
 
 
 def test_html_puts_notes_after_the_table_and_never_renders_an_empty_table():
