@@ -25,6 +25,7 @@ LAYERS = {
     "run": 6,
     "report": 6,
     "studies": 7,
+    "leaderboard": 7,
     "cli": 8,
     "testing": 8,
 }

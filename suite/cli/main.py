@@ -19,6 +19,7 @@ from ..errors import PruningSuiteError
 from .audit import add_audit_command
 from .catalog import add_plugins_command, add_protocols_command
 from .checks import add_report_command, add_validate_command
+from .leaderboard import add_leaderboard_command
 from .runs import add_prune_command, add_run_command
 from .scaffold import add_new_method_command
 from .study import add_study_command
@@ -73,6 +74,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     add_plugins_command(commands)
     add_validate_command(commands)
     add_report_command(commands)
+    add_leaderboard_command(commands)
     add_audit_command(commands)
     add_study_command(commands, _studies() if _command(argv) == "study" else None)
     add_base_command(commands)
