@@ -33,6 +33,7 @@ __all__ = [
     "check_schedule",
     "check_scores",
     "call",
+    "checked_schedule",
     "fail",
     "instance",
 ]
@@ -316,7 +317,7 @@ def check_layer_ratios(
     """``layer_ratios`` maps prunable layer names to ratios in ``[0, 1)``, and never asks a
     later prune round for less than an earlier one (a schedule only removes)."""
     configured = instance(method, config)
-    rounds = _schedule(method, configured).rounds
+    rounds = checked_schedule(method, configured).rounds
     names = {layer.name for layer in tiny_context(tiny_model()).layers}
     previous: Mapping[str, float] = {}
     for index in range(1, rounds + 1):
@@ -358,7 +359,8 @@ def _check_ratio(method: type[PruningMethod], name: str, value: Any) -> None:
         )
 
 
-def _schedule(method: type[PruningMethod], configured: PruningMethod) -> PruningSchedule:
+def checked_schedule(method: type[PruningMethod], configured: PruningMethod) -> PruningSchedule:
+    """``configured.schedule()``, failing the check unless it is a ``PruningSchedule``."""
     schedule = call(method, configured, "schedule")
     if not isinstance(schedule, PruningSchedule):
         fail(
@@ -374,7 +376,7 @@ def check_schedule(method: type[PruningMethod], config: Mapping[str, Any] | None
     :class:`~pruning_suite.Allocation`, both the same on every call; rewinding only at weight
     granularity; a from-scratch baseline neither trains nor prunes in rounds."""
     configured = instance(method, config)
-    schedule = _schedule(method, configured)
+    schedule = checked_schedule(method, configured)
     allocation = call(method, configured, "allocation")
     if not isinstance(allocation, Allocation):
         fail(

@@ -27,7 +27,7 @@ from ..errors import PruningSuiteError
 from ..run.prune import model_fingerprint
 from ..run.runner import RunConfig, run
 from ..validate import validate_file
-from .checks import fail, instance
+from .checks import checked_schedule, fail, instance
 
 __all__ = [
     "StageTrace",
@@ -85,7 +85,7 @@ def trace_run(
     ``~/.cache/pruning-suite``); the first run trains it (a few seconds on 2 CPU cores).
     """
     options = dict(config or {})
-    schedule = instance(method, options).schedule()
+    schedule = checked_schedule(method, instance(method, options))
     protocol = protocol or default_protocol(method, schedule)
     key = (method, json.dumps(options, sort_keys=True, default=str), protocol)
     if key not in _RUNS:
