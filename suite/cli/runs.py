@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         print(json.dumps(result.as_dict(), indent=2))
     else:
         _print_preview(result)
+    if result.warning:
+        print(f"warning: {result.warning}", file=sys.stderr)
     return 0
 
 
