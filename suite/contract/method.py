@@ -118,7 +118,7 @@ class Allocation(BaseModel):
         scope: ``"layer"`` or ``"global"``.
         normalizer: Per-layer score normalization before global ranking: ``none``, ``mean``
             (divide by the layer's mean), ``max``, ``sum`` or ``l2`` (divide by the L2 norm);
-            ``lamp`` leaves LAMP-normalized scores (Lee et al., ICLR 2021) as they are.
+            LAMP scores (Lee et al., ICLR 2021) are comparable across layers already: ``none``.
         max_layer_ratio: The largest fraction of any layer's units global ranking may remove.
     """
 
