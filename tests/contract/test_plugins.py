@@ -114,18 +114,18 @@ def _misspelled_register_method() -> list[type[PruningMethod]]:
 
 def test_misspelled_hook_is_refused_naming_the_hook_and_the_plugin(monkeypatch, capsys) -> None:
     hooks = {"register_method": hookimpl(_misspelled_register_method)}
-    add_entry_points(monkeypatch, fpgm=module_plugin(monkeypatch, "fpgm_plugin", **hooks))
+    add_entry_points(monkeypatch, hrank=module_plugin(monkeypatch, "hrank_plugin", **hooks))
     registry = load_registry()
-    why = registry.broken["fpgm"]
+    why = registry.broken["hrank"]
     assert "unknown hook 'register_method'" in why
     assert "did you mean 'register_methods'?" in why
     assert {"l1norm", "random"} <= set(registry.methods)  # the others still load
-    with pytest.raises(PluginError, match="plugin 'fpgm' is installed but failed to load"):
-        registry.method("fpgm")
+    with pytest.raises(PluginError, match="plugin 'hrank' is installed but failed to load"):
+        registry.method("hrank")
     from pruning_suite.cli.main import main
 
     assert main(["plugins"]) == 0
-    assert "broken plugin 'fpgm': implements the unknown hook 'register_method'" in (
+    assert "broken plugin 'hrank': implements the unknown hook 'register_method'" in (
         capsys.readouterr().err
     )
 
@@ -142,7 +142,7 @@ def test_misspelled_hook_of_a_directly_registered_plugin_is_refused() -> None:
     assert registry.datasets.names()  # the built-in sources are still there
 
 
-class FPGM:
+class HRank:
     """What a new user writes: a plugin class, named by the entry point."""
 
     @hookimpl
@@ -151,13 +151,13 @@ class FPGM:
 
 
 def test_entry_point_naming_a_class_gets_a_clear_error(monkeypatch) -> None:
-    add_entry_points(monkeypatch, fpgm="tests.contract.test_plugins:FPGM")
+    add_entry_points(monkeypatch, hrank="tests.contract.test_plugins:HRank")
     registry = load_registry()
-    why = registry.broken["fpgm"]
-    assert "resolves to the class FPGM, not a plugin module" in why
+    why = registry.broken["hrank"]
+    assert "resolves to the class HRank, not a plugin module" in why
     assert "point the entry point at the module" in why
-    assert "'fpgm = \"tests.contract.test_plugins\"'" in why
-    assert "fpgm" not in registry.methods and "good" not in registry.methods
+    assert "'hrank = \"tests.contract.test_plugins\"'" in why
+    assert "hrank" not in registry.methods and "good" not in registry.methods
 
 
 def test_entry_point_that_cannot_be_imported_is_listed_as_broken(monkeypatch) -> None:
