@@ -68,7 +68,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +77,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, OutputError
+from ..record.safefiles import write_atomic
 from .layers import layer_widths
 from .shrink import check_fits, shrink_to_widths
 
@@ -289,22 +289,14 @@ def _plain(value: Any, where: str) -> Any:
 
 
 def _atomic_save(content: dict[str, Any], path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "xb") as handle:  # honours the umask, unlike mkstemp's 0600
-            torch.save(content, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        raise OutputError(
+    write_atomic(
+        path,
+        lambda handle: torch.save(content, handle),
+        lambda err: OutputError(
             f"cannot write checkpoint {path}: {err.strerror or err}",
             "check that the folder is writable and the disk not full",
-        ) from err
-    finally:
-        if tmp.exists():  # only after a failure between creating and replacing it
-            tmp.unlink()
+        ),
+    )
     return path
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import OutputError
-from ..record.safefiles import remove_stale_temps, temp_path
+from ..record.safefiles import write_atomic
 
 __all__ = ["FORMAT", "EpochCheckpoint", "Resumed", "fingerprint"]
 
@@ -180,21 +179,10 @@ def _to_cpu(value: Any) -> Any:
 
 
 def _atomic_save(content: dict[str, Any], path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(path.parent)
-    except OSError as err:
-        raise _unwritable(path, err) from err
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "xb") as handle:  # no fsync: kill -9 keeps the page cache (see above)
-            torch.save(content, handle)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise _unwritable(path, err) from err
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)  # only after a failure between creating and replacing
+    # no fsync: kill -9 keeps the page cache (see the module docstring)
+    write_atomic(
+        path, lambda h: torch.save(content, h), lambda err: _unwritable(path, err), fsync=False
+    )
 
 
 def _unwritable(path: Path, err: OSError) -> OutputError:

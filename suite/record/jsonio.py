@@ -15,11 +15,9 @@ the folder are removed first (:func:`~pruning_suite.record.safefiles.remove_stal
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import os
 import re
 import stat
 from collections.abc import Iterable
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError, SubmissionError
-from .safefiles import remove_stale_temps, temp_path
+from .safefiles import write_atomic
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -308,39 +306,8 @@ def write_text_atomic(path: Path | str, text: str) -> None:
             (the error's ``__cause__`` is the ``OSError``, e.g. ``errno.ENOSPC``).
     """
     path = Path(path)
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise _unwritable(folder, err) from err
-    remove_stale_temps(folder)
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "x", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    except OSError as err:
-        _discard(tmp)
-        raise _unwritable(folder, err) from err
-    except BaseException:
-        _discard(tmp)
-        raise
-
-
-def _discard(tmp: Path) -> None:
-    with contextlib.suppress(OSError):
-        tmp.unlink(missing_ok=True)
-
-
-def _mode_for(path: Path) -> int:
-    """An existing file's permissions, else rw-r--r-- (a temporary file starts as rw-------)."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        return 0o644
+    data = text.encode("utf-8")
+    write_atomic(path, lambda handle: handle.write(data), lambda err: _unwritable(path.parent, err))
 
 
 def _unwritable(folder: Path, err: OSError) -> OutputError:

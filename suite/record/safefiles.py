@@ -13,15 +13,18 @@ Torch-free, so ``validate`` and the report can use it too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import stat
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import OutputError
 
@@ -39,6 +42,7 @@ __all__ = [
     "pid_alive",
     "remove_stale_temps",
     "temp_path",
+    "write_atomic",
 ]
 
 STALE_AFTER_S = 3600.0
@@ -54,6 +58,56 @@ _LEGACY = re.compile(r"^(tmp[a-z0-9_]{8}|\..+\.[a-z0-9_]{8})\.tmp$")
 def temp_path(path: Path) -> Path:
     """The temporary file to write ``path`` through: ``.<name>.<pid>.<8 hex>.tmp`` beside it."""
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def write_atomic(
+    path: Path,
+    write: Callable[[BinaryIO], object],
+    unwritable: Callable[[OSError], OutputError],
+    *,
+    fsync: bool = True,
+) -> None:
+    """THE atomic write: ``write(binary handle)`` into :func:`temp_path`, then ``os.replace``.
+
+    Missing parent folders are created and stale temporary files of killed writers in the folder
+    removed first (:func:`remove_stale_temps`). The file keeps an existing target's permissions,
+    else gets rw-r--r--. ``fsync=False`` skips the flush to disk (epoch checkpoints: ``kill -9``
+    keeps the page cache, and a checkpoint lost to a power cut reads as damaged).
+
+    Args:
+        path: The target file.
+        write: Writes the complete new content to the handle it is given.
+        unwritable: The caller's error for an ``OSError`` (its message says what was written
+            and how to fix it); raised from the ``OSError`` (e.g. ``errno.ENOSPC``).
+        fsync: Flush the file to disk before the rename.
+
+    Raises:
+        OutputError: From ``unwritable``; no temporary file is left behind.
+    """
+    tmp = temp_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent)
+        with open(tmp, "xb") as handle:
+            write(handle)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.chmod(tmp, _mode_for(path))
+        os.replace(tmp, path)
+    except OSError as err:
+        raise unwritable(err) from err
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # only after a failure between creating and replacing
+
+
+def _mode_for(path: Path) -> int:
+    """An existing file's permissions, else rw-r--r-- (honouring nothing stricter than that)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o644
 
 
 def pid_alive(pid: int) -> bool:

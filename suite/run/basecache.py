@@ -21,7 +21,6 @@ How a base model is obtained (``source``, recorded in every submission):
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -42,7 +41,7 @@ from ..engine.train import EpochStats, evaluate, train
 from ..errors import CheckpointError, OutputError, TrainingError
 from ..protocol.spec import ComparisonProtocol, TrainRecipe, canonical_json
 from ..record.jsonio import file_sha256, write_json_atomic
-from ..record.safefiles import check_free_space, exclusive, note, remove_stale_temps, temp_path
+from ..record.safefiles import check_free_space, exclusive, note, write_atomic
 from .statedicts import (
     check_sha,
     existing_file,
@@ -432,24 +431,15 @@ def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
     Raises:
         OutputError: The cache cannot be written (no temporary file is left behind).
     """
-    tmp = temp_path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(path.parent)
-        with open(tmp, "xb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        raise OutputError(
+    write_atomic(
+        path,
+        write,
+        lambda err: OutputError(
             f"cannot write {path} into the base-model cache: {err.strerror or err}",
             "free space on the cache's disk or set PRUNING_SUITE_CACHE to a writable folder, "
             "then run again (base training resumes from its last epoch)",
-        ) from err
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)  # only after a failure between creating and replacing
+        ),
+    )
 
 
 def _write_meta(

@@ -86,12 +86,15 @@ def test_a_submission_that_cannot_be_written_is_kept_and_the_rerun_resumes_at_th
 def test_an_unwritable_cache_leaves_no_partial_file_and_keeps_the_training(
     tmp_path, cache, monkeypatch, capsys
 ) -> None:
-    def read_only(file, mode="r", *args, **kwargs):
-        if "x" in mode:
-            raise OSError(errno.EROFS, "Read-only file system")
-        return open(file, mode, *args, **kwargs)
+    real_write_atomic = basecache.write_atomic
 
-    monkeypatch.setattr(basecache, "open", read_only, raising=False)
+    def read_only(path, write, unwritable, **kwargs):  # the cache's disk refuses the write
+        def refused(handle):
+            raise OSError(errno.EROFS, "Read-only file system")
+
+        return real_write_atomic(path, refused, unwritable, **kwargs)
+
+    monkeypatch.setattr(basecache, "write_atomic", read_only)
     with pytest.raises(OutputError) as info:
         run(_smoke(tmp_path / "out"))
     assert "into the base-model cache: Read-only file system" in info.value.message
