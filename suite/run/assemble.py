@@ -10,8 +10,8 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -94,6 +94,8 @@ class RunRecords:
         trainability: TA and the JSV log.
         scratch: The SX budget of a scratch regime, else None.
         pruning_stage: The pruning stage's record (epochs, rounds, samples seen).
+        target_ratios: The target's per-layer ratios, resolved on the dense model
+            (:func:`pruning_suite.engine.budget.target_ratios`).
         test_evidence: The final model's test predictions, counted and digested; and
             ``val_evidence`` on the validation split, ``weights_sha256`` of its weights.
         saved: The saved model file, else None.
@@ -120,6 +122,7 @@ class RunRecords:
     saved: PrunedModelFile | None
     timings: Timings
     pruning_stage: PruningStage = PruningStage()
+    target_ratios: Mapping[str, float] = field(default_factory=dict)
     test_evidence: Evidence | None = None
     val_evidence: Evidence | None = None
     weights_sha256: str | None = None
@@ -139,13 +142,15 @@ def assemble_submission(records: RunRecords) -> Submission:
         suite=SuiteInfo(version=__version__, git_commit=git_commit()),
         protocol=_protocol_ref(records),
         method=_method_ref(records),
-        target=_target_info(records.target, records.counts.layers, records.target_figures),
+        target=_target_info(
+            records.target, records.target_ratios, records.counts.layers, records.target_figures
+        ),
         seed=config.seed,
         smoke=config.smoke,
         rankable=not config.smoke,
         environment=environment(records.device),
         base_model=records.base,
-        pruning=_measurements(records.protocol, records.target, records.counts),
+        pruning=_measurements(records.protocol, records.target_ratios, records.counts),
         retraining=[EpochRow(**row.as_dict()) for row in records.log],
         final=_final(records),
         timings=records.timings,
@@ -185,18 +190,22 @@ def _method_ref(records: RunRecords) -> MethodRef:
 
 
 def _target_info(
-    target: PruningTarget, layers: Sequence[LayerChange], figures: dict[str, float]
+    target: PruningTarget,
+    resolved: Mapping[str, float],
+    layers: Sequence[LayerChange],
+    figures: dict[str, float],
 ) -> TargetInfo:
-    """The target as recorded: its pattern table, or per-layer ratios for a per-stage target."""
+    """The target as recorded: its pattern table, else the per-layer ratios it resolved to (a
+    per-stage target; a budget target's uniform ratio that first reaches its speedup)."""
     if target.layer_ratios is not None:
         ratios = dict(target.layer_ratios)
     else:
-        ratios = target.resolve([name for name, _, _ in layers])
+        ratios = {name: resolved[name] for name, _, _ in layers}
     return TargetInfo(id=target.id, layer_ratios=ratios, **figures)
 
 
 def _measurements(
-    protocol: ComparisonProtocol, target: PruningTarget, counts: PrunedCounts
+    protocol: ComparisonProtocol, resolved: Mapping[str, float], counts: PrunedCounts
 ) -> Measurements:
     dense, pruned, effective = counts.dense, counts.pruned, counts.effective
     return Measurements(
@@ -214,12 +223,11 @@ def _measurements(
         macs_effective=effective.macs,
         flops_effective=effective.flops,
         effective_speedup=dense.macs / effective.macs,
-        layers=_layer_widths(target, counts.layers),
+        layers=_layer_widths(resolved, counts.layers),
     )
 
 
-def _layer_widths(target: PruningTarget, layers: Sequence[LayerChange]) -> list[LayerWidth]:
-    resolved = target.resolve([name for name, _, _ in layers])
+def _layer_widths(resolved: Mapping[str, float], layers: Sequence[LayerChange]) -> list[LayerWidth]:
     return [
         LayerWidth(
             name=name,

@@ -112,6 +112,7 @@ class PruningStage:
         self.channel: CalibrationChannel | None = None
         self.stage_epochs = 0  # set by the pruning-stage loop once it knows the budget
         self.steps = 0  # optimizer steps of the pruning-stage loop so far
+        self.target_ratios: dict[str, float] | None = None  # resolved on the dense model
 
     def decide(
         self, model: nn.Module, calibration: Split, round_index: int = 1, epoch: int = 0
@@ -148,17 +149,27 @@ class PruningStage:
         layers = find_prunable_layers(model, self.protocol.prunable_layers)
         if self.channel is None or self.channel.split is not calibration:
             self.channel = CalibrationChannel(calibration, self.seed)
+        example = calibration.batch(slice(0, 2))
+        if self.target_ratios is None:  # the first context sees the dense model
+            self.target_ratios = target_ratios(
+                self.target,
+                model,
+                layers,
+                self.protocol.granularity,
+                self.protocol.dataset.input_shape,
+                example,
+            )
         return PruningContext(
             model=model,
             layers=layers,
-            ratios=self.target.resolve([layer.name for layer in layers]),
+            ratios=self.target_ratios,
             seed=self.seed,
             generator=torch.Generator().manual_seed(self.seed),
             device=calibration.device,
             calibration_batches=self.channel,
             round_index=round_index,
             epoch=epoch,
-            example=calibration.batch(slice(0, 2)),
+            example=example,
             stage_epochs=self.stage_epochs,
         )
 

@@ -33,6 +33,7 @@ from torch import nn
 
 from ..contract.method import Allocation, PrunableLayer, PruningContext, PruningSchedule
 from ..data.datasets import DataSplits
+from ..engine.budget import budget_ratios
 from ..engine.layers import find_prunable_layers
 from ..engine.measure import measure, measure_effective
 from ..engine.pruning import units_to_remove
@@ -137,6 +138,30 @@ def run_pruning_stage(
 class _Rounds:
     """The prune rounds of one stage, with the training segments between them."""
 
+    budget_ratios: dict[str, float] | None = None
+    """Under a budget target with global allocation: the final per-layer ratios of the smallest
+    global pruning that reaches the speedup, found on round 1's model and scores."""
+
+    def _global_budget(self, decision: PruningDecision) -> PruningDecision:
+        """A budget target under global allocation fixes the final total, not uniform ratios."""
+        target = self.stage.target
+        if not target.is_budget or self.allocation.scope != "global":
+            return decision
+        if self.budget_ratios is None:
+            assert target.speedup is not None
+            protocol = self.stage.protocol
+            self.budget_ratios = budget_ratios(
+                self.model,
+                decision.scores,
+                _layers(self.model, self.stage),
+                self.allocation,
+                protocol.granularity,
+                target.speedup,
+                protocol.dataset.input_shape,
+                self.data.train.batch(slice(0, 2)),
+            )
+        return PruningDecision(decision.scores, self.budget_ratios)
+
     def __init__(
         self,
         model: nn.Module,
@@ -172,7 +197,7 @@ class _Rounds:
                 self.log += trainer(range(done, end), masks=masks, seen=self.seen)
                 done = end
             model.eval()
-            decision = stage.decide(model, self.data.train, index, done)
+            decision = self._global_budget(stage.decide(model, self.data.train, index, done))
             ratios = _round_ratios(
                 model,
                 stage,

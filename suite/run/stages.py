@@ -103,6 +103,7 @@ class RunState:
         decision: The method's checked scores and ratios of the last round (``pruning``).
         outcome: Per-layer widths and the weight masks (``pruning``).
         stage_record: The pruning stage's record: epochs, rounds, samples (``pruning``).
+        target_ratios: The target's per-layer ratios, resolved on the dense model (``pruning``).
         counts: Dense, pruned and effective counts with the widths, and ``latency`` the
             measured latency of a dense and the pruned model (``measure``).
         recipe: The recipe the model trains with next, and ``scratch`` the SX budget of a
@@ -131,6 +132,7 @@ class RunState:
     decision: PruningDecision = field(init=False)
     outcome: PruningOutcome = field(init=False)
     stage_record: PruningStageRecord = field(init=False)
+    target_ratios: dict[str, float] = field(init=False)
     counts: PrunedCounts = field(init=False)
     latency: list[LatencyResult] = field(init=False, default_factory=list)
     recipe: TrainRecipe = field(init=False)
@@ -229,6 +231,7 @@ def prune(state: RunState) -> None:
         result.outcome,
         result.record,
     )
+    state.target_ratios = stage.target_ratios or {}
 
 
 def measure_pruned(state: RunState) -> None:
@@ -370,6 +373,7 @@ def assemble(state: RunState) -> None:
             trainability=state.trainability,
             scratch=state.scratch,
             pruning_stage=state.stage_record,
+            target_ratios=state.target_ratios,
             test_evidence=state.test_evidence,
             val_evidence=state.val_evidence,
             weights_sha256=state.weights_sha256,

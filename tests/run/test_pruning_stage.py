@@ -277,3 +277,44 @@ class _StepProvider:
     @hookimpl
     def register_methods(self):
         return [_CountsSteps, _TouchesStats]
+
+
+class _GlobalL1(PruningMethod):
+    name = "global-l1"
+    version = "1"
+
+    def allocation(self):
+        from pruning_suite import Allocation
+
+        return Allocation(scope="global", normalizer="mean")
+
+    def score(self, ctx):
+        return _l1(ctx)
+
+
+class _BudgetProvider:
+    @hookimpl
+    def register_methods(self):
+        return [_GlobalL1]
+
+
+@pytest.mark.parametrize("plugin", ["l1norm", "global-l1"])
+def test_a_budget_target_runs_end_to_end_and_reaches_its_speedup(plugin, tmp_path) -> None:
+    """A target that fixes only a MACs speedup (digits-convnet-budget, macs-2x): the layer-wise
+    method prunes at the uniform ratio that first reaches 2x, the global one at the smallest
+    global total that does; both are certified."""
+    registry = load_registry(extra_plugins=(_BudgetProvider(),))
+    config = RunConfig(
+        plugin=plugin, protocol="digits-convnet-budget", target="macs-2x", out=tmp_path
+    )
+    record = _record(run(config, registry))
+    assert record["pruning"]["speedup"] >= 2.0
+    assert record["certification"]["setup"] == "S4.2"
+    widths = record["pruning_stage"]["rounds"][0]["widths"]
+    if (
+        plugin == "l1norm"
+    ):  # the uniform breakpoint 19/64 of every layer's units, under the count rule
+        assert widths == {"conv1": 11, "conv2": 22, "fc1": 45}
+        assert set(record["target"]["layer_ratios"].values()) == {19 / 64}
+    else:
+        assert widths != {"conv1": 11, "conv2": 22, "fc1": 45}
