@@ -305,16 +305,25 @@ def _returned_classes(results: list[Any], plugin_name: str, broken: dict[str, st
     return classes
 
 
+_VERSION = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
+"""A method version: it lands in run ids, file contents and tables, on one line."""
+
+
 def _contract_problem(cls: Any, plugin_name: str, from_entry_point: bool) -> str | None:
     if not (isinstance(cls, type) and issubclass(cls, PruningMethod)):
         return f"register_methods returned {cls!r}, which is not a PruningMethod subclass"
     for attr in ("name", "version"):
         if not isinstance(getattr(cls, attr, None), str):
             return f"method class {cls.__name__} does not set the class attribute {attr!r}"
-    if not re.fullmatch(NAME_PATTERN, cls.name):
+    if not re.fullmatch(_VERSION, cls.version):
         return (
-            f"method class {cls.__name__} is named {cls.name!r}; a method name is lower-case "
-            "letters, digits and '-' (it becomes a folder name), e.g. 'my-method'"
+            f"method class {cls.__name__} has version {cls.version[:40]!r}; a version is up to 64 "
+            "letters, digits, '.', '_', '+' or '-', e.g. '1' or '1.2.0'"
+        )
+    if len(cls.name) > 64 or not re.fullmatch(NAME_PATTERN, cls.name):
+        return (
+            f"method class {cls.__name__} is named {cls.name[:40]!r}; a method name is up to 64 "
+            "lower-case letters, digits and '-' (it becomes a folder name), e.g. 'my-method'"
         )
     if from_entry_point and cls.name != plugin_name:
         return f"entry point {plugin_name!r} registers a method named {cls.name!r}; the two must be equal"

@@ -9,7 +9,7 @@ while method code runs, through torch's GLOBAL hooks, which also see deep copies
 models the method builds itself:
 
 - ``grad_samples``: examples of every OUTERMOST module call made with gradients enabled (a call
-  of ``model(x)`` counts ``x.shape[0]`` once, not once per layer);
+  of ``model(x)`` or ``model(x=x)`` counts ``x.shape[0]`` once, not once per layer);
 - ``optimizer_steps``: ``optimizer.step()`` calls of any ``torch.optim.Optimizer``.
 
 R-STAGE-3 certifies both against the protocol's ``pruning_budget`` (Wang et al., arXiv
@@ -51,18 +51,22 @@ class ComputeMeter:
 
         Not thread-safe: a method that trains in another thread escapes the count.
         """
-        depth = [0]
+        depth, batch = [0], [0]
 
         def pre(module: nn.Module, args: tuple[Any, ...]) -> None:
-            if depth[0] == 0:
-                batch = _batch_size(args)
-                self.forward_samples += batch
-                if torch.is_grad_enabled():
-                    self.grad_samples += batch
+            # an outermost call's batch: its first positional tensor, else (``model(x=...)``)
+            # that of the first module inside it that gets one
+            if batch[0] == 0:
+                batch[0] = _batch_size(args)
             depth[0] += 1
 
         def post(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             depth[0] = max(depth[0] - 1, 0)
+            if depth[0] == 0:
+                self.forward_samples += batch[0]
+                if torch.is_grad_enabled():
+                    self.grad_samples += batch[0]
+                batch[0] = 0
 
         def step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
             self.optimizer_steps += 1

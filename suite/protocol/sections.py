@@ -114,7 +114,7 @@ class DatasetSpec(Frozen):
     )
     num_classes: int = Field(ge=2, le=1_000_000)
     input_shape: tuple[int, int, int] = Field(
-        description="(channels, height, width) fed to the model"
+        description="(channels, height, width) fed to the model; each at most 4096"
     )
     mean: tuple[float, ...] = Field(
         description="per-channel normalization mean, on pixel values scaled to [0, 1]"
@@ -150,8 +150,10 @@ class DatasetSpec(Frozen):
 
     @model_validator(mode="after")
     def _shapes_consistent(self) -> DatasetSpec:
-        if any(dim < 1 for dim in self.input_shape):
-            raise ValueError(f"input_shape {list(self.input_shape)} must be positive (C, H, W)")
+        if any(not 1 <= dim <= 4096 for dim in self.input_shape):
+            raise ValueError(
+                f"input_shape {list(self.input_shape)} must be (C, H, W) with each in [1, 4096]"
+            )
         channels = self.input_shape[0]
         if not len(self.mean) == len(self.std) == channels:
             raise ValueError(f"mean and std need one value per input channel ({channels})")
@@ -334,7 +336,8 @@ class PruningBudget(Frozen):
 
     epochs: int = Field(0, ge=0, le=MAX_EPOCHS)
     lr_schedule: str | None = Field(
-        None, description="'epoch:lr,...' for the pruning stage's training; required when epochs > 0"
+        None,
+        description="'epoch:lr,...' for the pruning stage's training; required when epochs > 0",
     )
     calibration_samples: int = Field(
         2048,

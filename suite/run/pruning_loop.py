@@ -29,9 +29,16 @@ from functools import partial
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from torch import nn
 
-from ..contract.method import Allocation, PrunableLayer, PruningContext, PruningSchedule
+from ..contract.method import (
+    Allocation,
+    PrunableLayer,
+    PruningContext,
+    PruningMethod,
+    PruningSchedule,
+)
 from ..data.datasets import DataSplits
 from ..engine.budget import budget_ratios
 from ..engine.layers import find_prunable_layers
@@ -43,7 +50,13 @@ from ..protocol.spec import TrainRecipe
 from ..record.submission import EpochRow, PruneRound
 from ..record.submission import PruningStage as PruningStageRecord
 from .config import budget, max_batches
-from .prune import PruningDecision, PruningOutcome, PruningStage, apply_decision
+from .prune import (
+    PruningDecision,
+    PruningOutcome,
+    PruningStage,
+    apply_decision,
+    model_fingerprint,
+)
 
 __all__ = ["PruningStageResult", "run_pruning_stage", "stage_recipe"]
 
@@ -259,22 +272,17 @@ def _train(
     method, protocol = stage.method, stage.protocol
     ctx_holder: list[PruningContext] = [stage.context(model, data.train, 1, epochs.start)]
     tensors = [*model.parameters(), *model.buffers()]
+    hooked = type(method).regularize is not PruningMethod.regularize
 
     def regularize() -> None:
-        versions = [t._version for t in tensors]
         ctx = replace(ctx_holder[0], step=stage.steps)
-        stage.call("regularize", ctx, model)
         stage.steps += 1
-        if [t._version for t in tensors] != versions:
-            raise PluginError(
-                f"plugin {method.name!r} changed parameter or buffer values in regularize() "
-                "(weights, or BatchNorm statistics through a forward pass in train mode)",
-                "add to param.grad only; run any forward pass on a copy in eval mode",
-            )
+        if hooked:
+            _checked_regularize(stage, ctx, model, tensors)
 
     def epoch_end(row: EpochStats) -> None:
         ctx_holder[0] = stage.context(model, data.train, 1, row.epoch + 1)
-        stage.call("on_pruning_epoch_end", ctx_holder[0], model)
+        _checked_epoch_end(stage, ctx_holder[0], model)
         if on_epoch is not None:
             on_epoch(row)
 
@@ -300,6 +308,32 @@ def _train(
             "a regularizer that is too strong (or an LR too large) diverges: lower the "
             "method's penalty or the protocol's pruning-stage LR; nothing was cached or written",
         ) from err
+
+
+def _checked_regularize(
+    stage: PruningStage, ctx: PruningContext, model: nn.Module, tensors: list[torch.Tensor]
+) -> None:
+    """The method's ``regularize``; refused if any parameter or buffer VALUE changed (compared
+    by value: a write through ``.data`` bumps no version counter)."""
+    before = [t.detach().clone() for t in tensors]
+    stage.call("regularize", ctx, model)
+    if not all(torch.equal(t, b) for t, b in zip(tensors, before, strict=True)):
+        raise PluginError(
+            f"plugin {stage.method.name!r} changed parameter or buffer values in regularize() "
+            "(weights, or BatchNorm statistics through a forward pass in train mode)",
+            "add to param.grad only; run any forward pass on a copy in eval mode",
+        )
+
+
+def _checked_epoch_end(stage: PruningStage, ctx: PruningContext, model: nn.Module) -> None:
+    """The method's ``on_pruning_epoch_end``; refused if it changed the model in any way."""
+    before = model_fingerprint(model)
+    stage.call("on_pruning_epoch_end", ctx, model)
+    if model_fingerprint(model) != before:
+        raise PluginError(
+            f"plugin {stage.method.name!r} changed the model in on_pruning_epoch_end()",
+            "read the model there; change only the method's own state (e.g. a penalty)",
+        )
 
 
 def _round_ratios(
@@ -425,4 +459,11 @@ def _checked(method: str, value: object, kind: type, hook: str) -> Any:
             f"plugin {method!r}: {hook}() returned {type(value).__name__}, not {kind.__name__}",
             f"return a pruning_suite.{kind.__name__}(...)",
         )
-    return value
+    try:  # built with model_construct, it skipped its bounds (rounds=10**7 hung the run)
+        return kind.model_validate(value.model_dump())  # type: ignore[attr-defined]
+    except ValidationError as err:
+        raise PluginError(
+            f"plugin {method!r}: {hook}() returned an invalid {kind.__name__}: "
+            f"{err.errors()[0]['msg']}",
+            f"build it with pruning_suite.{kind.__name__}(...), which checks its fields",
+        ) from err

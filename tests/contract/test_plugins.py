@@ -244,3 +244,25 @@ def test_a_method_name_that_is_not_a_plain_folder_name_is_refused(name, tmp_path
     with pytest.raises(PluginError):
         run(RunConfig(plugin=name or "x", smoke=True, out=tmp_path / "out"), registry)
     assert not list(tmp_path.rglob("*.json"))
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "message"),
+    [
+        ("ok-name", "../1", "a version is up to 64"),
+        ("ok-name", "1\n2", "a version is up to 64"),
+        ("ok-name", "1" * 65, "a version is up to 64"),
+        ("x" * 65, "1", "a method name is up to 64"),
+    ],
+)
+def test_versions_and_overlong_names_are_refused_at_registration(name, version, message) -> None:
+    cls = type("Odd", (PruningMethod,), {"name": name, "version": version, "score": None})
+
+    class Provider:
+        @hookimpl
+        def register_methods(self):
+            return [cls]
+
+    registry = load_registry(extra_plugins=(Provider(),))
+    assert name not in registry.methods
+    assert message in " ".join(registry.broken.values())

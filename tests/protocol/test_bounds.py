@@ -48,3 +48,13 @@ def test_study_refuses_absurd_seed_and_job_counts(flags, tmp_path, capsys) -> No
     err = capsys.readouterr().err
     assert flags[0] in err and "between 1 and" in err
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_an_input_shape_beyond_4096_is_refused() -> None:
+    from pruning_suite.protocol.catalogue import shipped_protocol
+    from pruning_suite.protocol.spec import DatasetSpec
+
+    spec = shipped_protocol("digits-convnet", 1).dataset.model_dump()
+    with pytest.raises(ValidationError, match=r"each in \[1, 4096\]"):
+        DatasetSpec(**{**spec, "input_shape": (1, 100_000, 100_000)})
+    assert DatasetSpec(**{**spec, "input_shape": (1, 4096, 4096)}).input_shape == (1, 4096, 4096)

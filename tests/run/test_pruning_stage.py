@@ -318,3 +318,83 @@ def test_a_budget_target_runs_end_to_end_and_reaches_its_speedup(plugin, tmp_pat
         assert set(record["target"]["layer_ratios"].values()) == {19 / 64}
     else:
         assert widths != {"conv1": 11, "conv2": 22, "fc1": 45}
+
+
+class _KwargsSGD(PruningMethod):
+    """Trains inside score() calling the model with a keyword (``model(x=inputs)``)."""
+
+    name = "kwargs-sgd"
+    version = "1"
+
+    def score(self, ctx):
+        import copy
+
+        model = copy.deepcopy(ctx.model).train()
+        for inputs, labels in ctx.calibration_batches(3):
+            grads = torch.autograd.grad(
+                torch.nn.functional.cross_entropy(model(x=inputs), labels),
+                list(model.parameters()),
+            )
+            with torch.no_grad():
+                for param, grad in zip(model.parameters(), grads, strict=True):
+                    param.sub_(0.01 * grad)
+        return _l1(ctx)
+
+
+class _WritesData(_Slimming):
+    name = "writes-data"
+
+    def regularize(self, ctx, model):
+        next(model.parameters()).data.mul_(0.5)  # bumps no version counter of the parameter
+
+
+class _TrainsAtEpochEnd(_Slimming):
+    name = "trains-at-epoch-end"
+
+    def on_pruning_epoch_end(self, ctx, model):
+        with torch.no_grad():
+            next(model.parameters()).add_(0.01)
+
+
+class _HugeSchedule(_Iterative):
+    name = "huge-schedule"
+
+    def schedule(self):
+        return PruningSchedule.model_construct(
+            rounds=10**7, ratio_schedule="linear", trains=False, rewind=False
+        )
+
+
+class _HardeningProvider:
+    @hookimpl
+    def register_methods(self):
+        return [_KwargsSGD, _WritesData, _TrainsAtEpochEnd, _HugeSchedule]
+
+
+@pytest.fixture(scope="module")
+def hardening():
+    return load_registry(extra_plugins=(_HardeningProvider(),))
+
+
+def test_a_model_called_with_keywords_is_metered(tmp_path, hardening) -> None:
+    stage = _record(run(RunConfig(plugin="kwargs-sgd", smoke=True, out=tmp_path), hardening))[
+        "pruning_stage"
+    ]
+    assert stage["method_grad_samples"] == stage["calibration_samples"] == 300
+
+
+@pytest.mark.parametrize(
+    ("plugin", "message"),
+    [
+        ("writes-data", "changed parameter or buffer values in regularize"),
+        ("trains-at-epoch-end", "changed the model in on_pruning_epoch_end"),
+        ("huge-schedule", "returned an invalid PruningSchedule"),
+    ],
+)
+def test_hooks_that_change_the_model_or_skip_validation_are_refused(
+    plugin, message, tmp_path, hardening
+) -> None:
+    config = RunConfig(plugin=plugin, protocol="digits-convnet-s4", smoke=True, out=tmp_path)
+    with pytest.raises(PluginError, match=message):
+        run(config, hardening)
+    assert not list(tmp_path.rglob("*.json"))
