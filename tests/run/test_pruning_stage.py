@@ -205,7 +205,7 @@ def test_a_schedule_that_overshoots_is_refused_naming_the_layer(tmp_path, regist
 
 
 def test_regularizer_that_writes_weights_is_refused(tmp_path, registry) -> None:
-    with pytest.raises(PluginError, match="changed parameter values in regularize"):
+    with pytest.raises(PluginError, match="changed parameter or buffer values in regularize"):
         run(
             RunConfig(
                 plugin="writes-weights", protocol="digits-convnet-s4", smoke=True, out=tmp_path
