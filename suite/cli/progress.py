@@ -77,8 +77,9 @@ def _certified_line(s: Submission) -> str:
     return f"  certified      {cert.setup}, {cert.division} division{more}"
 
 
-def print_summary(submission: Submission, path: Path) -> None:
-    """Print the run's result in a few lines on stdout."""
+def print_summary(submission: Submission, path: Path, kept_stored: bool = False) -> None:
+    """Print the run's result in a few lines on stdout; ``kept_stored``: the run reproduced
+    the submission already at ``path``, which was kept."""
     s, p = submission, submission.pruning
     smoke = "  [smoke run: reduced budget, not rankable]" if s.smoke else ""
     lines = [
@@ -95,6 +96,8 @@ def print_summary(submission: Submission, path: Path) -> None:
         + ", ".join(f"{layer.name} {layer.before}->{layer.after}" for layer in p.layers),
         _certified_line(s),
         f"  time           {s.timings.total:.1f} s (base {s.timings.base_model:.1f}, retraining {s.timings.retraining:.1f})",
-        f"  written to     {path}",
+        f"  reproduced     {path} (every field a rerun determines is identical; kept as it was)"
+        if kept_stored
+        else f"  written to     {path}",
     ]
     print("\n".join(lines))

@@ -112,7 +112,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     with ConsoleObserver(enabled=not args.quiet) as observer:
         result = run(config, observer=observer)
-    print_summary(result.submission, result.path)
+    print_summary(result.submission, result.path, kept_stored=result.kept_stored)
     return 0
 
 

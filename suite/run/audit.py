@@ -10,7 +10,6 @@ ran on other code or data; on a GPU, floats are compared within ``atol``.
 
 from __future__ import annotations
 
-import math
 import random
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -21,23 +20,13 @@ from typing import Any
 import torch
 
 from ..contract.plugins import PluginRegistry
+from ..record.compare import VOLATILE, compare_runs
 from ..record.jsonio import read_json
 from ..record.submission import Submission
 from .config import RunConfig
 from .runner import run
 
-__all__ = ["AuditResult", "audit_config", "audit_file", "compare_runs", "sample_files"]
-
-VOLATILE = (
-    "created", "timings", "environment", "suite", "pruned_model", "certification", "latency",
-)  # fmt: skip
-"""Top-level fields a rerun may change: when, how long, where, by which checkout, the
-certification (recomputed by ``validate`` under the current rule set anyway) and the measured
-latency (a property of the machine and its load, not of the run).
-
-``base_model.source`` (trained, cached or imported) is ignored too: the checkpoint's sha256 says
-whether it is the same base model."""
-
+__all__ = ["VOLATILE", "AuditResult", "audit_config", "audit_file", "compare_runs", "sample_files"]
 
 @dataclass(frozen=True)
 class AuditResult:
@@ -113,43 +102,6 @@ def audit_file(
     recorded = sub.model_dump(mode="json")
     rerun = result.submission.model_dump(mode="json")
     return AuditResult(path, result.path, compare_runs(recorded, rerun, atol))
-
-
-def compare_runs(recorded: dict[str, Any], rerun: dict[str, Any], atol: float = 0.0) -> list[str]:
-    """Every field of ``recorded`` that ``rerun`` does not reproduce (``VOLATILE`` ignored).
-
-    Floats are equal when ``|a - b| <= atol`` (0: bit-identical); everything else exactly. A
-    field the recorded file does not hold (``None`` or absent: written by an older suite) is not
-    compared.
-    """
-    differences: list[str] = []
-    for key in sorted(set(recorded) | set(rerun)):
-        if key not in VOLATILE:
-            differences += _diff(recorded.get(key), rerun.get(key), f"$.{key}", atol)
-    return differences
-
-
-def _diff(a: Any, b: Any, where: str, atol: float) -> Iterator[str]:
-    if where == "$.base_model.source":
-        return
-    if a is None and b is not None:
-        return  # not recorded by the suite that wrote the file
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            yield from _diff(a.get(key), b.get(key), f"{where}.{key}", atol)
-    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            yield from _diff(x, y, f"{where}[{i}]", atol)
-    elif isinstance(a, float) and isinstance(b, float | int) and not isinstance(b, bool):
-        if not (a == b or math.isclose(a, b, rel_tol=0, abs_tol=atol)):
-            yield f"{where}: {a!r} != {b!r}"
-    elif a != b:
-        yield f"{where}: {_short(a)} != {_short(b)}"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def sample_files(paths: Sequence[Path], n: int | None, seed: int = 0) -> list[Path]:

@@ -156,10 +156,15 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class RunResult:
-    """A finished run: the submission and where it was written."""
+    """A finished run: the submission and where it was written.
+
+    ``kept_stored``: ``path`` already held a submission this run reproduced, and that file was
+    kept (its ``created``, timings and latency are the first run's, not ``submission``'s).
+    """
 
     submission: Submission
     path: Path
+    kept_stored: bool = False
 
 
 def resolve_device(requested: str | None) -> torch.device:

@@ -90,7 +90,7 @@ def run(
             submission=state.submission.model_dump(mode="json"),
             path=str(state.out_path),
         )
-    return RunResult(state.submission, state.out_path)
+    return RunResult(state.submission, state.out_path, state.kept_stored)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,9 +32,10 @@ from ..engine.measure import Counts, measure, measure_effective
 from ..engine.models import build_model
 from ..engine.resume import EpochCheckpoint, Resumed
 from ..engine.train import EpochStats, evaluate, train
-from ..errors import OutputError, TrainingError
+from ..errors import OutputError, PruningSuiteError, TrainingError
 from ..protocol.spec import TrainRecipe
-from ..record.jsonio import write_json_atomic
+from ..record.compare import reproduces
+from ..record.jsonio import read_json, write_json_atomic
 from ..record.safefiles import check_free_space
 from ..record.submission import (
     BaseModelInfo,
@@ -113,6 +115,9 @@ class RunState:
             the final model's counted, digested predictions and weights (``evaluation``).
         saved: The saved model file (``save model``), or None.
         submission: The certified submission (``assembly``).
+        kept_stored: True when ``out_path`` already held a submission this run reproduces
+            (:func:`~pruning_suite.record.compare.reproduces`): the stored file was kept
+            (``write``).
     """
 
     config: RunConfig
@@ -145,6 +150,7 @@ class RunState:
     weights_sha256: str = field(init=False)
     saved: PrunedModelFile | None = field(init=False, default=None)
     submission: Submission = field(init=False)
+    kept_stored: bool = field(init=False, default=False)
 
     def notify(self, hook_name: str, **kwargs: object) -> None:
         """Call an observer hook on the run's plugin manager (:func:`~.observe.notify`)."""
@@ -397,11 +403,19 @@ def _timings(state: RunState) -> Timings:
 def write(state: RunState) -> None:
     """Write the submission atomically, then delete the retraining checkpoint.
 
+    A stored submission of the same run id that this run reproduces is kept as it is (its
+    ``created``, timings and latency are those of the first run; a committed result stays
+    unchanged by a rerun); any other file there is replaced.
+
     Raises:
         OutputError: The submission cannot be written (a full or read-only disk); it was written
             instead to a recovery folder the message names (:func:`keep_for_recovery`).
     """
     data = state.submission.model_dump(mode="json")
+    if _reproduced(state.out_path, data):
+        state.kept_stored = True
+        retraining_checkpoint(state).discard()
+        return
     try:
         write_json_atomic(state.out_path, data)
     except (OSError, OutputError) as err:
@@ -414,6 +428,17 @@ def write(state: RunState) -> None:
             f"free space or fix the folder, then: mv {kept} {state.out_path}",
         ) from err
     retraining_checkpoint(state).discard()
+
+
+def _reproduced(path: Path, data: dict[str, Any]) -> bool:
+    """Whether ``path`` holds a readable submission that ``data`` reproduces."""
+    if not path.is_file():
+        return False
+    try:
+        stored = read_json(path)
+    except (OSError, PruningSuiteError):
+        return False  # unreadable or corrupt: replaced
+    return isinstance(stored, dict) and reproduces(stored, data)
 
 
 def keep_for_recovery(path: Path, data: object, protocol_id: str) -> Path:

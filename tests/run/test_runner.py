@@ -81,6 +81,26 @@ def test_same_seed_gives_identical_numbers(default_runs, tmp_path) -> None:
     first = default_runs["l1norm"]
     assert again.submission.run_id == first.submission.run_id
     assert _volatile(again.submission.model_dump()) == _volatile(first.submission.model_dump())
+    assert not again.kept_stored  # a new folder: written
+
+
+def test_a_rerun_that_reproduces_the_stored_file_keeps_it(default_runs, tmp_path) -> None:
+    """A committed result stays byte for byte what it was when a rerun only reproduces it (its
+    created time and latency are the first run's); a stored file it does not reproduce is
+    replaced."""
+    stored = tmp_path / default_runs["l1norm"].path.relative_to(default_runs["out"])
+    stored.parent.mkdir(parents=True)
+    original = default_runs["l1norm"].path.read_bytes()
+    stored.write_bytes(original)
+    again = run(RunConfig(plugin="l1norm", out=tmp_path))
+    assert again.kept_stored and again.path == stored
+    assert stored.read_bytes() == original
+    edited = json.loads(original)
+    edited["final"]["test_top1"] = 99.0
+    stored.write_text(json.dumps(edited))
+    third = run(RunConfig(plugin="l1norm", out=tmp_path))
+    assert not third.kept_stored
+    assert json.loads(stored.read_text())["final"]["test_top1"] == third.submission.final.test_top1
 
 
 def test_random_depends_on_the_seed(default_runs, tmp_path) -> None:

@@ -1,0 +1,74 @@
+"""What two submissions of the same run id share: the fields a rerun must reproduce.
+
+A rerun of a run id on the CPU, with the recorded thread count, is bit-identical in every field
+except :data:`VOLATILE` ones (the suite's runs are deterministic for a seed). ``pruning-suite
+audit`` uses :func:`compare_runs` to detect an edited file; the runner uses :func:`reproduces`
+to keep a stored submission that a rerun only reproduced.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["VOLATILE", "compare_runs", "reproduces"]
+
+VOLATILE = (
+    "created", "timings", "environment", "suite", "pruned_model", "certification", "latency",
+)  # fmt: skip
+"""Top-level fields a rerun may change: when, how long, where, by which checkout, the
+certification (recomputed by ``validate`` under the current rule set anyway) and the measured
+latency (a property of the machine and its load, not of the run).
+
+``base_model.source`` (trained, cached or imported) is ignored too: the checkpoint's sha256 says
+whether it is the same base model."""
+
+
+def compare_runs(recorded: dict[str, Any], rerun: dict[str, Any], atol: float = 0.0) -> list[str]:
+    """Every field of ``recorded`` that ``rerun`` does not reproduce (``VOLATILE`` ignored).
+
+    Floats are equal when ``|a - b| <= atol`` (0: bit-identical); everything else exactly. A
+    field the recorded file does not hold (``None`` or absent: written by an older suite) is not
+    compared.
+    """
+    differences: list[str] = []
+    for key in sorted(set(recorded) | set(rerun)):
+        if key not in VOLATILE:
+            differences += _diff(recorded.get(key), rerun.get(key), f"$.{key}", atol)
+    return differences
+
+
+def _diff(a: Any, b: Any, where: str, atol: float) -> Iterator[str]:
+    if where == "$.base_model.source":
+        return
+    if a is None and b is not None:
+        return  # not recorded by the suite that wrote the file
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            yield from _diff(a.get(key), b.get(key), f"{where}.{key}", atol)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            yield from _diff(x, y, f"{where}[{i}]", atol)
+    elif isinstance(a, float) and isinstance(b, float | int) and not isinstance(b, bool):
+        if not (a == b or math.isclose(a, b, rel_tol=0, abs_tol=atol)):
+            yield f"{where}: {a!r} != {b!r}"
+    elif a != b:
+        yield f"{where}: {_short(a)} != {_short(b)}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def reproduces(stored: dict[str, Any], rerun: dict[str, Any]) -> bool:
+    """Whether ``rerun`` adds nothing to ``stored``: every compared field bit-identical, both
+    ways (a field only one of them records counts as a difference), the same certification,
+    and each :data:`VOLATILE` field recorded by both or by neither (a rerun that measured
+    latency the stored file lacks is new information)."""
+    if compare_runs(stored, rerun) or compare_runs(rerun, stored):
+        return False
+    if stored.get("certification") != rerun.get("certification"):
+        return False
+    return all((stored.get(key) is None) == (rerun.get(key) is None) for key in VOLATILE)
