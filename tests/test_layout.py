@@ -84,7 +84,11 @@ def test_no_private_name_is_imported_across_subpackages() -> None:
         for target, names, line in _imports(path):
             if target.split(".")[0] == _package(path):
                 continue
-            crossing += [f"{path.relative_to(SUITE)}:{line} {n}" for n in names if n.startswith("_") and not n.endswith("__")]
+            crossing += [
+                f"{path.relative_to(SUITE)}:{line} {n}"
+                for n in names
+                if n.startswith("_") and not n.endswith("__")
+            ]
     assert not crossing, f"private names imported across subpackages: {crossing}"
 
 

@@ -167,7 +167,9 @@ def _time_pair(
 
     numbers = [_block_length(model, example, settings) for model in models]
     timers = [
-        Timer("model(x)", globals={"model": model, "x": example}, num_threads=torch.get_num_threads())
+        Timer(
+            "model(x)", globals={"model": model, "x": example}, num_threads=torch.get_num_threads()
+        )
         for model in models
     ]
     times: list[list[float]] = [[], []]

@@ -469,7 +469,8 @@ class Submission(_Strict):
         None, description="the method's pruning stage (absent in older files)"
     )
     evidence: RunEvidence | None = Field(
-        None, description="digests of the final model's predictions and weights (absent in older files)"
+        None,
+        description="digests of the final model's predictions and weights (absent in older files)",
     )
     certification: Certification | None = Field(
         None, description="strictest comparison setup met and division (absent in older files)"

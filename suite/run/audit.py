@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import random
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -27,6 +26,7 @@ from .config import RunConfig
 from .runner import run
 
 __all__ = ["VOLATILE", "AuditResult", "audit_config", "audit_file", "compare_runs", "sample_files"]
+
 
 @dataclass(frozen=True)
 class AuditResult:

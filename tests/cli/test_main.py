@@ -60,9 +60,7 @@ def test_a_study_page_shows_its_command_without_jobs() -> None:
     from pruning_suite.cli.study import without_jobs
 
     command = "pruning-suite study scratch --jobs 4 --plugin l1norm --jobs=2 --report 'my docs'"
-    assert (
-        without_jobs(command) == "pruning-suite study scratch --plugin l1norm --report 'my docs'"
-    )
+    assert without_jobs(command) == "pruning-suite study scratch --plugin l1norm --report 'my docs'"
 
 
 def test_report_of_only_refused_files_fails(tmp_path, capsys) -> None:

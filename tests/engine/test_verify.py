@@ -46,8 +46,12 @@ def test_cifar10_resnet56_smoke_run_prunes_a_smoke_trained_base(tmp_path: Path) 
     failed at 1.22e-4 (float32, atol 1e-5) on the CPU."""
     _write_cifar(tmp_path, "cifar10", n_train=5 * 1_100, n_test=1_100)
     config = RunConfig(
-        plugin="l1norm", protocol="cifar10-resnet56", target="l1-90", data_dir=tmp_path,
-        out=tmp_path / "out", smoke=True,
+        plugin="l1norm",
+        protocol="cifar10-resnet56",
+        target="l1-90",
+        data_dir=tmp_path,
+        out=tmp_path / "out",
+        smoke=True,
     )
     sub = run(config).submission
     assert sub.pruning.sparsity > 0.85  # Table 6: 90.39% at ratio 0.9
@@ -56,7 +60,9 @@ def test_cifar10_resnet56_smoke_run_prunes_a_smoke_trained_base(tmp_path: Path) 
 
 def _big_logit_net() -> nn.Sequential:
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
+    net = nn.Sequential(
+        nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4)
+    )
     with torch.no_grad():
         net[4].weight.mul_(1e4)  # logits of order 1e4: one float32 step there is ~1e-3
     return net

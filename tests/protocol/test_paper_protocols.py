@@ -233,7 +233,9 @@ def _write_folder(root: Path, classes: tuple[str, ...], train: int, val: int) ->
 
 def _test_copy(protocol_id: str, folder: Path, replace: dict[str, str]) -> Path:
     """The shipped protocol file with a new id and the given line replacements, nothing else."""
-    text = (Path(imagefolder.__file__).parents[1] / "protocol" / "files" / f"{protocol_id}.toml").read_text()
+    text = (
+        Path(imagefolder.__file__).parents[1] / "protocol" / "files" / f"{protocol_id}.toml"
+    ).read_text()
     text = text.replace(f'id = "{protocol_id}"', f'id = "test-{protocol_id}"', 1)
     for old, new in replace.items():
         assert text.count(old) == 1, old

@@ -45,7 +45,9 @@ def test_R_EVAL_3_one_point_more_on_the_final_epoch_is_caught(default_runs, tmp_
     assert all(p.severity == "error" for p in problems if p.rule == "R-EVAL-3")
 
 
-def test_R_EVAL_3_an_impossible_accuracy_is_caught_even_with_consistent_counts_removed(default_runs, tmp_path) -> None:
+def test_R_EVAL_3_an_impossible_accuracy_is_caught_even_with_consistent_counts_removed(
+    default_runs, tmp_path
+) -> None:
     def impossible(data):
         for row in data["retraining"]:
             row["test_top1"] = 99.5  # 358.2 of 360 images

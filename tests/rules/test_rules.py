@@ -37,7 +37,9 @@ from pruning_suite.validate import validate_file, validate_paths
 from tests.conftest_submissions import certified, make_submission, run_id_for, write_submission
 
 DIGITS = load_protocol("digits-convnet")
-DIGITS_TOML = resources.files("pruning_suite.protocol.files").joinpath("digits-convnet.toml").read_text()
+DIGITS_TOML = (
+    resources.files("pruning_suite.protocol.files").joinpath("digits-convnet.toml").read_text()
+)
 
 
 def _protocol_file(tmp_path: Path, pid: str, retrain_epochs: int = 20, extra: str = ""):
@@ -167,7 +169,10 @@ def test_R_EVAL_1_reported_accuracy_is_the_final_epoch_never_a_best_one(tmp_path
         for i, t in enumerate((76.1, 76.0, 76.2))
     ]
     data["pruning_stage"] = {
-        **data["pruning_stage"], "epochs": 3, "lr_schedule": "0:0.01", "log": stage
+        **data["pruning_stage"],
+        "epochs": 3,
+        "lr_schedule": "0:0.01",
+        "log": stage,
     }
     _set_accuracies(data, [70.3, 73.8, 74.6, 75.2, 75.1, 75.0, 75.0])
     _recertify(data, protocol)
@@ -608,6 +613,7 @@ def test_R_CERT_1_a_claimed_setup_must_be_the_one_the_fields_support(tmp_path) -
 def test_R_SX_1_scratch_budgets_of_the_paper() -> None:
     # Scratch-B, K1 = 160 pretraining epochs at a 2x FLOP reduction
     f1, f2 = 2_000_000, 1_000_000
+
     def epochs(setup, k1, k2, f1=None, f2=None, **rest):
         return scratch_epochs(ScratchBudget(setup, k1, k2, f1, f2, **rest))
 

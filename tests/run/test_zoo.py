@@ -114,7 +114,9 @@ def test_import_of_a_missing_or_foreign_file(tmp_path: Path) -> None:
 
 def _pretrained_copy(tmp_path: Path, sha256: str) -> str:
     """digits-convnet, renamed, starting from the weights file 'digits-convnet-test.pth'."""
-    text = (Path(basecache.__file__).parents[1] / "protocol" / "files" / f"{DIGITS}.toml").read_text()
+    text = (
+        Path(basecache.__file__).parents[1] / "protocol" / "files" / f"{DIGITS}.toml"
+    ).read_text()
     text = text.replace(f'id = "{DIGITS}"', 'id = "digits-pretrained"')
     text = text.replace(
         "[base_model]\nseed = 0\n",

@@ -363,7 +363,10 @@ def test_registered_checks_are_named_documented_functions():
     checks = [rule.check for _, rule in load_rules().items() if rule.check is not None]
     names = [check.__name__ for check in checks]
     assert len(set(names)) == len(names) >= 30
-    assert all(name.startswith("check_") and check.__doc__ for name, check in zip(names, checks, strict=True))
+    assert all(
+        name.startswith("check_") and check.__doc__
+        for name, check in zip(names, checks, strict=True)
+    )
 
 
 # --------------------------------------------------------------------------- folders
