@@ -47,13 +47,18 @@ _CUSTOM_LRS = (0.1, 0.1, 0.01)
 def run_id_for(data: dict[str, Any]) -> str:
     """The run id of submission ``data``, computed from its fields as the suite does.
 
-    sha256 of the canonical JSON of protocol id+version, method name+version+config, target id,
-    seed and smoke, plus the retraining override and the re-initialization when there are any;
+    sha256 of the canonical JSON of protocol id+version+content hash, method
+    name+version+config, target id, seed and smoke, plus the method's code digest, the
+    retraining override and the re-initialization when there are any;
     the first 12 hex digits (``pruning_suite.record.identity.run_id``; kept here as an
     independent oracle).
     """
     key = {
-        "protocol": [data["protocol"]["id"], data["protocol"]["version"]],
+        "protocol": [
+            data["protocol"]["id"],
+            data["protocol"]["version"],
+            data["protocol"]["content_hash"],
+        ],
         "method": [data["method"]["name"], data["method"]["version"], data["method"]["config"]],
         "target": data["target"]["id"],
         "seed": data["seed"],
@@ -63,6 +68,8 @@ def run_id_for(data: dict[str, Any]) -> str:
         key["retraining_override"] = data["retraining_override"]
     if data["method"].get("reinit"):
         key["reinit"] = data["method"]["reinit"]
+    if data["method"].get("code_sha256"):
+        key["method_code"] = data["method"]["code_sha256"]
     return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:12]
 
 
@@ -123,6 +130,7 @@ def make_submission(
     checkpoint_sha256: str = _HASH_C,
     under: ComparisonProtocol | None = None,
     retraining_override: dict[str, Any] | None = None,
+    code_sha256: str | None = None,
 ) -> dict[str, Any]:
     """A valid submission as JSON data; every derived number agrees with the raw ones.
 
@@ -148,6 +156,7 @@ def make_submission(
         retraining_override: Recipe fields the run changed (``run --retrain-epochs`` /
             ``--retrain-lr-schedule``: open division), e.g. ``{"epochs": 160}``; the rows,
             the recorded recipe and the run id follow it. Needs a known protocol.
+        code_sha256: The method's code digest (None: not recorded, as before it existed).
 
     Returns:
         A fresh dict; mutate it freely (recompute ``run_id`` with :func:`run_id_for` after
@@ -175,6 +184,7 @@ def make_submission(
                 "name": method,
                 "version": method_version,
                 "distribution": "pruning-suite",
+                "code_sha256": code_sha256,
                 "granularity": "filter",
                 "config": config or {},
             },

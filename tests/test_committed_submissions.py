@@ -48,3 +48,17 @@ def test_each_docs_page_is_what_its_command_writes_from_the_committed_runs(
     written = (tmp_path / page / "README.md").read_text()
     written = written.replace(shlex.join(["pruning-suite", *argv, "--out", str(ROOT)]), command)
     assert written == committed
+
+
+def test_the_readme_main_job_reproduces_a_committed_file() -> None:
+    """README's first command (``pruning-suite run --plugin l1norm``) writes into submissions/;
+    it keeps the committed file only when its run id is committed and it reproduces it. A new
+    run id (the l1norm code or the digits-convnet protocol changed) would add a file there and
+    stale docs/leaderboard in CI."""
+    from pruning_suite.run.runner import RunConfig, plan_run
+
+    run_id = plan_run(RunConfig(plugin="l1norm")).run_id
+    assert (ROOT / "digits-convnet" / "l1norm" / f"{run_id}.json").is_file(), (
+        f"no committed run {run_id}: run 'bash submissions/regenerate.sh digits' and rebuild "
+        "the site (pruning-suite leaderboard submissions --out docs/leaderboard)"
+    )

@@ -15,6 +15,7 @@ import math
 import os
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -188,19 +189,51 @@ def _corrupt_hint(path: Path) -> str:
     )
 
 
+MAX_IDX_BYTES = 1 << 30
+"""The largest decoded IDX file read (1 GiB; Fashion-MNIST's training images are 47 MB): the
+header's size is checked before anything is decompressed, so a small gzip that expands to
+gigabytes is refused at once."""
+
+
 def _read_idx_bytes(path: Path, hint: str) -> bytes:
-    """The file's bytes, gunzipped when they start with the gzip magic number."""
+    """The file's bytes, gunzipped when they start with the gzip magic number; never more than
+    the header declares plus one byte (so an over-long file is still told apart)."""
     try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DatasetError(f"cannot read dataset file {path}: {err.strerror or err}", hint) from err
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
+        with path.open("rb") as handle:
+            gzipped = handle.read(2) == b"\x1f\x8b"
+            handle.seek(0)
+            if not gzipped:
+                return _bounded(handle, path, hint)
+            with gzip.GzipFile(fileobj=handle) as stream:
+                return _bounded(stream, path, hint)
     except (OSError, EOFError, zlib.error) as err:
+        if isinstance(err, OSError) and not isinstance(err, gzip.BadGzipFile) and err.errno:
+            raise DatasetError(
+                f"cannot read dataset file {path}: {err.strerror or err}", hint
+            ) from err
         message = f"dataset file {path} is a truncated or corrupt gzip file: {err}"
         raise DatasetError(message, hint) from err
+
+
+def _bounded(stream: Any, path: Path, hint: str) -> bytes:
+    """Read the IDX header from ``stream``, refuse a declared size over :data:`MAX_IDX_BYTES`,
+    then read at most the declared payload and one byte more."""
+    head = stream.read(4)
+    if len(head) < 4 or head[2] not in _IDX_DTYPES:
+        return head  # not IDX: _parse_idx says so
+    dims_raw = stream.read(4 * head[3])
+    if len(dims_raw) < 4 * head[3]:
+        return head + dims_raw  # truncated header: _parse_idx says so
+    dims = [int.from_bytes(dims_raw[i : i + 4], "big") for i in range(0, len(dims_raw), 4)]
+    payload = math.prod(dims) * _IDX_DTYPES[head[2]].itemsize
+    if 4 + len(dims_raw) + payload > MAX_IDX_BYTES:
+        raise DatasetError(
+            f"dataset file {path} declares an IDX array of shape {tuple(dims)} "
+            f"({4 + len(dims_raw) + payload} bytes decoded), over the {MAX_IDX_BYTES} byte "
+            "limit: the file is truncated or its header is corrupt",
+            hint,
+        )
+    return head + dims_raw + stream.read(payload + 1)
 
 
 def _parse_idx(raw: bytes, path: Path, hint: str) -> np.ndarray:

@@ -34,9 +34,14 @@ class RunIdentity:
     Attributes:
         protocol_id: The protocol id, e.g. ``"digits-convnet"``.
         protocol_version: The protocol version.
+        protocol_hash: sha256 of the protocol's canonical JSON (``content_hash``): two protocol
+            files with the same id and version but other contents give other run ids.
         method: The method's registered name, e.g. ``"l1norm"``.
         method_version: The method's version string.
         method_config: The method's config as plain JSON data.
+        method_code: sha256 of the method's code
+            (:func:`~pruning_suite.contract.codedigest.code_sha256`), None when unknown: code
+            edited without a version bump gives another run id.
         target: The pruning target id.
         seed: The run's seed.
         smoke: True for a smoke run (reduced budget, never ranked).
@@ -46,6 +51,7 @@ class RunIdentity:
 
     protocol_id: str
     protocol_version: int
+    protocol_hash: str
     method: str
     method_version: str
     method_config: Mapping[str, Any]
@@ -54,6 +60,7 @@ class RunIdentity:
     smoke: bool
     retraining_override: Mapping[str, Any] | None = None
     reinit: str | None = None
+    method_code: str | None = None
 
     @classmethod
     def of(cls, sub: Submission) -> RunIdentity:
@@ -61,6 +68,7 @@ class RunIdentity:
         return cls(
             protocol_id=sub.protocol.id,
             protocol_version=sub.protocol.version,
+            protocol_hash=sub.protocol.content_hash,
             method=sub.method.name,
             method_version=sub.method.version,
             method_config=sub.method.config,
@@ -69,16 +77,17 @@ class RunIdentity:
             smoke=sub.smoke,
             retraining_override=sub.retraining_override,
             reinit=sub.method.reinit,
+            method_code=sub.method.code_sha256,
         )
 
 
 def run_id(identity: RunIdentity) -> str:
     """The run id: the first 12 hex digits of the sha256 of the canonical JSON of the identity.
 
-    The hashed object is ``{"protocol": [id, version], "method": [name, version, config],
-    "target": target id, "seed": seed, "smoke": smoke}``, plus ``"retraining_override"`` when the
-    run declares one and ``"reinit"`` when it re-initializes (so files written before either
-    existed keep their ids). Canonical JSON: sorted keys, no whitespace.
+    The hashed object is ``{"protocol": [id, version, content hash], "method": [name, version,
+    config], "target": target id, "seed": seed, "smoke": smoke}``, plus ``"method_code"`` when
+    the method's code digest is known, ``"retraining_override"`` when the run declares one and
+    ``"reinit"`` when it re-initializes. Canonical JSON: sorted keys, no whitespace.
 
     Args:
         identity: What identifies the run.
@@ -87,7 +96,7 @@ def run_id(identity: RunIdentity) -> str:
         12 lower-case hex digits, e.g. ``"3f0a9c1d2b4e"``.
     """
     key: dict[str, Any] = {
-        "protocol": [identity.protocol_id, identity.protocol_version],
+        "protocol": [identity.protocol_id, identity.protocol_version, identity.protocol_hash],
         "method": [identity.method, identity.method_version, dict(identity.method_config)],
         "target": identity.target,
         "seed": identity.seed,
@@ -97,13 +106,16 @@ def run_id(identity: RunIdentity) -> str:
         key["retraining_override"] = dict(identity.retraining_override)
     if identity.reinit:
         key["reinit"] = identity.reinit
+    if identity.method_code:
+        key["method_code"] = identity.method_code
     return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:RUN_ID_DIGITS]
 
 
 class RankingKey(NamedTuple):
     """The ranking row a run belongs to: its table (protocol version, target, division, setup)
-    and its method row within that table (method, config and how the run departed from the plain
-    pipeline). Runs with equal keys are seeds of one ranked mean."""
+    and its method row within that table (method, config, the digest of the method's code and how
+    the run departed from the plain pipeline). Runs with equal keys are seeds of one ranked
+    mean."""
 
     protocol_id: str
     protocol_version: int
@@ -116,13 +128,15 @@ class RankingKey(NamedTuple):
     reinit: str | None
     retraining_override: str | None
     selection: str
+    method_code: str | None = None
 
     def table(self) -> tuple[str, int, str, str, str | None]:
         """(protocol id, version, target, division, setup): the table the row is in."""
         return self.protocol_id, self.protocol_version, self.target, self.division, self.setup
 
-    def row(self) -> tuple[str, str, str, str | None, str | None, str]:
-        """(method, version, config, reinit, retraining override, selection): the row in its table."""
+    def row(self) -> tuple[str, str, str, str | None, str | None, str, str | None]:
+        """(method, version, config, reinit, retraining override, selection, code digest): the
+        row in its table; seeds that ran other method code are other rows."""
         return (
             self.method,
             self.method_version,
@@ -130,6 +144,7 @@ class RankingKey(NamedTuple):
             self.reinit,
             self.retraining_override,
             self.selection,
+            self.method_code,
         )
 
     def override(self) -> dict[str, Any]:
@@ -165,4 +180,5 @@ def ranking_key(sub: Submission, division: str, setup: str | None) -> RankingKey
         reinit=sub.method.reinit,
         retraining_override=canonical_json(override) if override else None,
         selection=sub.final.selection,
+        method_code=sub.method.code_sha256,
     )

@@ -60,12 +60,16 @@ def method_rows(
     for sub in subs:
         by_row[ranking_key(sub, division, setup)].append(sub)
     configs: dict[tuple[str, str], set[str]] = defaultdict(set)
+    codes: dict[tuple[str, str, str], set[str | None]] = defaultdict(set)
     for key in by_row:
         configs[(key.method, key.method_version)].add(key.config)
+        codes[(key.method, key.method_version, key.config)].add(key.method_code)
     rows = []
     for key, runs in by_row.items():
         mixed = len(configs[(key.method, key.method_version)]) > 1
         label = _label(key, _shown_config(key, mixed, defaults))
+        if len(codes[(key.method, key.method_version, key.config)]) > 1:
+            label += f" [code {(key.method_code or 'unrecorded')[:8]}]"
         rows.append(_method_row(key, label, runs, dense_top1, seeds_required))
     return sorted(rows, key=lambda r: (-r.top1_mean, r.label))
 

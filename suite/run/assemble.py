@@ -101,6 +101,7 @@ class RunRecords:
         saved: The saved model file, else None.
         timings: Seconds per phase.
         latency: Measured latency of the dense and the pruned model per device and batch size.
+        code_sha256: The digest of the method's code (``RunPlan.code_sha256``).
     """
 
     run_id: str
@@ -127,6 +128,7 @@ class RunRecords:
     val_evidence: Evidence | None = None
     weights_sha256: str | None = None
     latency: Sequence[LatencyResult] = ()
+    code_sha256: str | None = None
 
 
 def assemble_submission(records: RunRecords) -> Submission:
@@ -183,6 +185,7 @@ def _method_ref(records: RunRecords) -> MethodRef:
         name=method.name,
         version=method.version,
         distribution=records.distribution,
+        code_sha256=records.code_sha256,
         granularity=method.granularity,
         config=method.config.model_dump(mode="json"),
         reinit="orthp" if records.config.orthp else None,

@@ -33,6 +33,7 @@ class RunPlan:
         run_id: The run id, so the submission's file name.
         regime: ``"prune"`` (retrain the pruned model) or ``"scratch"`` (train the pruned
             architecture from scratch).
+        code_sha256: The digest of the method's code, part of the run id.
     """
 
     protocol: ComparisonProtocol
@@ -41,6 +42,7 @@ class RunPlan:
     retraining: TrainRecipe
     run_id: str
     regime: Regime = "prune"
+    code_sha256: str | None = None
 
 
 def resolve_method(config: RunConfig, registry: PluginRegistry) -> tuple[PruningMethod, Regime]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..contract.codedigest import code_sha256
 from ..contract.plugins import PluginRegistry, load_registry
 from ..protocol.spec import load_protocol
 from ..record import identity
@@ -141,10 +142,12 @@ def plan_run(config: RunConfig, registry: PluginRegistry | None = None) -> RunPl
     check_granularity(method, protocol)
     check_seed(config.seed)
     retraining = retraining_recipe(protocol, config)
+    code = code_sha256(type(method))
     run_id = identity.run_id(
         identity.RunIdentity(
             protocol_id=protocol.id,
             protocol_version=protocol.version,
+            protocol_hash=protocol.content_hash,
             method=method.name,
             method_version=method.version,
             method_config=method.config.model_dump(mode="json"),
@@ -153,6 +156,7 @@ def plan_run(config: RunConfig, registry: PluginRegistry | None = None) -> RunPl
             smoke=config.smoke,
             retraining_override=config.retraining_override,
             reinit="orthp" if config.orthp else None,
+            method_code=code,
         )
     )
-    return RunPlan(protocol, target, method, retraining, run_id, regime)
+    return RunPlan(protocol, target, method, retraining, run_id, regime, code)

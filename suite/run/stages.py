@@ -386,6 +386,7 @@ def assemble(state: RunState) -> None:
             saved=state.saved,
             timings=_timings(state),
             latency=state.latency,
+            code_sha256=plan.code_sha256,
         )
     )
 

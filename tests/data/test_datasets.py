@@ -265,9 +265,12 @@ def test_not_an_idx_file_is_named(tmp_path: Path) -> None:
         read_idx(long)
 
 
+def _header_bytes(dims: tuple[int, ...], code: int = 8) -> bytes:
+    return bytes([0, 0, code, len(dims)]) + np.asarray(dims, dtype=">u4").tobytes()
+
+
 def _write_header(path: Path, dims: tuple[int, ...], payload: bytes = b"", code: int = 8) -> Path:
-    header = bytes([0, 0, code, len(dims)]) + np.asarray(dims, dtype=">u4").tobytes()
-    path.write_bytes(header + payload)
+    path.write_bytes(_header_bytes(dims, code) + payload)
     return path
 
 
@@ -524,3 +527,18 @@ def test_flip_rate_and_flip_of_flip_is_identity() -> None:
 def test_padding_without_normalization_is_refused() -> None:
     with pytest.raises(ValueError, match="mean=spec.mean"):
         augment(torch.zeros(2, 3, 8, 8), Augmentation(random_crop_padding=2), torch.Generator())
+
+
+def test_a_gzip_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    """Issue 14: a 3.1 MB gzip expanding to 3 GiB peaked at 6.97 GB before refusal. A header
+    over the size limit is refused before decompression; an honest small header followed by a
+    huge payload is read only one byte past what the header declares."""
+    declared = tmp_path / "declared.gz"
+    declared.write_bytes(gzip.compress(_header_bytes((2**16, 2**15)) + bytes(64)))
+    with pytest.raises(DatasetError, match=r"\(2147483660 bytes decoded\), over the 1073741824"):
+        read_idx(declared)
+    bomb = tmp_path / "bomb.gz"
+    bomb.write_bytes(gzip.compress(_header_bytes((10,)) + bytes(64 << 20), compresslevel=1))
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(DatasetError, match="longer than its header says: 19 bytes"):
+        read_idx(bomb)

@@ -436,3 +436,19 @@ def test_hook_register_report_formats(tmp_path, capsys, monkeypatch) -> None:
     assert main(["report", str(tmp_path), "--format", "cuont"]) == 2
     err = capsys.readouterr().err
     assert "unknown report format 'cuont'" in err and "did you mean 'count'" in err
+
+
+def test_seeds_that_ran_other_method_code_are_other_rows_and_the_label_says_so():
+    """Issue 14: a plugin edited without a version bump must not average with its old self."""
+    subs = [
+        Submission.model_validate(make_submission(seed=s, code_sha256=code))
+        for s, code in ((0, "a" * 64), (1, "a" * 64), (2, "b" * 64))
+    ]
+    (table,) = build_tables(subs)
+    assert table.rows == []  # neither has the protocol's 3 seeds: both listed apart, unranked
+    assert sorted((r.label, r.seeds) for r in table.incomplete) == [
+        ("l1norm v1.0 [code aaaaaaaa]", (0, 1)),
+        ("l1norm v1.0 [code bbbbbbbb]", (2,)),
+    ]
+    (row,) = build_tables(subs[:2])[0].incomplete
+    assert row.label == "l1norm v1.0"  # one code: nothing to tell apart

@@ -379,6 +379,7 @@ def test_R_ID_2_the_run_id_is_recomputed_from_the_files_fields(tmp_path) -> None
 def test_R_PROTO_1_a_shipped_protocol_is_followed_or_the_file_is_invalid(tmp_path) -> None:
     data = make_submission()
     data["protocol"]["content_hash"] = "e" * 64
+    data["run_id"] = run_id_for(data)  # the content hash is part of the run id
     (problem,) = _problems(tmp_path, data)
     assert _rules([problem]) == [("R-PROTO-1", "error", "$.protocol.content_hash")]
     (problem,) = _problems(tmp_path, make_submission(protocol="my-protocol"))

@@ -28,7 +28,7 @@ from pruning_suite.validate import (
     validate_file,
     validate_paths,
 )
-from tests.conftest_submissions import certified, make_submission, write_submission
+from tests.conftest_submissions import certified, make_submission, run_id_for, write_submission
 
 
 def _write_text(tmp_path, text, name="sub.json"):
@@ -605,6 +605,7 @@ def test_copy_of_a_run_under_a_new_id_is_caught(tmp_path):
     ("method", "config"), [("l1norm", {}), ("taylor", {"batches": 4}), ("random", None)]
 )
 def test_the_run_id_of_a_files_fields_is_the_runners(method, config):
+    from pruning_suite.contract.codedigest import code_sha256
     from pruning_suite.contract.plugins import load_registry  # imports torch: only inside this test
     from pruning_suite.protocol.spec import load_protocol
     from pruning_suite.run.runner import RunConfig, plan_run
@@ -620,6 +621,7 @@ def test_the_run_id_of_a_files_fields_is_the_runners(method, config):
             seed=seed,
             smoke=smoke,
             target=target.id,
+            code_sha256=code_sha256(type(pruning_method)),
         )
         config_of_run = RunConfig(
             plugin=method, method_config=config or {}, target=target.id, seed=seed, smoke=smoke
@@ -652,6 +654,7 @@ def _shorten(data, n):
 def test_content_hash_of_a_shipped_protocol_is_checked(tmp_path):
     data = make_submission()
     data["protocol"]["content_hash"] = "e" * 64
+    data["run_id"] = run_id_for(data)  # the content hash is part of the run id
     problem = _one_problem(write_submission(tmp_path, data))
     assert problem.where == "$.protocol.content_hash"
     shipped = load_protocol("digits-convnet").content_hash

@@ -1,0 +1,84 @@
+"""The digest of a pruning method's code, recorded in its submissions and part of their run id.
+
+A method's declared version is what its author says; the digest is what ran. Editing an
+installed plugin without bumping its version used to give the same run id and overwrite the
+earlier results (issue 14); with the digest in the run id, results of other code are other runs,
+and ``pruning-suite audit`` names a file whose digest the installed code does not reproduce.
+
+The digest covers the source of the module that defines the method class and of every module of
+the same package that it imports, directly or through another such module (a built-in plugin's
+private helpers, a third-party package's internals); the suite's own modules and other
+distributions are not part of it. This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import sys
+from types import ModuleType
+
+__all__ = ["code_sha256", "method_modules"]
+
+
+def method_modules(cls: type) -> list[ModuleType]:
+    """The modules whose source makes up ``cls``'s code, sorted by name.
+
+    The module defining ``cls`` and, transitively, every module of its package (the name up to
+    the module's last dot; the module alone when it is top-level) that one of them refers to by
+    a global name: an imported module, or a class or function imported from one.
+    """
+    home = sys.modules.get(cls.__module__)
+    if home is None:
+        return []
+    package = home.__name__.rpartition(".")[0]
+    found: dict[str, ModuleType] = {}
+    pending = [home]
+    while pending:
+        module = pending.pop()
+        if module.__name__ in found:
+            continue
+        found[module.__name__] = module
+        pending += [m for m in _referenced(module) if _inside(m.__name__, package)]
+    return [found[name] for name in sorted(found)]
+
+
+def code_sha256(cls: type) -> str | None:
+    """sha256 (64 hex digits) over the name and source bytes of each of
+    :func:`method_modules`, or None when a module's source cannot be read (a class defined in
+    an interactive session or by ``exec``)."""
+    digest = hashlib.sha256()
+    modules = method_modules(cls)
+    if not modules:
+        return None
+    for module in modules:
+        try:
+            path = inspect.getsourcefile(module)
+        except TypeError:
+            return None
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as handle:
+                source = handle.read()
+        except OSError:
+            return None
+        digest.update(f"{module.__name__}\0{len(source)}\0".encode())
+        digest.update(source)
+    return digest.hexdigest()
+
+
+def _referenced(module: ModuleType) -> list[ModuleType]:
+    modules: list[ModuleType] = []
+    for value in list(vars(module).values()):
+        if isinstance(value, ModuleType):
+            modules.append(value)
+            continue
+        name = getattr(value, "__module__", None)
+        if isinstance(name, str) and name in sys.modules:
+            modules.append(sys.modules[name])
+    return modules
+
+
+def _inside(name: str, package: str) -> bool:
+    return name.startswith(package + ".") if package else False
