@@ -47,18 +47,14 @@ _CUSTOM_LRS = (0.1, 0.1, 0.01)
 def run_id_for(data: dict[str, Any]) -> str:
     """The run id of submission ``data``, computed from its fields as the suite does.
 
-    sha256 of the canonical JSON of protocol id+version+content hash, method
+    sha256 of the canonical JSON of protocol id+version, method
     name+version+config, target id, seed and smoke, plus the method's code digest, the
     retraining override and the re-initialization when there are any;
     the first 12 hex digits (``pruning_suite.record.identity.run_id``; kept here as an
     independent oracle).
     """
     key = {
-        "protocol": [
-            data["protocol"]["id"],
-            data["protocol"]["version"],
-            data["protocol"]["content_hash"],
-        ],
+        "protocol": [data["protocol"]["id"], data["protocol"]["version"]],
         "method": [data["method"]["name"], data["method"]["version"], data["method"]["config"]],
         "target": data["target"]["id"],
         "seed": data["seed"],

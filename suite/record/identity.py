@@ -34,8 +34,6 @@ class RunIdentity:
     Attributes:
         protocol_id: The protocol id, e.g. ``"digits-convnet"``.
         protocol_version: The protocol version.
-        protocol_hash: sha256 of the protocol's canonical JSON (``content_hash``): two protocol
-            files with the same id and version but other contents give other run ids.
         method: The method's registered name, e.g. ``"l1norm"``.
         method_version: The method's version string.
         method_config: The method's config as plain JSON data.
@@ -51,7 +49,6 @@ class RunIdentity:
 
     protocol_id: str
     protocol_version: int
-    protocol_hash: str
     method: str
     method_version: str
     method_config: Mapping[str, Any]
@@ -68,7 +65,6 @@ class RunIdentity:
         return cls(
             protocol_id=sub.protocol.id,
             protocol_version=sub.protocol.version,
-            protocol_hash=sub.protocol.content_hash,
             method=sub.method.name,
             method_version=sub.method.version,
             method_config=sub.method.config,
@@ -84,10 +80,11 @@ class RunIdentity:
 def run_id(identity: RunIdentity) -> str:
     """The run id: the first 12 hex digits of the sha256 of the canonical JSON of the identity.
 
-    The hashed object is ``{"protocol": [id, version, content hash], "method": [name, version,
-    config], "target": target id, "seed": seed, "smoke": smoke}``, plus ``"method_code"`` when
-    the method's code digest is known, ``"retraining_override"`` when the run declares one and
-    ``"reinit"`` when it re-initializes. Canonical JSON: sorted keys, no whitespace.
+    The hashed object is ``{"protocol": [id, version], "method": [name, version, config],
+    "target": target id, "seed": seed, "smoke": smoke}``, plus ``"method_code"`` when the
+    method's code digest is recorded, ``"retraining_override"`` when the run declares one and
+    ``"reinit"`` when it re-initializes (so files written before any of them existed keep their
+    ids). Canonical JSON: sorted keys, no whitespace.
 
     Args:
         identity: What identifies the run.
@@ -96,7 +93,7 @@ def run_id(identity: RunIdentity) -> str:
         12 lower-case hex digits, e.g. ``"3f0a9c1d2b4e"``.
     """
     key: dict[str, Any] = {
-        "protocol": [identity.protocol_id, identity.protocol_version, identity.protocol_hash],
+        "protocol": [identity.protocol_id, identity.protocol_version],
         "method": [identity.method, identity.method_version, dict(identity.method_config)],
         "target": identity.target,
         "seed": identity.seed,

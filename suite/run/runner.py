@@ -147,7 +147,6 @@ def plan_run(config: RunConfig, registry: PluginRegistry | None = None) -> RunPl
         identity.RunIdentity(
             protocol_id=protocol.id,
             protocol_version=protocol.version,
-            protocol_hash=protocol.content_hash,
             method=method.name,
             method_version=method.version,
             method_config=method.config.model_dump(mode="json"),

@@ -71,17 +71,16 @@ def test_a_class_without_source_has_no_digest() -> None:
     assert code_sha256(namespace["M"]) is None
 
 
-def test_the_run_id_hashes_the_method_code_and_the_protocol_content() -> None:
+def test_the_run_id_hashes_the_method_code_when_recorded() -> None:
     from pruning_suite.record.identity import RunIdentity, run_id
 
     base = dict(
-        protocol_id="p", protocol_version=1, protocol_hash="a" * 64, method="m",
+        protocol_id="p", protocol_version=1, method="m",
         method_version="1", method_config={}, target="t", seed=0, smoke=False,
     )  # fmt: skip
     ids = {
         run_id(RunIdentity(**base)),
         run_id(RunIdentity(**base, method_code="b" * 64)),
         run_id(RunIdentity(**base, method_code="c" * 64)),
-        run_id(RunIdentity(**{**base, "protocol_hash": "d" * 64})),
     }
-    assert len(ids) == 4
+    assert len(ids) == 3

@@ -355,20 +355,3 @@ def test_a_scratch_method_cannot_run_under_the_prune_regime(tmp_path) -> None:
         run(RunConfig(plugin="scratch", regime="prune", smoke=True, out=tmp_path))
     assert not any(tmp_path.iterdir())
 
-
-def test_a_custom_protocol_edited_under_the_same_id_and_version_gets_another_run_id(
-    tmp_path,
-) -> None:
-    """Issue 14: two files ``my-protocol@1`` with other contents gave one run id, and the second
-    run overwrote the first."""
-    from pruning_suite.protocol.builtin import shipped_folder
-    from pruning_suite.run.runner import plan_run
-
-    shipped = (shipped_folder() / "digits-convnet.toml").read_text()
-    custom = shipped.replace('id = "digits-convnet"', 'id = "my-digits"')
-    first, second = tmp_path / "a.toml", tmp_path / "b.toml"
-    first.write_text(custom)
-    second.write_text(custom.replace("test_size = 360", "test_size = 300"))
-    assert "test_size = 300" in second.read_text()
-    ids = [plan_run(RunConfig(plugin="l1norm", protocol=str(p))).run_id for p in (first, second)]
-    assert ids[0] != ids[1]
