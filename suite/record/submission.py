@@ -80,12 +80,7 @@ class MethodRef(_Strict):
     name: str
     version: str
     distribution: str = Field(description="installed distribution that provided the method")
-    code_sha256: str | None = Field(
-        None,
-        pattern=_HEX64,
-        description="sha256 of the method's source modules (pruning_suite.contract.codedigest); "
-        "part of the run id",
-    )
+    code_sha256: str | None = Field(None, pattern=_HEX64, description="code digest; in the run id")
     granularity: Literal["filter", "weight"]
     config: dict[str, Any]
     reinit: Literal["orthp"] | None = Field(

@@ -9,6 +9,7 @@ writes the submission (DESIGN.md, "The pipeline of one run").
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -143,19 +144,19 @@ def plan_run(config: RunConfig, registry: PluginRegistry | None = None) -> RunPl
     check_seed(config.seed)
     retraining = retraining_recipe(protocol, config)
     code = code_sha256(type(method))
-    run_id = identity.run_id(
-        identity.RunIdentity(
-            protocol_id=protocol.id,
-            protocol_version=protocol.version,
-            method=method.name,
-            method_version=method.version,
-            method_config=method.config.model_dump(mode="json"),
-            target=target.id,
-            seed=config.seed,
-            smoke=config.smoke,
-            retraining_override=config.retraining_override,
-            reinit="orthp" if config.orthp else None,
-            method_code=code,
-        )
+    ident = identity.RunIdentity(
+        protocol_id=protocol.id,
+        protocol_version=protocol.version,
+        method=method.name,
+        method_version=method.version,
+        method_config=method.config.model_dump(mode="json"),
+        target=target.id,
+        seed=config.seed,
+        smoke=config.smoke,
+        retraining_override=config.retraining_override,
+        reinit="orthp" if config.orthp else None,
+        method_code=code,
     )
-    return RunPlan(protocol, target, method, retraining, run_id, regime, code)
+    run_id = identity.run_id(ident)
+    legacy = identity.run_id(dataclasses.replace(ident, method_code=None)) if code else None
+    return RunPlan(protocol, target, method, retraining, run_id, regime, code, legacy)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from ..errors import PruningSuiteError
 from ..protocol.catalogue import load_protocol
+from ..record.jsonio import read_json
 from ..record.submission import Submission
 from .base import Arm, StudyResult
 
@@ -153,7 +154,9 @@ def _run_job(job: Any, threads: int) -> Submission | PruningSuiteError:
 
 
 def planned_path(job: Any) -> Path:
-    """Where ``job`` (a ``RunConfig``) writes its submission, computed without running it.
+    """Where ``job`` (a ``RunConfig``) writes its submission, computed without running it; a
+    committed file of the same configuration written before code digests were recorded (no
+    ``method.code_sha256``, at the run id without one) stands for it.
 
     Raises:
         PruningSuiteError: The job cannot run (:func:`pruning_suite.run.runner.plan_run`).
@@ -161,7 +164,20 @@ def planned_path(job: Any) -> Path:
     from ..run.runner import plan_run
 
     plan = plan_run(job)
-    return Path(job.out) / plan.protocol.id / plan.method.name / f"{plan.run_id}.json"
+    folder = Path(job.out) / plan.protocol.id / plan.method.name
+    path = folder / f"{plan.run_id}.json"
+    legacy = folder / f"{plan.legacy_run_id}.json"
+    if not path.is_file() and plan.legacy_run_id and legacy.is_file() and _no_digest(legacy):
+        return legacy  # written before code digests were recorded: the same configuration
+    return path
+
+
+def _no_digest(path: Path) -> bool:
+    try:
+        method = read_json(path).get("method") or {}
+    except (PruningSuiteError, OSError, AttributeError):
+        return False
+    return isinstance(method, dict) and method.get("code_sha256") is None
 
 
 def run_study(

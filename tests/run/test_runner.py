@@ -354,4 +354,3 @@ def test_a_scratch_method_cannot_run_under_the_prune_regime(tmp_path) -> None:
     with pytest.raises(PluginError, match="cannot run under regime 'prune'"):
         run(RunConfig(plugin="scratch", regime="prune", smoke=True, out=tmp_path))
     assert not any(tmp_path.iterdir())
-
