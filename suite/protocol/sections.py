@@ -325,6 +325,10 @@ class PruningTarget(Frozen):
             )
 
 
+MAX_TIME_LIMIT_S = 30 * 24 * 3600.0
+"""The largest pruning-stage time limit a protocol may set: 30 days, in seconds."""
+
+
 class PruningBudget(Frozen):
     """What a method may spend in its pruning stage (setups S4.1 / S4.2); 0 epochs = one-shot.
 
@@ -345,6 +349,13 @@ class PruningBudget(Frozen):
         le=10_000_000,
         description="training examples a method may draw through ctx.calibration_batches (and "
         "pass forward with gradients while scoring), over the whole pruning stage",
+    )
+    time_limit_s: float = Field(
+        3600.0,
+        gt=0,
+        le=MAX_TIME_LIMIT_S,
+        description="wall-clock seconds the pruning stage's process may run (the method's code "
+        "and the stage's training), then it is stopped: a method that hangs ends the run",
     )
 
     @field_validator("lr_schedule")

@@ -12,7 +12,7 @@ import copy
 import hashlib
 import numbers
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -66,10 +66,13 @@ class PruningOutcome:
             order; units are filters/neurons (filter granularity) or weights, with ``after`` the
             weights kept (weight granularity).
         masks: The weight masks to hold through retraining (weight granularity), else None.
+        removals: Layer name -> the output units removed (filter granularity; numbered as in
+            the model the round was applied to), so the surgery can be replayed on another copy.
     """
 
     layers: list[tuple[str, int, int]]
     masks: WeightMasks | None = None
+    removals: dict[str, list[int]] = field(default_factory=dict)
 
 
 class CalibrationChannel:
@@ -215,7 +218,11 @@ def apply_decision(
     removals = select_removals(decision.scores, decision.ratios, layers)
     apply_structured_pruning(model, removals, example)
     return PruningOutcome(
-        [(layer.name, layer.num_units, _width(model.get_submodule(layer.name))) for layer in layers]
+        [
+            (layer.name, layer.num_units, _width(model.get_submodule(layer.name)))
+            for layer in layers
+        ],
+        removals=removals,
     )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -70,11 +70,16 @@ class PruningStageResult:
             and the weight masks to hold through retraining (weight granularity).
         decision: The method's decision of the last round.
         record: The submission's ``pruning_stage`` (epochs, LR schedule, log, rounds, samples).
+        removals: Every round's removed units in order (filter granularity; empty dicts for
+            weight granularity), to replay the surgery on another copy of the dense model.
+        target_ratios: The target's per-layer ratios, resolved on the dense model.
     """
 
     outcome: PruningOutcome
     decision: PruningDecision
     record: PruningStageRecord
+    removals: tuple[dict[str, list[int]], ...] = ()
+    target_ratios: dict[str, float] = field(default_factory=dict)
 
 
 def stage_recipe(retraining: TrainRecipe, epochs: int, lr_schedule: str | None) -> TrainRecipe:
@@ -145,7 +150,8 @@ def run_pruning_stage(
         method_grad_samples=stage.meter.grad_samples,
         method_optimizer_steps=stage.meter.optimizer_steps,
     )
-    return PruningStageResult(outcome, decision, record)
+    removals = tuple(rounds.removals)
+    return PruningStageResult(outcome, decision, record, removals, stage.target_ratios or {})
 
 
 class _Rounds:
@@ -194,6 +200,7 @@ class _Rounds:
         self.records: list[PruneRound] = []
         self.log: list[EpochStats] = []
         self.seen: list[int] = []
+        self.removals: list[dict[str, list[int]]] = []
 
     def run(
         self, epochs: int, trainer: Callable[..., list[EpochStats]]
@@ -226,6 +233,7 @@ class _Rounds:
                 model, PruningDecision(scores, ratios), stage.protocol, example
             )
             self.records.append(_round_record(model, stage, index, done, outcome))
+            self.removals.append(outcome.removals)
             if self.start is not None and index < len(round_epochs):
                 _rewind(model, self.start, outcome)
         assert outcome is not None and decision is not None  # rounds >= 1

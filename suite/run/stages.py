@@ -60,16 +60,15 @@ from .basecache import (
     work_dir,
 )
 from .config import RunConfig, budget, max_batches
+from .isolation import StageJob, run_isolated_stage
 from .observe import epoch_notifier, notify
 from .plan import RunPlan
 from .prune import (
     PruningDecision,
     PruningOutcome,
-    PruningStage,
     check_granularity,
     target_reference,
 )
-from .pruning_loop import run_pruning_stage
 from .regime import (
     JSVLog,
     apply_orthp,
@@ -214,19 +213,25 @@ def _measure_dense(state: RunState) -> None:
 
 
 def prune(state: RunState) -> None:
-    """The pruning stage (:func:`~.pruning_loop.run_pruning_stage`): the method decides on
-    copies, the suite trains (training-aware methods) and applies, verifies and measures every
-    prune round."""
+    """The pruning stage (:func:`~.pruning_loop.run_pruning_stage`) in its own process
+    (:func:`~.isolation.run_isolated_stage`): the method decides on copies, the suite trains
+    (training-aware methods) and applies, verifies and measures every prune round; this process
+    replays the surgery from the data it gets back."""
     plan, config = state.plan, state.config
     check_granularity(plan.method, plan.protocol)
     state.model.eval()
-    stage = PruningStage(plan.method, plan.protocol, plan.target, config.seed)
-    result = run_pruning_stage(
+    job = StageJob(
         state.model,
-        stage,
+        plan.method,
+        plan.protocol,
+        plan.target,
+        config.seed,
         state.data,
         plan.retraining,
         config.smoke,
+    )
+    result = run_isolated_stage(
+        job,
         epoch_notifier(state.registry.manager, "pruning"),
         on_train_start=lambda epochs: state.notify(
             "on_phase_start", phase="pruning", epochs=epochs
@@ -237,7 +242,7 @@ def prune(state: RunState) -> None:
         result.outcome,
         result.record,
     )
-    state.target_ratios = stage.target_ratios or {}
+    state.target_ratios = result.target_ratios
 
 
 def measure_pruned(state: RunState) -> None:

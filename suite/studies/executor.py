@@ -9,15 +9,16 @@ engine's adapter) can take its place.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import PruningSuiteError
 from ..protocol.catalogue import load_protocol
+from ..record.compare import check_same_protocol
 from ..record.jsonio import read_json
 from ..record.submission import Submission
+from ..run.isolation import die_with_parent
 from .base import Arm, StudyResult
 
 __all__ = ["Executor", "LocalExecutor", "die_with_parent", "planned_path", "run_study"]
@@ -112,31 +113,6 @@ class LocalExecutor:
         if failure is not None:
             raise failure
         return [results[i] for i in range(len(jobs))]
-
-
-def die_with_parent(parent: int) -> None:
-    """Make this process get SIGKILL when its parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``).
-
-    A study's worker calls it first, so ``kill -9`` of the study leaves no orphan that finishes
-    its run, starts a queued one and idles (issue 14); its run's epoch checkpoint stays, and the
-    study's rerun resumes it. A parent that died before the call ends this process at once.
-    Elsewhere than Linux it does nothing.
-
-    Args:
-        parent: The parent's pid, as the parent saw it (``os.getpid()`` there).
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the call: no signal will come
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _run_job(job: Any, threads: int) -> Submission | PruningSuiteError:
@@ -272,7 +248,7 @@ def _valid_on_disk(arm: Arm, job: Any, progress: Progress) -> Submission | None:
     protocol = load_protocol(job.protocol)
     result = check_file(path, [protocol])
     if result.submission is not None:
-        _check_same_protocol(path, result.submission, protocol)
+        check_same_protocol(path, result.submission.protocol.content_hash, protocol)
     if result.ok and result.submission is not None:
         progress(f"skip  {arm.label} seed {job.seed}: {path} exists")
         return result.submission
@@ -280,15 +256,3 @@ def _valid_on_disk(arm: Arm, job: Any, progress: Progress) -> Submission | None:
     why = f"{first.rule or first.where}: {first.message}" if first else "unreadable"
     progress(f"redo  {arm.label} seed {job.seed}: {path} is not valid ({why})")
     return None
-
-
-def _check_same_protocol(path: Path, submission: Submission, protocol: Any) -> None:
-    recorded = submission.protocol.content_hash
-    if recorded != protocol.content_hash:
-        raise PruningSuiteError(
-            f"{path} ran under another content of protocol {protocol.id}@"
-            f"{protocol.version} (content hash {recorded[:12]}..., now "
-            f"{protocol.content_hash[:12]}...)",
-            "a changed protocol needs a new version (or id), so its runs get new "
-            "files; or move the old runs out of --out",
-        )

@@ -16,6 +16,7 @@ from pruning_suite.contract.plugins import load_registry
 from pruning_suite.errors import PluginError, TrainingError
 from pruning_suite.run.runner import RunConfig, run
 from pruning_suite.validate import validate_file
+from tests.helpers import CallLog
 
 
 def _l1(ctx):
@@ -51,22 +52,22 @@ class _Slimming(PruningMethod):
 
     name = "toy-slimming"
     version = "1"
-    calls: list[tuple[str, int]] = []
+    calls = CallLog("toy-slimming")
 
     def schedule(self):
         return PruningSchedule(trains=True)
 
     def regularize(self, ctx, model):
-        type(self).calls.append(("regularize", ctx.epoch))
+        type(self).calls.append("regularize", ctx.epoch)
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d) and module.weight.grad is not None:
                 module.weight.grad.add_(1e-4 * torch.sign(module.weight.detach()))
 
     def on_pruning_epoch_end(self, ctx, model):
-        type(self).calls.append(("epoch_end", ctx.epoch))
+        type(self).calls.append("epoch_end", ctx.epoch)
 
     def score(self, ctx):
-        type(self).calls.append(("score", ctx.epoch))
+        type(self).calls.append("score", ctx.epoch)
         return _l1(ctx)
 
 
@@ -152,8 +153,8 @@ def test_a_fair_one_shot_method_is_certified_S4_2(tmp_path) -> None:
     assert stage["rounds"][0]["widths"] == {"conv1": 8, "conv2": 16, "fc1": 32}
 
 
-def test_training_aware_method_trains_in_the_suites_loop(tmp_path, registry) -> None:
-    _Slimming.calls.clear()
+def test_training_aware_method_trains_in_the_suites_loop(tmp_path, registry, monkeypatch) -> None:
+    _Slimming.calls.start(monkeypatch, tmp_path)
     result = run(
         RunConfig(plugin="toy-slimming", protocol="digits-convnet-s4", out=tmp_path), registry
     )
@@ -168,9 +169,9 @@ def test_training_aware_method_trains_in_the_suites_loop(tmp_path, registry) -> 
     assert validate_file(result.path) == []
     # hooks in order: every step's regularize within its epoch, epoch end after it, score last
     steps_per_epoch = -(-train_examples // 64)
-    kinds = [kind for kind, _ in _Slimming.calls]
+    kinds = [kind for kind, _ in _Slimming.calls.rows()]
     assert kinds.count("regularize") == 10 * steps_per_epoch
-    assert [e for k, e in _Slimming.calls if k == "epoch_end"] == list(range(1, 11))
+    assert [e for k, e in _Slimming.calls.rows() if k == "epoch_end"] == list(range(1, 11))
     assert kinds[-1] == "score" and kinds.count("score") == 1
     first_end = kinds.index("epoch_end")
     assert kinds[:first_end] == ["regularize"] * steps_per_epoch
@@ -235,10 +236,10 @@ def test_schedule_rounds_and_ratios() -> None:
 
 class _CountsSteps(_Slimming):
     name = "counts-steps"
-    seen: list[tuple[int, int, tuple[int, ...]]] = []
+    seen = CallLog("counts-steps")
 
     def regularize(self, ctx, model):
-        type(self).seen.append((ctx.step, ctx.stage_epochs, tuple(ctx.example.shape)))
+        type(self).seen.append(ctx.step, ctx.stage_epochs, tuple(ctx.example.shape))
 
 
 class _TouchesStats(_Slimming):
@@ -248,18 +249,18 @@ class _TouchesStats(_Slimming):
         model(ctx.example)  # train mode: moves the BatchNorm running statistics
 
 
-def test_regularize_sees_the_step_the_stage_length_and_an_example(tmp_path) -> None:
+def test_regularize_sees_the_step_the_stage_length_and_an_example(tmp_path, monkeypatch) -> None:
     registry = load_registry(extra_plugins=(_StepProvider(),))
-    _CountsSteps.seen.clear()
+    _CountsSteps.seen.start(monkeypatch, tmp_path)
     run(
         RunConfig(plugin="counts-steps", protocol="digits-convnet-s4", smoke=True, out=tmp_path),
         registry,
     )
-    steps = [s for s, _, _ in _CountsSteps.seen]
+    steps = [s for s, _, _ in _CountsSteps.seen.rows()]
     assert (
         steps == list(range(len(steps))) and len(steps) == 2 * 20
     )  # smoke: 2 epochs of 20 batches
-    assert {(e, shape) for _, e, shape in _CountsSteps.seen} == {(2, (2, 1, 8, 8))}
+    assert {(e, shape) for _, e, shape in _CountsSteps.seen.rows()} == {(2, (2, 1, 8, 8))}
 
 
 def test_a_regularizer_that_moves_batchnorm_statistics_is_refused(tmp_path) -> None:

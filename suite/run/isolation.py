@@ -1,0 +1,356 @@
+"""The pruning stage in a process of its own: method code never runs where results are made.
+
+A method's code (its scoring, calibration, schedule and pruning-stage hooks) could rewrite the
+suite's evaluation, hang, or crash the interpreter (issue 14: a ``score()`` that replaced
+``evaluate`` with ``lambda *a, **k: 100.0`` was certified at 100.00%). So the runner hands the
+pruning stage (:func:`~.pruning_loop.run_pruning_stage`) to a fresh ``spawn`` process and takes
+back only data, as a ``torch.save`` archive read with ``weights_only=True`` (tensors, numbers,
+strings; no code can come back):
+
+- every round's removed units (filter granularity), which the runner replays on its own copy of
+  the dense model (:func:`~pruning_suite.engine.surgery.apply_structured_pruning`, verified);
+- the weight masks (weight granularity), which it applies to its own weights;
+- the stage's trained weights, loaded strictly into the replayed architecture, only when the
+  stage trained (``pruning_budget.epochs > 0`` or a rewinding schedule): a one-shot method cannot
+  hand back weights at all;
+- the method's last decision, the stage's record (validated again), the target's ratios, the
+  random generator's state (so the rest of the run draws what it would have drawn in one process)
+  and the stage's epoch rows for the observers.
+
+The child gets copies, never shared memory, so it cannot touch the runner's model or test split.
+It runs at most ``pruning_budget.time_limit_s`` seconds of wall time and is then killed; it dies
+with the runner (:func:`die_with_parent`). What it cannot guard against: code that runs when the
+plugin's module is imported (plugins are discovered in the runner's process), and the counts the
+stage records (samples, gradient passes), which are made in the method's process.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from .. import errors
+from ..contract.method import PruningMethod
+from ..data.datasets import DataSplits
+from ..engine.masks import WeightMasks
+from ..engine.surgery import apply_structured_pruning
+from ..engine.train import EpochStats
+from ..errors import PluginError, PruningSuiteError
+from ..protocol.spec import ComparisonProtocol, PruningTarget, TrainRecipe
+from ..record.submission import PruningStage as PruningStageRecord
+from .prune import PruningDecision, PruningOutcome, PruningStage
+from .pruning_loop import PruningStageResult, run_pruning_stage
+
+__all__ = ["StageJob", "die_with_parent", "run_isolated_stage"]
+
+_POLL_S = 0.5
+"""How often the runner checks that the stage's process is alive, seconds."""
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """One pruning stage, as the runner hands it to the stage's process (pickled, copied).
+
+    Attributes:
+        model: The dense base model (its device is the run's).
+        method: The plugin's method instance (its class must be importable by name).
+        protocol, target, seed: Select the stage (:class:`~.prune.PruningStage`).
+        data: The dataset's splits (only ``train`` is trained on or handed out).
+        retraining: The protocol's retraining recipe (the stage trains with its batch size,
+            optimizer and augmentation).
+        smoke: Cut the stage to the smoke budget.
+    """
+
+    model: nn.Module
+    method: PruningMethod
+    protocol: ComparisonProtocol
+    target: PruningTarget
+    seed: int
+    data: DataSplits
+    retraining: TrainRecipe
+    smoke: bool = False
+
+
+def run_isolated_stage(
+    job: StageJob,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    on_train_start: Callable[[int], None] | None = None,
+) -> PruningStageResult:
+    """Run the pruning stage in a spawned process; prune ``job.model`` in place from its data.
+
+    Args:
+        job: The stage; ``job.model`` (the runner's copy) is pruned in place by replaying the
+            child's removals and masks, and gets the child's weights when the stage trained.
+        on_epoch: Called with each pruning-stage epoch's row, as the child reports it.
+        on_train_start: Called with the stage's epochs before its first epoch (only when > 0).
+
+    Returns:
+        The stage's result, as :func:`~.pruning_loop.run_pruning_stage` returns it in one process.
+
+    Raises:
+        PluginError: The method's class cannot be handed to a process (defined inside a
+            function), the stage ran over ``pruning_budget.time_limit_s``, its process died, or
+            it sent back something malformed; and every error the stage raises in one process
+            (PluginError, PruningError, TrainingError, ...), with its message and hint.
+    """
+    import torch.multiprocessing as mp
+
+    context = mp.get_context("spawn")  # fork deadlocks torch's thread pool in the child
+    ours, theirs = context.Pipe(duplex=True)
+    process = context.Process(target=_child, args=(theirs, os.getpid()), daemon=True)
+    name, limit = job.method.name, job.protocol.pruning_budget.time_limit_s
+    try:
+        archive = _archive(job, name)
+        process.start()
+        theirs.close()
+        ours.send_bytes(archive)
+        del archive
+        reply = _await(ours, process, name, limit, on_epoch, on_train_start)
+    finally:
+        if process.is_alive():
+            process.kill()
+        if process.pid is not None:
+            process.join()
+        ours.close()
+    return _replay(job, reply)
+
+
+def _archive(job: StageJob, name: str) -> bytes:
+    """The job and the runner's torch settings as ``torch.save`` bytes (copies, not shared)."""
+    settings = {
+        "threads": torch.get_num_threads(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": _cuda_rng(job),
+    }
+    buffer = io.BytesIO()
+    try:
+        torch.save({"job": job, "settings": settings}, buffer)
+    except (AttributeError, TypeError, RuntimeError) as err:  # pickle's "Can't pickle <local>"
+        raise PluginError(
+            f"plugin {name!r} cannot run in the pruning stage's own process: {err}",
+            "define the method class (and its config) at the top level of an importable module",
+        ) from err
+    return buffer.getvalue()
+
+
+def _cuda_rng(job: StageJob) -> torch.Tensor | None:
+    device = next(iter(job.model.parameters())).device
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def _await(
+    conn: Connection,
+    process: Any,
+    name: str,
+    limit: float,
+    on_epoch: Callable[[EpochStats], None] | None,
+    on_train_start: Callable[[int], None] | None,
+) -> dict[str, Any]:
+    """Relay the child's progress until it sends its result; enforce the time limit."""
+    deadline = time.monotonic() + limit
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise PluginError(
+                f"plugin {name!r}: the pruning stage ran over its time limit of {limit:g} s "
+                "(pruning_budget.time_limit_s) and was stopped",
+                "a method that hangs in score() or a hook is a bug in the plugin; a protocol whose "
+                "pruning stage needs longer sets a larger pruning_budget.time_limit_s",
+            )
+        if not conn.poll(min(left, _POLL_S)):
+            if not process.is_alive() and not conn.poll():
+                raise _died(name, process)
+            continue
+        try:
+            kind, body = _message(conn.recv_bytes())
+        except EOFError:
+            process.join()
+            raise _died(name, process) from None
+        if kind == "epoch" and on_epoch is not None:
+            on_epoch(EpochStats(**body))
+        elif kind == "train_start" and on_train_start is not None:
+            on_train_start(int(body))
+        elif kind == "error":
+            raise _error(body)
+        elif kind == "done":
+            return body
+
+
+def _message(data: bytes) -> tuple[str, Any]:
+    try:
+        kind, body = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception as err:  # anything else than a (kind, data) pair of plain data
+        raise PluginError(
+            f"the pruning stage's process sent something that is not plain data ({err})",
+            "the method's code wrote to the suite's channel; only the suite may",
+        ) from err
+    if kind not in ("epoch", "train_start", "error", "done"):
+        raise PluginError(f"the pruning stage's process sent an unknown message {kind!r}", "")
+    return kind, body
+
+
+def _died(name: str, process: Any) -> PluginError:
+    return PluginError(
+        f"plugin {name!r}: the pruning stage's process died (exit code {process.exitcode}) "
+        "before it sent a result",
+        "the method's code crashed the interpreter (a segfault, os._exit, running out of "
+        "memory); run it with smaller calibration or find the crash in the plugin",
+    )
+
+
+def _error(body: Mapping[str, str]) -> PruningSuiteError:
+    """The child's error, rebuilt as the same suite error class (a PluginError otherwise)."""
+    cls = getattr(errors, str(body.get("type")), PluginError)
+    if not (isinstance(cls, type) and issubclass(cls, PruningSuiteError)):
+        cls = PluginError
+    return cls(str(body.get("message", "")), str(body.get("hint", "")))
+
+
+def _replay(job: StageJob, reply: Mapping[str, Any]) -> PruningStageResult:
+    """Prune ``job.model`` as the child did, from data only; return the stage's result."""
+    model = job.model
+    try:
+        record = PruningStageRecord.model_validate(reply["record"])
+        decision = PruningDecision(dict(reply["scores"]), dict(reply["ratios"]))
+        removals = tuple(
+            {str(k): [int(i) for i in v] for k, v in r.items()} for r in reply["removals"]
+        )
+        layers = [(str(n), int(b), int(a)) for n, b, a in reply["layers"]]
+        masks = None if reply["masks"] is None else WeightMasks(reply["masks"])
+        trained, state = bool(reply["trained"]), reply["state_dict"]
+        target_ratios = {str(k): float(v) for k, v in reply["target_ratios"].items()}
+    except (KeyError, TypeError, ValueError, ValidationError, AttributeError) as err:
+        raise PluginError(
+            f"the pruning stage's process sent a malformed result ({type(err).__name__}: {err})",
+            "the method's code tampered with the suite's result; only the suite may write it",
+        ) from err
+    example = job.data.train.batch(slice(0, 2))
+    for round_removals in removals:
+        if round_removals:
+            apply_structured_pruning(model, round_removals, example)
+    if trained:
+        _load_trained(model, state, job.method.name)
+    if masks is not None:
+        masks.apply(model)
+    torch.set_rng_state(reply["rng"])
+    if reply.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(reply["cuda_rng"], example.device)
+    model.train(bool(reply["training"]))
+    outcome = PruningOutcome(layers, masks, removals[-1] if removals else {})
+    return PruningStageResult(outcome, decision, record, removals, target_ratios)
+
+
+def _load_trained(model: nn.Module, state: Any, name: str) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise PluginError(
+            f"plugin {name!r}: the pruning stage's weights do not fit the pruned architecture "
+            f"({str(err).splitlines()[0][:300]})",
+            "the method's code changed the model's structure; only the core prunes",
+        ) from err
+
+
+def _child(conn: Connection, parent: int) -> None:
+    """The stage's process: read the job, run the stage, send back data (never raises)."""
+    die_with_parent(parent)
+    try:
+        loaded = torch.load(io.BytesIO(conn.recv_bytes()), weights_only=False)  # the runner's
+        job, settings = loaded["job"], loaded["settings"]
+        torch.set_num_threads(settings["threads"])
+        torch.use_deterministic_algorithms(settings["deterministic"])
+        torch.set_rng_state(settings["rng"])
+        if settings["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(settings["cuda_rng"], _device(job.model))
+        _send(conn, "done", _stage(job, conn))
+    except PruningSuiteError as err:
+        _send(conn, "error", {"type": type(err).__name__, "message": err.message, "hint": err.hint})
+    except BaseException as err:  # a bug in the suite or the method: report, never hang
+        _send(
+            conn,
+            "error",
+            {
+                "type": "PluginError",
+                "message": f"the pruning stage failed: {type(err).__name__}: {err}",
+                "hint": "if the method's code is not to blame, report this as a bug",
+            },
+        )
+    finally:
+        conn.close()
+
+
+def _stage(job: StageJob, conn: Connection) -> dict[str, Any]:
+    stage = PruningStage(job.method, job.protocol, job.target, job.seed)
+    result = run_pruning_stage(
+        job.model,
+        stage,
+        job.data,
+        job.retraining,
+        job.smoke,
+        on_epoch=lambda row: _send(conn, "epoch", row.as_dict()),
+        on_train_start=lambda epochs: _send(conn, "train_start", epochs),
+    )
+    model, outcome = job.model, result.outcome
+    trained = result.record.epochs > 0
+    return {
+        "record": result.record.model_dump(mode="json"),
+        "scores": result.decision.scores,
+        "ratios": result.decision.ratios,
+        "removals": list(result.removals),
+        "layers": [list(layer) for layer in outcome.layers],
+        "masks": None if outcome.masks is None else outcome.masks.masks,
+        "trained": trained,
+        "state_dict": dict(model.state_dict()) if trained else None,
+        "target_ratios": result.target_ratios,
+        "training": model.training,
+        "rng": torch.get_rng_state(),
+        "cuda_rng": (
+            torch.cuda.get_rng_state(_device(model)) if _device(model).type == "cuda" else None
+        ),
+    }
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(iter(model.parameters())).device
+
+
+def _send(conn: Connection, kind: str, body: Any) -> None:
+    buffer = io.BytesIO()
+    torch.save((kind, body), buffer)
+    conn.send_bytes(buffer.getvalue())
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this process get SIGKILL when its parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``).
+
+    A study's worker and the pruning stage's process call it first, so ``kill -9`` of the
+    parent leaves no orphan that finishes its work and idles (issue 14); a run's epoch
+    checkpoint stays, and the rerun resumes it. A parent that died before the call ends this
+    process at once. Elsewhere than Linux it does nothing.
+
+    Args:
+        parent: The parent's pid, as the parent saw it (``os.getpid()`` there).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the call: no signal will come
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

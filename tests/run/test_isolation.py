@@ -1,0 +1,144 @@
+"""Method code runs in the pruning stage's own process (issue 14): it cannot rewrite the
+evaluation, a hang is stopped by the protocol's time limit, a crash is a clear error, and only
+plain data comes back."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import time
+
+import pytest
+import torch
+
+from pruning_suite import PruningMethod, hookimpl
+from pruning_suite.contract.plugins import load_registry
+from pruning_suite.errors import PluginError
+from pruning_suite.protocol.builtin import shipped_folder
+from pruning_suite.run import isolation, stages
+from pruning_suite.run.runner import RunConfig, run
+
+
+def _l1(ctx):
+    return {la.name: la.module.weight.detach().abs().flatten(1).mean(1) for la in ctx.layers}
+
+
+class _RewritesEvaluate(PruningMethod):
+    """The attack of issue 14: score() makes every evaluation report 100%."""
+
+    name = "rewrites-evaluate"
+    version = "1"
+
+    def score(self, ctx):
+        import pruning_suite.engine.train as train_module
+        import pruning_suite.run.stages as stages_module
+
+        train_module.evaluate = stages_module.evaluate = lambda *args, **kwargs: 100.0
+        return _l1(ctx)
+
+
+class _Hangs(PruningMethod):
+    name = "hangs"
+    version = "1"
+
+    def score(self, ctx):
+        time.sleep(3600)
+        return _l1(ctx)
+
+
+class _ExitsHard(PruningMethod):
+    name = "exits-hard"
+    version = "1"
+
+    def score(self, ctx):
+        os._exit(7)
+
+
+class _Provider:
+    @hookimpl
+    def register_methods(self):
+        return [_RewritesEvaluate, _Hangs, _ExitsHard]
+
+
+@pytest.fixture
+def hostile():
+    return load_registry(extra_plugins=(_Provider(),))
+
+
+def test_a_method_that_rewrites_evaluate_does_not_change_the_result(tmp_path, hostile) -> None:
+    original = stages.evaluate
+    result = run(RunConfig(plugin="rewrites-evaluate", smoke=True, out=tmp_path), hostile)
+    assert stages.evaluate is original  # the runner's process never ran the method's code
+    honest = run(RunConfig(plugin="l1norm", smoke=True, out=tmp_path), load_registry())
+    final, reference = result.submission.final, honest.submission.final
+    assert final.test_top1 < 100.0
+    assert final.test_top1 == reference.test_top1  # same scores as l1norm: same model
+    before = final.pruned_test_top1_before_retraining
+    assert before == reference.pruned_test_top1_before_retraining
+
+
+def _protocol_with_time_limit(tmp_path, seconds: float):
+    text = (shipped_folder() / "digits-convnet.toml").read_text()
+    text = text.replace('id = "digits-convnet"', 'id = "digits-convnet-limited"')
+    path = tmp_path / "limited.toml"
+    path.write_text(f"{text}\n[pruning_budget]\ntime_limit_s = {seconds}\n")
+    return path
+
+
+def test_a_method_that_hangs_is_stopped_at_the_protocols_time_limit(tmp_path, hostile) -> None:
+    protocol = _protocol_with_time_limit(tmp_path, 5)
+    started = time.monotonic()
+    with pytest.raises(PluginError, match=r"ran over its time limit of 5 s"):
+        run(RunConfig(plugin="hangs", protocol=str(protocol), smoke=True, out=tmp_path), hostile)
+    assert time.monotonic() - started < 300  # not the hour the method sleeps
+    assert not list(tmp_path.rglob("*.json"))  # no submission
+
+
+def test_a_method_that_kills_its_process_is_a_clear_error(tmp_path, hostile) -> None:
+    with pytest.raises(PluginError, match=r"process died \(exit code 7\)"):
+        run(RunConfig(plugin="exits-hard", smoke=True, out=tmp_path), hostile)
+
+
+def test_a_method_class_defined_in_a_function_is_refused_with_a_hint(tmp_path) -> None:
+    class Local(PruningMethod):
+        name = "local-method"
+        version = "1"
+
+        def score(self, ctx):
+            return _l1(ctx)
+
+    class Provider:
+        @hookimpl
+        def register_methods(self):
+            return [Local]
+
+    registry = load_registry(extra_plugins=(Provider(),))
+    with pytest.raises(PluginError, match="own process") as caught:
+        run(RunConfig(plugin="local-method", smoke=True, out=tmp_path), registry)
+    assert "top level of an importable module" in caught.value.hint
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_only_plain_data_comes_back_from_the_stage() -> None:
+    with pytest.raises(PluginError, match="not plain data"):
+        isolation._message(pickle.dumps(("done", _Payload()), protocol=2))
+    buffer = io.BytesIO()
+    torch.save(("done", {"scores": torch.zeros(3)}), buffer)
+    kind, body = isolation._message(buffer.getvalue())
+    assert kind == "done" and torch.equal(body["scores"], torch.zeros(3))
+
+
+def test_the_time_limit_is_a_bounded_protocol_field() -> None:
+    from pydantic import ValidationError
+
+    from pruning_suite.protocol.sections import PruningBudget
+
+    assert PruningBudget().time_limit_s == 3600.0
+    for bad in (0, -1, 1e12):
+        with pytest.raises(ValidationError):
+            PruningBudget(time_limit_s=bad)
