@@ -75,6 +75,10 @@ class Scratch(PruningMethod):
 
         return load_registry().method(self.config.arch_from)  # checked by ScratchConfig
 
+    def code_delegates(self) -> tuple[type[PruningMethod], ...]:
+        """``arch_from``'s class: its code decides the architecture, so it is in the digest."""
+        return (type(self._architect()),)
+
     def score(self, ctx: PruningContext) -> Mapping[str, torch.Tensor]:
         """The scores of ``arch_from`` (which filters go does not matter after re-init; how many does)."""
         return self._architect().score(ctx)

@@ -17,8 +17,9 @@ import hashlib
 import inspect
 import sys
 from types import ModuleType
+from typing import Any
 
-__all__ = ["code_sha256", "method_modules"]
+__all__ = ["code_sha256", "method_code_sha256", "method_modules"]
 
 
 def method_modules(cls: type) -> list[ModuleType]:
@@ -66,6 +67,21 @@ def code_sha256(cls: type) -> str | None:
         digest.update(f"{module.__name__}\0{len(source)}\0".encode())
         digest.update(source)
     return digest.hexdigest()
+
+
+def method_code_sha256(method: Any) -> str | None:
+    """The code digest of a method instance: :func:`code_sha256` of its class alone, or, when
+    it delegates to other methods (``method.code_delegates()``, e.g. the scratch baseline's
+    ``arch_from``), sha256 over its own and each delegate's digest in order. None when any of
+    them is unknown (no source)."""
+    own = code_sha256(type(method))
+    delegates = tuple(method.code_delegates())
+    if own is None or not delegates:
+        return own
+    parts = [own] + [code_sha256(cls) for cls in delegates]
+    if any(part is None for part in parts):
+        return None
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()  # type: ignore[arg-type]
 
 
 def _referenced(module: ModuleType) -> list[ModuleType]:

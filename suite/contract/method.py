@@ -249,6 +249,12 @@ class PruningMethod(ABC):
         """When the core prunes and whether the method trains first; one-shot by default."""
         return PruningSchedule()
 
+    def code_delegates(self) -> tuple[type[PruningMethod], ...]:
+        """Other method classes whose code decides this method's result (e.g. the scratch
+        baseline's ``arch_from``): their code is part of the run's code digest
+        (:func:`pruning_suite.contract.codedigest.method_code_sha256`). None by default."""
+        return ()
+
     def regularize(self, ctx: PruningContext, model: nn.Module) -> None:  # noqa: B027 -- optional hook
         """Pruning-stage hook, after ``loss.backward()`` and before ``optimizer.step()``.
 

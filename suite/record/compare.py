@@ -10,9 +10,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-__all__ = ["VOLATILE", "compare_runs", "reproduces"]
+from ..errors import ProtocolError, PruningSuiteError
+
+__all__ = [
+    "VOLATILE",
+    "check_same_protocol",
+    "compare_runs",
+    "reproduces",
+    "stored_protocol_hash",
+]
 
 VOLATILE = (
     "created", "timings", "environment", "suite", "pruned_model", "certification", "latency",
@@ -72,3 +81,43 @@ def reproduces(stored: dict[str, Any], rerun: dict[str, Any]) -> bool:
     if stored.get("certification") != rerun.get("certification"):
         return False
     return all((stored.get(key) is None) == (rerun.get(key) is None) for key in VOLATILE)
+
+
+def check_same_protocol(path: Path, recorded: str | None, protocol: Any) -> None:
+    """Refuse to replace ``path``, run under another content of ``protocol``'s id and version.
+
+    The run id holds the protocol's id and version, not its content (committed files keep their
+    ids), so two different custom protocols under one id and version share run ids: the second
+    would overwrite the first one's results (issue 14). Checked before any work.
+
+    Args:
+        path: The stored submission.
+        recorded: Its ``protocol.content_hash``; None (unreadable) is not checked.
+        protocol: The protocol about to run (a ``ComparisonProtocol``).
+
+    Raises:
+        ProtocolError: The recorded content hash is not ``protocol.content_hash``.
+    """
+    if recorded is not None and recorded != protocol.content_hash:
+        raise ProtocolError(
+            f"{path} ran under another content of protocol {protocol.id}@"
+            f"{protocol.version} (content hash {recorded[:12]}..., now "
+            f"{protocol.content_hash[:12]}...)",
+            "a changed protocol needs a new version (or id), so its runs get new "
+            "files; or move the old runs out of --out",
+        )
+
+
+def stored_protocol_hash(path: Path) -> str | None:
+    """``protocol.content_hash`` of the submission at ``path``; None when absent or unreadable."""
+    from .jsonio import read_json
+
+    if not path.is_file():
+        return None
+    try:
+        data = read_json(path)
+    except (PruningSuiteError, OSError):
+        return None
+    protocol = data.get("protocol") if isinstance(data, dict) else None
+    recorded = protocol.get("content_hash") if isinstance(protocol, dict) else None
+    return recorded if isinstance(recorded, str) else None

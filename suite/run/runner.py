@@ -16,10 +16,11 @@ from typing import Any
 
 import torch
 
-from ..contract.codedigest import code_sha256
+from ..contract.codedigest import method_code_sha256
 from ..contract.plugins import PluginRegistry, load_registry
 from ..protocol.spec import load_protocol
 from ..record import identity
+from ..record.compare import check_same_protocol, stored_protocol_hash
 from ..record.safefiles import exclusive
 from .basecache import work_dir
 from .config import (
@@ -113,6 +114,7 @@ def _start(config: RunConfig, registry: PluginRegistry) -> RunState:
     plan = plan_run(config, registry)
     device = resolve_device(config.device)
     out_path = prepare_output(config.out, plan)
+    check_same_protocol(out_path, stored_protocol_hash(out_path), plan.protocol)
     return RunState(config, plan, registry, device, out_path)
 
 
@@ -143,7 +145,7 @@ def plan_run(config: RunConfig, registry: PluginRegistry | None = None) -> RunPl
     check_granularity(method, protocol)
     check_seed(config.seed)
     retraining = retraining_recipe(protocol, config)
-    code = code_sha256(type(method))
+    code = method_code_sha256(method)
     ident = identity.RunIdentity(
         protocol_id=protocol.id,
         protocol_version=protocol.version,

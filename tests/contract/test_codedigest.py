@@ -84,3 +84,18 @@ def test_the_run_id_hashes_the_method_code_when_recorded() -> None:
         run_id(RunIdentity(**base, method_code="c" * 64)),
     }
     assert len(ids) == 3
+
+
+def test_the_scratch_baselines_digest_covers_the_method_it_takes_its_architecture_from() -> None:
+    from pruning_suite.contract.codedigest import method_code_sha256
+    from pruning_suite.contract.plugins import load_registry
+
+    registry = load_registry()
+    from_l1 = method_code_sha256(registry.method("scratch", {"arch_from": "l1norm"}))
+    from_fpgm = method_code_sha256(registry.method("scratch", {"arch_from": "fpgm"}))
+    assert from_l1 != from_fpgm  # another method's code: another run
+    own = code_sha256(registry.methods["scratch"].cls)
+    l1 = code_sha256(registry.methods["l1norm"].cls)
+    assert from_l1 == hashlib.sha256(f"{own}\n{l1}".encode()).hexdigest()
+    plain = registry.method("l1norm")
+    assert method_code_sha256(plain) == l1  # no delegates: the class's digest, ids unchanged
