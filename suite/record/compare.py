@@ -73,14 +73,23 @@ def _short(value: Any) -> str:
 
 def reproduces(stored: dict[str, Any], rerun: dict[str, Any]) -> bool:
     """Whether ``rerun`` adds nothing to ``stored``: every compared field bit-identical, both
-    ways (a field only one of them records counts as a difference), the same certification,
-    and each :data:`VOLATILE` field recorded by both or by neither (a rerun that measured
-    latency the stored file lacks is new information)."""
+    ways (a field only one of them records counts as a difference), the same certification
+    (setup, division, unmet requirements; the rule set it was made under aside, since
+    ``validate`` recertifies under the current one), and each :data:`VOLATILE` field recorded
+    by both or by neither (a rerun that measured latency the stored file lacks is new
+    information)."""
     if compare_runs(stored, rerun) or compare_runs(rerun, stored):
         return False
-    if stored.get("certification") != rerun.get("certification"):
+    if _certified(stored) != _certified(rerun):
         return False
     return all((stored.get(key) is None) == (rerun.get(key) is None) for key in VOLATILE)
+
+
+def _certified(data: dict[str, Any]) -> Any:
+    certification = data.get("certification")
+    if not isinstance(certification, dict):
+        return certification
+    return {k: v for k, v in certification.items() if k != "ruleset"}
 
 
 def check_same_protocol(path: Path, recorded: str | None, protocol: Any) -> None:

@@ -230,23 +230,21 @@ def check_pruning_stage_compute(ctx: CheckContext) -> Iterator[Finding]:
     The examples it drew through ``ctx.calibration_batches`` and the examples its code passed
     forward with gradients (scoring, hooks; :mod:`pruning_suite.engine.meter`) are each at most
     the budget's ``calibration_samples``, and its code took no optimizer step: training belongs
-    to the suite's pruning-stage loop, whose epochs R-STAGE-1 counts. Files certified under rule
-    sets 1-2 did not record these counts and are not held to them.
+    to the suite's pruning-stage loop, whose epochs R-STAGE-1 counts. A file without these counts
+    (written under rule sets 1-2, or with them removed; its recorded rule set is the file's own
+    claim) does not meet S4.1.
     """
     sub, protocol = ctx.submission, _judged_by(ctx)
     stage, allowed = sub.pruning_stage, protocol.pruning_budget.calibration_samples
     if stage is None:
         return
     counts = (stage.calibration_samples, stage.method_grad_samples, stage.method_optimizer_steps)
-    if None in counts:
-        recorded = sub.certification  # None while the runner certifies a new file
-        ruleset = (recorded.ruleset or 1) if recorded is not None else RULESET_VERSION
-        if ruleset >= 3:
-            yield Finding(
-                "$.pruning_stage",
-                "the pruning stage's samples and optimizer steps are not recorded",
-                "rerun with this suite, which counts them",
-            )
+    if None in counts:  # never recorded (rule sets 1-2) or removed: the compute is not shown
+        yield Finding(
+            "$.pruning_stage",
+            "the pruning stage's samples and optimizer steps are not recorded",
+            "rerun with this suite, which counts them",
+        )
         return
     drawn, grad, steps = counts
     for path, what, value in (
