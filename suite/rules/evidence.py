@@ -144,6 +144,7 @@ def check_copied_seeds(entries: Sequence[TreeEntry], tree: TreeContext) -> Itera
                 "$.evidence.weights_sha256",
                 f"the final weights are identical to those of {others}: a copied run, "
                 "not another seed",
-                "delete the copy and run the missing seed",
+                "`pruning-suite audit` both files: the copy does not reproduce its weights from "
+                "its own seed; delete it and run the missing seed",
                 file=entry.path,
             )

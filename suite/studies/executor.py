@@ -150,9 +150,10 @@ def planned_path(job: Any) -> Path:
 
 def _no_digest(path: Path) -> bool:
     try:
-        method = read_json(path).get("method") or {}
-    except (PruningSuiteError, OSError, AttributeError):
+        data = read_json(path)
+    except (PruningSuiteError, OSError):
         return False
+    method = data.get("method") if isinstance(data, dict) else None
     return isinstance(method, dict) and method.get("code_sha256") is None
 
 
