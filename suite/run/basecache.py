@@ -6,17 +6,16 @@ weights: architecture, dataset spec and checksum, base recipe, base seed, pretra
 the protocol names them), smoke budget and the version of the training code. Cache folder:
 ``$PRUNING_SUITE_CACHE`` or ``~/.cache/pruning-suite``; files ``base/<key>.pt`` (a state_dict,
 read with ``weights_only=True``) and ``base/<key>.json`` (metadata: protocol, how the model was
-obtained, checkpoint sha256, dense accuracies).
+obtained, checkpoint sha256, dense accuracies, ``trained_on``). The key leaves the device out:
+a run on another device type than the one that trained the model uses it and says so.
 
 How a base model is obtained (``source``, recorded in every submission):
 
-- ``"trained"``: trained by this call with the protocol's base recipe, then cached;
-- ``"cached"``: trained by the suite earlier, loaded from the cache;
-- ``"imported"``: a user's checkpoint registered with ``pruning-suite base import`` (its bytes are
-  cached unchanged, so the recorded sha256 is the sha256 of the user's file);
+- ``"trained"``: trained by this call with the protocol's base recipe, then cached; ``"cached"``:
+  trained by the suite earlier; ``"imported"``: a user's checkpoint registered with
+  ``pruning-suite base import`` (cached unchanged: the sha256 is that of the user's file);
 - ``"pretrained"``: published weights the protocol names (``base_model.pretrained``, e.g.
-  torchvision's ResNet-50), read from the cache (imported) or torch's hub cache and verified
-  against the protocol's sha256.
+  torchvision's ResNet-50), from the cache or torch's hub cache, verified by the protocol's sha256.
 """
 
 from __future__ import annotations
@@ -201,11 +200,9 @@ def obtain_base_model(
         max_batches: Smoke runs cap each epoch at this many batches.
         on_train_start: Called once when no cached model fits and training begins.
 
-    Crash safety: one process at a time looks up and trains a key (``flock`` on
-    ``<cache>/work/base-<key>.lock``; a second one says once which pid it waits for, then finds
-    the model cached); training saves every epoch to ``<cache>/work/base-<key>.pt`` and a rerun
-    resumes from it, bit-identical on the CPU (:mod:`pruning_suite.engine.resume`); the
-    checkpoint is deleted once the model is cached.
+    One process at a time looks up and trains a key (``flock``; a second says which pid it waits
+    for); training saves every epoch to ``<cache>/work/base-<key>.pt``, which a rerun resumes
+    (:mod:`pruning_suite.engine.resume`).
 
     Returns:
         Where the checkpoint is and how it was obtained. A cache entry whose file no longer
@@ -224,6 +221,7 @@ def obtain_base_model(
     with exclusive(work_dir() / f"base-{key}.lock", f"the training of base model {key}"):
         cached = _load_cached(model, *_paths(key))
         if cached is not None:
+            _say_if_trained_elsewhere(key, _device(model))
             return cached
         if on_train_start is not None:
             on_train_start()
@@ -256,11 +254,38 @@ def _train_base(
         epochs.discard()  # it diverges again from there: nothing to resume
         raise
     seconds = time.perf_counter() - started
-    meta = {"source": "trained", "smoke": smoke, **_accuracies(log[-1].val_top1, log[-1].test_top1)}
+    meta = {"source": "trained", "smoke": smoke, "trained_on": _trained_on(_device(model)),
+            **_accuracies(log[-1].val_top1, log[-1].test_top1)}  # fmt: skip
     checkpoint, meta_path = _paths(key)
     sha = _save(model, checkpoint, meta_path, protocol, key, meta)
     epochs.discard()
     return BaseModel(checkpoint, sha, "trained", seconds, tuple(log))
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(iter(model.parameters())).device
+
+
+def _trained_on(device: torch.device) -> dict[str, str]:
+    """The device type and arithmetic a base model was trained with (CUDA: bf16 autocast)."""
+    precision = "bf16 autocast" if device.type == "cuda" else "float32"
+    return {"device": device.type, "precision": precision}
+
+
+def _say_if_trained_elsewhere(key: str, device: torch.device) -> None:
+    """Say so when the cached base model was trained on another device type: it is used as it
+    is (every method then starts from it, S2), but training here would give other bits."""
+    checkpoint, meta_path = _paths(key)
+    try:
+        trained_on = dict(json.loads(meta_path.read_text()).get("trained_on") or {})
+    except (OSError, ValueError, AttributeError, TypeError):
+        return
+    other, precision = trained_on.get("device"), trained_on.get("precision", "?")
+    if isinstance(other, str) and other != device.type:
+        note(
+            f"base model {key} was trained on {other} ({precision}); this run on {device.type} "
+            f"uses it as it is (to train one here instead, remove {checkpoint})"
+        )
 
 
 def announce_resume(phase: str, recipe: TrainRecipe) -> Callable[[Resumed], None]:
