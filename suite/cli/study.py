@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PruningSuiteError
+from ..studies.engines import ENGINES
 from .options import add_hidden_debug
 
 if TYPE_CHECKING:
     from ..contract.registry import Registry
     from ..studies.base import Study
+    from ..studies.executor import Executor
 
 __all__ = ["add_study_command", "without_jobs"]
 
@@ -71,6 +73,21 @@ def _common_options() -> argparse.ArgumentParser:
         help="runs at a time, each in its own process (default 1: two trainings on one small "
         "CPU slow each other down)",
     )
+    common.add_argument(
+        "--executor",
+        choices=ENGINES,
+        default="local",
+        help="who runs the runs: local (this machine, --jobs at a time) or submitit (one job "
+        "per run: SLURM where sbatch exists, else local processes); results are the same files",
+    )
+    common.add_argument(
+        "--executor-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a submitit parameter (timeout_min=60, slurm_partition=gpu, gpus_per_node=1, "
+        "cluster=debug); repeatable",
+    )
     add_hidden_debug(common)
     return common
 
@@ -78,7 +95,7 @@ def _common_options() -> argparse.ArgumentParser:
 def _cmd_study(args: argparse.Namespace) -> int:
     from ..protocol.catalogue import load_protocol
     from ..run.config import RunConfig
-    from ..studies.executor import LocalExecutor, run_study
+    from ..studies.executor import run_study
     from ..studies.page import write_study_report
 
     study: Study = args.study
@@ -97,7 +114,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
         smoke=args.smoke,
     )
     arms = study.arms(args, base, protocol, seeds)
-    result = run_study(arms, LocalExecutor(args.jobs), progress=print)
+    result = run_study(arms, _executor(args), progress=print)
     summary = study.summary(result, args)
     if summary:
         print(summary)
@@ -105,6 +122,24 @@ def _cmd_study(args: argparse.Namespace) -> int:
     written = write_study_report(study, result, protocol, args.report, args, command)
     print(f"{result.ran} runs done, {result.skipped} found in {args.out}; wrote {written[0]}")
     return 0
+
+
+def _executor(args: argparse.Namespace) -> Executor:
+    """The study's executor: local (``--jobs`` at a time) or submitit (``--executor-param``)."""
+    from ..run.basecache import cache_dir
+    from ..studies.engines import SubmititExecutor, engine_parameters
+    from ..studies.executor import LocalExecutor
+
+    parameters = engine_parameters(args.executor_param)
+    if args.executor == "local":
+        if parameters:
+            raise PruningSuiteError(
+                "--executor-param is for --executor submitit",
+                "drop it, or add --executor submitit",
+            )
+        return LocalExecutor(args.jobs)
+    cluster = parameters.pop("cluster", None)
+    return SubmititExecutor(cache_dir() / "submitit", cluster, parameters)
 
 
 def _check_common(args: argparse.Namespace) -> None:
@@ -144,16 +179,25 @@ def _check_report_folder(report: Path, study_name: str) -> None:
 
 
 def without_jobs(command: str) -> str:
-    """The command line without ``--jobs N`` (how many runs at a time is not part of a study),
-    also when abbreviated (``--jo 2``, ``--job=2``)."""
+    """The command line without ``--jobs N``, ``--executor E`` and ``--executor-param P`` (where
+    and how many runs at a time is not part of a study), also when abbreviated (``--jo 2``,
+    ``--job=2``)."""
     words = shlex.split(command)
     kept, skip = [], False
     for word in words:
         name = word.split("=", 1)[0]
         if skip:
             skip = False
-        elif len(name) >= 4 and "--jobs".startswith(name):
+        elif any(
+            len(name) >= length and option.startswith(name)
+            for option, length in _NOT_PART_OF_A_STUDY
+        ):
             skip = "=" not in word
         else:
             kept.append(word)
     return shlex.join(kept)
+
+
+_NOT_PART_OF_A_STUDY = (("--jobs", 4), ("--executor", 4), ("--executor-param", 11))
+"""Options that say where runs run, each with the length of its shortest prefix argparse may
+accept."""

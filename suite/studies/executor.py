@@ -21,7 +21,14 @@ from ..record.submission import Submission
 from ..run.isolation import die_with_parent
 from .base import Arm, StudyResult
 
-__all__ = ["Executor", "LocalExecutor", "die_with_parent", "planned_path", "run_study"]
+__all__ = [
+    "Executor",
+    "LocalExecutor",
+    "die_with_parent",
+    "planned_path",
+    "run_job",
+    "run_study",
+]
 
 Progress = Callable[[str], None]
 Slot = tuple[int, int]  # (arm index, job index)
@@ -90,7 +97,7 @@ class LocalExecutor:
         pool = ProcessPoolExecutor(
             self.workers, context, initializer=die_with_parent, initargs=(os.getpid(),)
         )
-        pending = {pool.submit(_run_job, job, threads): i for i, job in enumerate(jobs)}
+        pending = {pool.submit(run_job, job, threads): i for i, job in enumerate(jobs)}
         try:
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -115,14 +122,15 @@ class LocalExecutor:
         return [results[i] for i in range(len(jobs))]
 
 
-def _run_job(job: Any, threads: int) -> Submission | PruningSuiteError:
+def run_job(job: Any, threads: int = 0) -> Submission | PruningSuiteError:
     """One job in a worker process: its submission, or its error (returned, not raised, so the
-    parent decides what else runs)."""
+    parent decides what else runs). ``threads`` > 0 sets torch's intra-op threads first."""
     import torch
 
     from ..run.runner import run
 
-    torch.set_num_threads(threads)
+    if threads > 0:
+        torch.set_num_threads(threads)
     try:
         return run(job).submission
     except PruningSuiteError as err:

@@ -61,6 +61,18 @@ def test_a_study_page_shows_its_command_without_jobs() -> None:
 
     command = "pruning-suite study scratch --jobs 4 --plugin l1norm --jobs=2 --report 'my docs'"
     assert without_jobs(command) == "pruning-suite study scratch --plugin l1norm --report 'my docs'"
+    where = (
+        "pruning-suite study scratch --executor submitit --executor-param timeout_min=60 "
+        "--executor-param=slurm_partition=gpu --exec submitit --report docs"
+    )
+    assert without_jobs(where) == "pruning-suite study scratch --report docs"
+
+
+def test_executor_params_without_submitit_are_refused(tmp_path, capsys) -> None:
+    page = str(tmp_path / "page")
+    command = ["study", "scratch", "--plugin", "l1norm", "--report", page, "--executor-param", "a=1"]
+    assert main(command) == 2
+    assert "--executor-param is for --executor submitit" in capsys.readouterr().err
 
 
 def test_report_of_only_refused_files_fails(tmp_path, capsys) -> None:
