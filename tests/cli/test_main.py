@@ -70,7 +70,16 @@ def test_a_study_page_shows_its_command_without_jobs() -> None:
 
 def test_executor_params_without_submitit_are_refused(tmp_path, capsys) -> None:
     page = str(tmp_path / "page")
-    command = ["study", "scratch", "--plugin", "l1norm", "--report", page, "--executor-param", "a=1"]
+    command = [
+        "study",
+        "scratch",
+        "--plugin",
+        "l1norm",
+        "--report",
+        page,
+        "--executor-param",
+        "a=1",
+    ]
     assert main(command) == 2
     assert "--executor-param is for --executor submitit" in capsys.readouterr().err
 
