@@ -77,16 +77,17 @@ def _common_options() -> argparse.ArgumentParser:
         "--executor",
         choices=ENGINES,
         default="local",
-        help="who runs the runs: local (this machine, --jobs at a time) or submitit (one job "
-        "per run: SLURM where sbatch exists, else local processes); results are the same files",
+        help="who runs the runs: local (this machine, --jobs at a time), submitit (one job "
+        "per run: SLURM where sbatch exists, else local processes) or ray (one task per run, "
+        "on a Ray cluster or a local one); results are the same files",
     )
     common.add_argument(
         "--executor-param",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a submitit parameter (timeout_min=60, slurm_partition=gpu, gpus_per_node=1, "
-        "cluster=debug); repeatable",
+        help="an engine parameter, repeatable: submitit's (timeout_min=60, slurm_partition=gpu, "
+        "gpus_per_node=1, cluster=debug) or ray's (address=auto, num_cpus=2, num_gpus=0.25)",
     )
     add_hidden_debug(common)
     return common
@@ -127,17 +128,25 @@ def _cmd_study(args: argparse.Namespace) -> int:
 def _executor(args: argparse.Namespace) -> Executor:
     """The study's executor: local (``--jobs`` at a time) or submitit (``--executor-param``)."""
     from ..run.basecache import cache_dir
-    from ..studies.engines import SubmititExecutor, engine_parameters
+    from ..studies.engines import RayExecutor, SubmititExecutor, engine_parameters
     from ..studies.executor import LocalExecutor
 
     parameters = engine_parameters(args.executor_param)
     if args.executor == "local":
         if parameters:
             raise PruningSuiteError(
-                "--executor-param is for --executor submitit",
-                "drop it, or add --executor submitit",
+                "--executor-param is for --executor submitit or ray",
+                "drop it, or add --executor submitit or --executor ray",
             )
         return LocalExecutor(args.jobs)
+    if args.executor == "ray":
+        try:
+            return RayExecutor(**parameters)
+        except TypeError as err:
+            raise PruningSuiteError(
+                f"--executor ray takes address, num_cpus and num_gpus: {err}",
+                "e.g. --executor-param address=auto --executor-param num_gpus=0.25",
+            ) from err
     cluster = parameters.pop("cluster", None)
     return SubmititExecutor(cache_dir() / "submitit", cluster, parameters)
 

@@ -1,5 +1,6 @@
 """Executors that hand a study's runs to a distributed engine (the :class:`~.executor.Executor`
-seam): :class:`SubmititExecutor`, one submitit job per run, on SLURM or as local processes.
+seam): :class:`SubmititExecutor`, one submitit job per run, on SLURM or as local processes;
+:class:`RayExecutor`, one Ray task per run, on a Ray cluster or a local one.
 
 A run is the same :class:`~pruning_suite.run.config.RunConfig` whichever executor runs it, so its
 run id, file and bits do not depend on where it ran; the executor only decides where and how many
@@ -20,9 +21,9 @@ from ..errors import PruningSuiteError
 if TYPE_CHECKING:
     from ..record.submission import Submission
 
-__all__ = ["ENGINES", "SubmititExecutor", "engine_parameters"]
+__all__ = ["ENGINES", "RayExecutor", "SubmititExecutor", "engine_parameters"]
 
-ENGINES = ("local", "submitit")
+ENGINES = ("local", "submitit", "ray")
 """The ``study --executor`` choices."""
 
 _POLL_S = 1.0
@@ -116,6 +117,64 @@ class SubmititExecutor:
                 f"its logs are in {self.folder / str(job.job_id)}; run the study again to "
                 "resume (finished runs are skipped)",
             )
+
+
+class RayExecutor:
+    """Runs each job as one Ray task (https://docs.ray.io), ``num_cpus`` CPUs and ``num_gpus``
+    GPUs each, as many at a time as the cluster has room for.
+
+    Connects to ``address`` (``"auto"``: the cluster this machine belongs to) or, with None,
+    starts a local Ray instance for the study and shuts it down afterwards. Results come back in
+    job order; ``on_done`` is called as each finishes; a failed run's error is raised once the
+    submitted runs have finished (their files are kept).
+
+    Args:
+        address: A Ray cluster address, or None for a local instance.
+        num_cpus: CPUs per run (also its torch threads).
+        num_gpus: GPUs per run (a fraction packs several runs on one GPU).
+
+    Raises:
+        PruningSuiteError: Ray is not installed (``pip install ray``).
+    """
+
+    def __init__(self, address: str | None = None, num_cpus: int = 1, num_gpus: float = 0) -> None:
+        try:
+            import ray
+        except ImportError as err:
+            raise PruningSuiteError(
+                "study --executor ray needs the ray package",
+                "pip install ray (or use --executor local)",
+            ) from err
+        self._ray = ray
+        self.address, self.num_cpus, self.num_gpus = address, int(num_cpus), float(num_gpus)
+
+    def run(self, jobs: Sequence, on_done: Callable[[int, Submission], None]) -> list[Submission]:
+        """Submit every job as a task, then gather them as they finish."""
+        from .executor import run_job
+
+        ray = self._ray
+        started = not ray.is_initialized()
+        if started:
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+        try:
+            task = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus)(run_job)
+            refs = {task.remote(job, self.num_cpus): i for i, job in enumerate(jobs)}
+            results: dict[int, Submission] = {}
+            failure: PruningSuiteError | None = None
+            while refs:
+                (ready,), _ = ray.wait(list(refs), num_returns=1)
+                index, outcome = refs.pop(ready), ray.get(ready)
+                if isinstance(outcome, PruningSuiteError):
+                    failure = failure or outcome
+                    continue
+                results[index] = outcome
+                on_done(index, outcome)
+        finally:
+            if started:
+                ray.shutdown()
+        if failure is not None:
+            raise failure
+        return [results[i] for i in range(len(jobs))]
 
 
 def engine_parameters(pairs: Sequence[str]) -> dict[str, Any]:

@@ -81,7 +81,7 @@ def test_executor_params_without_submitit_are_refused(tmp_path, capsys) -> None:
         "a=1",
     ]
     assert main(command) == 2
-    assert "--executor-param is for --executor submitit" in capsys.readouterr().err
+    assert "--executor-param is for --executor submitit or ray" in capsys.readouterr().err
 
 
 def test_report_of_only_refused_files_fails(tmp_path, capsys) -> None:

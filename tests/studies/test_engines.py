@@ -60,3 +60,17 @@ def test_submitits_local_processes_run_a_study_job(tmp_path) -> None:
     executor = SubmititExecutor(tmp_path / "submitit", "local", {"timeout_min": 10})
     (sub,) = executor.run([job], lambda *_: None)
     assert check_file(planned_path(job)).ok and sub.run_id == planned_path(job).stem
+
+
+@pytest.mark.slow
+def test_ray_tasks_give_the_files_a_local_run_gives(tmp_path) -> None:
+    pytest.importorskip("ray")
+    from pruning_suite.studies.engines import RayExecutor
+
+    base = RunConfig(plugin="l1norm", out=tmp_path / "out", smoke=True)
+    jobs = [replace(base, seed=0), replace(base, plugin="l1nrom", seed=1)]
+    with pytest.raises(PluginError, match="unknown plugin 'l1nrom'"):
+        RayExecutor(num_cpus=1).run(jobs, lambda *_: None)
+    assert check_file(planned_path(jobs[0])).ok  # the good run finished and kept its file
+    (sub,) = RayExecutor(num_cpus=1).run(jobs[:1], lambda *_: None)
+    assert sub.evidence == run(replace(jobs[0], out=tmp_path / "here")).submission.evidence
