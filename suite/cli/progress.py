@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..engine.train import EpochStats
 from ..record.submission import Submission
@@ -16,7 +23,8 @@ __all__ = ["ConsoleObserver", "print_summary"]
 
 
 class ConsoleObserver(RunObserver):
-    """Shows the current step and an epoch bar per training phase on stderr."""
+    """Shows the current step and an epoch bar per training phase on stderr, with the time
+    spent and the time left (rich's estimate from the epochs done)."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.console = Console(stderr=True)
@@ -27,6 +35,7 @@ class ConsoleObserver(RunObserver):
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=self.console,
             disable=not enabled,
         )

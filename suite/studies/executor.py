@@ -9,6 +9,7 @@ engine's adapter) can take its place.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ __all__ = [
     "LocalExecutor",
     "die_with_parent",
     "planned_path",
+    "eta",
     "run_job",
     "run_study",
 ]
@@ -193,11 +195,15 @@ def run_study(
     _check_distinct(arms)
     found, todo = _find_on_disk(arms, progress)
 
+    started, finished = time.monotonic(), [0]
+
     def on_done(index: int, submission: Submission) -> None:
         a, j = todo[index]
         found[(a, j)] = submission
+        finished[0] += 1
         top1 = submission.final.test_top1
-        progress(f"done  {arms[a].label} seed {submission.seed}: top-1 {top1:.2f}")
+        left = eta(time.monotonic() - started, finished[0], len(todo))
+        progress(f"done  {arms[a].label} seed {submission.seed}: top-1 {top1:.2f} ({left})")
 
     for index, (a, j) in enumerate(todo):
         progress(f"queue {arms[a].label} seed {arms[a].jobs[j].seed} ({index + 1}/{len(todo)})")
@@ -207,6 +213,22 @@ def run_study(
         ran=len(todo),
         skipped=sum(len(arm.jobs) for arm in arms) - len(todo),
     )
+
+
+def eta(elapsed: float, done: int, total: int) -> str:
+    """``"3/8 runs done, about 5 min left"``: the time left at the mean wall time per finished
+    run so far (runs side by side included), in seconds below 2 minutes, else minutes or hours.
+    """
+    if done >= total:
+        return f"{done}/{total} runs done"
+    seconds = elapsed / max(done, 1) * (total - done)
+    if seconds < 120:
+        left = f"{seconds:.0f} s"
+    elif seconds < 7200:
+        left = f"{seconds / 60:.0f} min"
+    else:
+        left = f"{seconds / 3600:.1f} h"
+    return f"{done}/{total} runs done, about {left} left"
 
 
 def _check_distinct(arms: Sequence[Arm]) -> None:

@@ -74,3 +74,12 @@ def test_ray_tasks_give_the_files_a_local_run_gives(tmp_path) -> None:
     assert check_file(planned_path(jobs[0])).ok  # the good run finished and kept its file
     (sub,) = RayExecutor(num_cpus=1).run(jobs[:1], lambda *_: None)
     assert sub.evidence == run(replace(jobs[0], out=tmp_path / "here")).submission.evidence
+
+
+def test_a_study_says_how_long_is_left_from_the_runs_done() -> None:
+    from pruning_suite.studies.executor import eta
+
+    assert eta(50.0, 1, 3) == "1/3 runs done, about 100 s left"
+    assert eta(600.0, 2, 10) == "2/10 runs done, about 40 min left"
+    assert eta(3600.0, 1, 4) == "1/4 runs done, about 3.0 h left"
+    assert eta(5.0, 4, 4) == "4/4 runs done"
