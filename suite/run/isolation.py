@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -133,13 +134,21 @@ def _archive(job: StageJob, name: str) -> bytes:
         "rng": torch.get_rng_state(),
         "cuda_rng": _cuda_rng(job),
     }
-    buffer = io.BytesIO()
     try:
-        torch.save({"job": job, "settings": settings}, buffer)
-    except (AttributeError, TypeError, RuntimeError) as err:  # pickle's "Can't pickle <local>"
+        pickle.dumps(job.method)
+    except (AttributeError, TypeError, pickle.PicklingError) as err:  # "Can't pickle <local>"
         raise PluginError(
             f"plugin {name!r} cannot run in the pruning stage's own process: {err}",
             "define the method class (and its config) at the top level of an importable module",
+        ) from err
+    buffer = io.BytesIO()
+    try:
+        torch.save({"job": job, "settings": settings}, buffer)
+    except (AttributeError, TypeError, RuntimeError, pickle.PicklingError) as err:
+        raise PruningSuiteError(
+            f"the model or data of this run cannot be handed to the pruning stage's process: {err}",
+            "an architecture or dataset plugin must define its classes at the top level of an "
+            "importable module",
         ) from err
     return buffer.getvalue()
 
