@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rerun every committed result into submissions/ (pruning-suite's tables and docs/leaderboard).
-# Usage: bash submissions/regenerate.sh [GROUP...]   groups: digits s4 fashion-s4 fashion mlp7
+# Usage: bash submissions/regenerate.sh [GROUP...]
+#   groups: digits s4 fashion-s4 fashion-unstructured-s4 fashion mlp7
 # A run whose stored file it reproduces keeps that file; afterwards rebuild the site with
 #   .venv/bin/pruning-suite leaderboard submissions --out docs/leaderboard
 set -uo pipefail
@@ -44,6 +45,16 @@ fashion_s4() {  # every filter baseline with the same 3-epoch pruning stage on F
   done
 }
 
+fashion_unstructured_s4() {  # the weight-granularity baselines with the same pruning stage
+  for seed in 0 1 2; do
+    for method in magnitude lamp imp; do
+      run --plugin "$method" --protocol fashion-mnist-lenet5-unstructured-s4 --seed "$seed"
+    done
+    run --plugin magnitude --protocol fashion-mnist-lenet5-unstructured-s4 --seed "$seed" \
+      --config '{"allocation": "global"}'
+  done
+}
+
 fashion() {  # fashion-mnist-lenet5: the retraining-LR finding and the scratch baselines
   for seed in 0 1 2; do
     for method in l1norm random; do
@@ -69,7 +80,7 @@ mlp7() {  # fashion-mnist-mlp7-linear: trainability (OrthP) and the retraining L
   done
 }
 
-for group in "${@:-digits s4 fashion-s4 fashion mlp7}"; do
+for group in "${@:-digits s4 fashion-s4 fashion-unstructured-s4 fashion mlp7}"; do
   for name in $group; do "${name//-/_}"; done
 done
 exit "$failed"
