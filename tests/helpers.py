@@ -14,6 +14,11 @@ def zero_units(module: nn.Module, idxs: list[int]) -> None:
             module.bias[idxs] = 0
 
 
+def l1_scores(ctx) -> dict[str, torch.Tensor]:
+    """A test method's scores: mean |w| per output unit of every prunable layer ``[units]``."""
+    return {la.name: la.module.weight.detach().abs().flatten(1).mean(1) for la in ctx.layers}
+
+
 def eval_out(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``model(x)`` in eval mode without gradients."""
     with torch.no_grad():

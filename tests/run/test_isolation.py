@@ -18,10 +18,7 @@ from pruning_suite.errors import PluginError
 from pruning_suite.protocol.builtin import shipped_folder
 from pruning_suite.run import isolation, stages
 from pruning_suite.run.runner import RunConfig, run
-
-
-def _l1(ctx):
-    return {la.name: la.module.weight.detach().abs().flatten(1).mean(1) for la in ctx.layers}
+from tests.helpers import l1_scores
 
 
 class _RewritesEvaluate(PruningMethod):
@@ -35,7 +32,7 @@ class _RewritesEvaluate(PruningMethod):
         import pruning_suite.run.stages as stages_module
 
         train_module.evaluate = stages_module.evaluate = lambda *args, **kwargs: 100.0
-        return _l1(ctx)
+        return l1_scores(ctx)
 
 
 class _Hangs(PruningMethod):
@@ -44,12 +41,10 @@ class _Hangs(PruningMethod):
 
     def score(self, ctx):
         time.sleep(3600)
-        return _l1(ctx)
 
 
-class _ExitsHard(PruningMethod):
+class _ExitsHard(_Hangs):
     name = "exits-hard"
-    version = "1"
 
     def score(self, ctx):
         os._exit(7)
@@ -106,7 +101,7 @@ def test_a_method_class_defined_in_a_function_is_refused_with_a_hint(tmp_path) -
         version = "1"
 
         def score(self, ctx):
-            return _l1(ctx)
+            return l1_scores(ctx)
 
     class Provider:
         @hookimpl

@@ -16,11 +16,7 @@ from pruning_suite.contract.plugins import load_registry
 from pruning_suite.errors import PluginError, TrainingError
 from pruning_suite.run.runner import RunConfig, run
 from pruning_suite.validate import validate_file
-from tests.helpers import CallLog
-
-
-def _l1(ctx):
-    return {la.name: la.module.weight.detach().abs().flatten(1).mean(1) for la in ctx.layers}
+from tests.helpers import CallLog, l1_scores
 
 
 class _TrainsInScore(PruningMethod):
@@ -44,7 +40,7 @@ class _TrainsInScore(PruningMethod):
                 if steps == 300:
                     break
         ctx.model.load_state_dict(ctx.model.state_dict())  # no change to the model given
-        return _l1(ctx)
+        return l1_scores(ctx)
 
 
 class _Slimming(PruningMethod):
@@ -68,7 +64,7 @@ class _Slimming(PruningMethod):
 
     def score(self, ctx):
         type(self).calls.append("score", ctx.epoch)
-        return _l1(ctx)
+        return l1_scores(ctx)
 
 
 class _Iterative(PruningMethod):
@@ -79,7 +75,7 @@ class _Iterative(PruningMethod):
         return PruningSchedule(rounds=3, ratio_schedule="geometric")
 
     def score(self, ctx):
-        return _l1(ctx)
+        return l1_scores(ctx)
 
 
 class _Shrinking(PruningMethod):
@@ -95,7 +91,7 @@ class _Shrinking(PruningMethod):
         return {name: 0.9 if ctx.round_index == 1 else 0.3 for name in ctx.ratios}
 
     def score(self, ctx):
-        return _l1(ctx)
+        return l1_scores(ctx)
 
 
 class _WritesWeights(_Slimming):
@@ -290,7 +286,7 @@ class _GlobalL1(PruningMethod):
         return Allocation(scope="global", normalizer="mean")
 
     def score(self, ctx):
-        return _l1(ctx)
+        return l1_scores(ctx)
 
 
 class _BudgetProvider:
@@ -339,7 +335,7 @@ class _KwargsSGD(PruningMethod):
             with torch.no_grad():
                 for param, grad in zip(model.parameters(), grads, strict=True):
                     param.sub_(0.01 * grad)
-        return _l1(ctx)
+        return l1_scores(ctx)
 
 
 class _WritesData(_Slimming):
