@@ -82,6 +82,12 @@ def _add_run_variants(run: argparse.ArgumentParser) -> None:
         help="re-initialize the pruned model with OrthP before retraining (arXiv 2301.05219, trainability)",
     )
     run.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the method's code in this process instead of its own (to debug a method with "
+        "breakpoints or prints; same results, without the isolation)",
+    )
+    run.add_argument(
         "--jsv",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -109,6 +115,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         retraining_lr_schedule=args.retrain_lr_schedule,
         jsv=args.jsv,
         orthp=args.orthp,
+        isolate=not args.in_process,
     )
     with ConsoleObserver(enabled=not args.quiet) as observer:
         result = run(config, observer=observer)

@@ -19,8 +19,9 @@ its layer-wise ratio scheme and its schedule, so the contract has exactly those 
   the protocol's ``pruning_budget`` (epochs, LR schedule), so its data and compute are counted and
   certified (setups S4.1 / S4.2, rules R-STAGE-1..3).
 
-Methods get data only through the suite (``ctx.calibration_batches`` and the pruning-stage loop);
-both are counted in samples seen. Methods must not mutate the model they are given to score; the
+Methods are handed data only by the suite (``ctx.calibration_batches`` and the pruning-stage
+loop); both are counted in samples seen (the method's process can still reach other data; see
+README, "Method code runs isolated"). Methods must not mutate the model they are given to score; the
 core checks this.
 """
 

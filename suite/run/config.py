@@ -121,6 +121,10 @@ class RunConfig:
             ``--plugin scratch --config arch_from=<method>`` (same file, same run id).
         scratch_setup: The scratch regime's budget: ``"SX-A"`` (same epochs) or ``"SX-B"``
             (same FLOPs).
+        isolate: Run the pruning stage (the method's code) in a process of its own
+            (:mod:`~.isolation`); False (``run --in-process``) runs it in this process, for
+            debugging a method (breakpoints, prints, the conformance kit's recording hooks):
+            the same bits, without the isolation's guarantees.
     """
 
     plugin: str
@@ -139,6 +143,7 @@ class RunConfig:
     orthp: bool = False
     regime: Regime | None = None
     scratch_setup: Literal["SX-A", "SX-B"] = "SX-B"
+    isolate: bool = True
 
     @property
     def retraining_override(self) -> dict[str, Any] | None:

@@ -52,7 +52,7 @@ from ..record.submission import PruningStage as PruningStageRecord
 from .prune import PruningDecision, PruningOutcome, PruningStage
 from .pruning_loop import PruningStageResult, run_pruning_stage
 
-__all__ = ["StageJob", "die_with_parent", "run_isolated_stage"]
+__all__ = ["StageJob", "die_with_parent", "run_isolated_stage", "run_stage_here"]
 
 _POLL_S = 0.5
 """How often the runner checks that the stage's process is alive, seconds."""
@@ -66,7 +66,8 @@ class StageJob:
         model: The dense base model (its device is the run's).
         method: The plugin's method instance (its class must be importable by name).
         protocol, target, seed: Select the stage (:class:`~.prune.PruningStage`).
-        data: The dataset's splits (only ``train`` is trained on or handed out).
+        data: The dataset's splits (copied whole: the loop logs val and test accuracy; only
+            ``train`` is trained on or handed out, but method code can reach the others).
         retraining: The protocol's retraining recipe (the stage trains with its batch size,
             optimizer and augmentation).
         smoke: Cut the stage to the smoke budget.
@@ -124,6 +125,19 @@ def run_isolated_stage(
             process.join()
         ours.close()
     return _replay(job, reply)
+
+
+def run_stage_here(
+    job: StageJob,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    on_train_start: Callable[[int], None] | None = None,
+) -> PruningStageResult:
+    """The same stage in this process (``run --in-process``): ``job.model`` is pruned in place
+    by the method's own decisions; for debugging a method, without the isolation."""
+    stage = PruningStage(job.method, job.protocol, job.target, job.seed)
+    return run_pruning_stage(
+        job.model, stage, job.data, job.retraining, job.smoke, on_epoch, on_train_start
+    )
 
 
 def _archive(job: StageJob, name: str) -> bytes:
@@ -300,13 +314,8 @@ def _child(conn: Connection, parent: int) -> None:
 
 
 def _stage(job: StageJob, conn: Connection) -> dict[str, Any]:
-    stage = PruningStage(job.method, job.protocol, job.target, job.seed)
-    result = run_pruning_stage(
-        job.model,
-        stage,
-        job.data,
-        job.retraining,
-        job.smoke,
+    result = run_stage_here(
+        job,
         on_epoch=lambda row: _send(conn, "epoch", row.as_dict()),
         on_train_start=lambda epochs: _send(conn, "train_start", epochs),
     )

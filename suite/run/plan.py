@@ -34,8 +34,6 @@ class RunPlan:
         regime: ``"prune"`` (retrain the pruned model) or ``"scratch"`` (train the pruned
             architecture from scratch).
         code_sha256: The digest of the method's code, part of the run id.
-        legacy_run_id: The run id the same config had before code digests were recorded
-            (studies accept a file there that records no digest); None without a digest.
     """
 
     protocol: ComparisonProtocol
@@ -45,7 +43,6 @@ class RunPlan:
     run_id: str
     regime: Regime = "prune"
     code_sha256: str | None = None
-    legacy_run_id: str | None = None
 
 
 def resolve_method(config: RunConfig, registry: PluginRegistry) -> tuple[PruningMethod, Regime]:

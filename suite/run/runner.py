@@ -9,7 +9,6 @@ writes the submission (DESIGN.md, "The pipeline of one run").
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -160,5 +159,4 @@ def plan_run(config: RunConfig, registry: PluginRegistry | None = None) -> RunPl
         method_code=code,
     )
     run_id = identity.run_id(ident)
-    legacy = identity.run_id(dataclasses.replace(ident, method_code=None)) if code else None
-    return RunPlan(protocol, target, method, retraining, run_id, regime, code, legacy)
+    return RunPlan(protocol, target, method, retraining, run_id, regime, code)

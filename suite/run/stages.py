@@ -60,7 +60,7 @@ from .basecache import (
     work_dir,
 )
 from .config import RunConfig, budget, max_batches
-from .isolation import StageJob, run_isolated_stage
+from .isolation import StageJob, run_isolated_stage, run_stage_here
 from .observe import epoch_notifier, notify
 from .plan import RunPlan
 from .prune import (
@@ -230,7 +230,7 @@ def prune(state: RunState) -> None:
         plan.retraining,
         config.smoke,
     )
-    result = run_isolated_stage(
+    result = (run_isolated_stage if config.isolate else run_stage_here)(
         job,
         epoch_notifier(state.registry.manager, "pruning"),
         on_train_start=lambda epochs: state.notify(

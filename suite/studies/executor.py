@@ -17,7 +17,6 @@ from typing import Any, Protocol
 from ..errors import PruningSuiteError
 from ..protocol.catalogue import load_protocol
 from ..record.compare import check_same_protocol
-from ..record.jsonio import read_json
 from ..record.submission import Submission
 from ..run.isolation import die_with_parent
 from .base import Arm, StudyResult
@@ -140,9 +139,7 @@ def run_job(job: Any, threads: int = 0) -> Submission | PruningSuiteError:
 
 
 def planned_path(job: Any) -> Path:
-    """Where ``job`` (a ``RunConfig``) writes its submission, computed without running it; a
-    committed file of the same configuration written before code digests were recorded (no
-    ``method.code_sha256``, at the run id without one) stands for it.
+    """Where ``job`` (a ``RunConfig``) writes its submission, computed without running it.
 
     Raises:
         PruningSuiteError: The job cannot run (:func:`pruning_suite.run.runner.plan_run`).
@@ -150,21 +147,7 @@ def planned_path(job: Any) -> Path:
     from ..run.runner import plan_run
 
     plan = plan_run(job)
-    folder = Path(job.out) / plan.protocol.id / plan.method.name
-    path = folder / f"{plan.run_id}.json"
-    legacy = folder / f"{plan.legacy_run_id}.json"
-    if not path.is_file() and plan.legacy_run_id and legacy.is_file() and _no_digest(legacy):
-        return legacy  # written before code digests were recorded: the same configuration
-    return path
-
-
-def _no_digest(path: Path) -> bool:
-    try:
-        data = read_json(path)
-    except (PruningSuiteError, OSError):
-        return False
-    method = data.get("method") if isinstance(data, dict) else None
-    return isinstance(method, dict) and method.get("code_sha256") is None
+    return Path(job.out) / plan.protocol.id / plan.method.name / f"{plan.run_id}.json"
 
 
 def run_study(

@@ -107,6 +107,7 @@ def _run(
             out=Path(out),
             smoke=True,
             jsv=False,  # trainability is the suite's measurement, not the method's contract
+            isolate=False,  # the recording hooks write into this process's trace
         )
         try:
             result = run(config, registry)

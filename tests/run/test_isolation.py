@@ -137,3 +137,18 @@ def test_the_time_limit_is_a_bounded_protocol_field() -> None:
     for bad in (0, -1, 1e12):
         with pytest.raises(ValidationError):
             PruningBudget(time_limit_s=bad)
+
+
+def test_in_process_runs_give_the_same_bits_for_debugging(tmp_path) -> None:
+    isolated = run(RunConfig(plugin="fpgm", protocol="digits-convnet-s4", smoke=True, out=tmp_path))
+    here = run(
+        RunConfig(
+            plugin="fpgm",
+            protocol="digits-convnet-s4",
+            smoke=True,
+            out=tmp_path / "here",
+            isolate=False,
+        )
+    )
+    assert here.submission.evidence == isolated.submission.evidence
+    assert here.submission.pruning_stage == isolated.submission.pruning_stage
