@@ -211,6 +211,13 @@ def _register_entry_points(
         if not inspect.ismodule(plugin):
             broken[ep.name] = _not_a_module(ep, plugin)
             continue
+        other = manager.get_name(plugin)
+        if other is not None:  # pluggy refuses one module under two names
+            broken[ep.name] = (
+                f"entry point '{ep.name} = \"{ep.value}\"' names the module that entry point "
+                f"{other!r} already registered; give each entry point its own module"
+            )
+            continue
         try:
             manager.register(plugin, name=ep.name)
         except pluggy.PluginValidationError as err:

@@ -43,7 +43,6 @@ def _file_rules() -> list[Rule]:
         Rule("R-EVAL-1", measures.check_final_is_last_epoch),
         Rule("R-EVAL-2", measures.check_delta_top1),
         Rule("R-EVAL-3", evidence.check_accuracy_counts),
-        Rule("R-EVID-2", evidence.check_evidence_recorded),
         Rule("R-DEEP-1", deep.check_recounted_counts, scope="deep"),
         Rule("R-DEEP-2", deep.check_saved_model, scope="deep"),
         Rule("R-LOG-1", measures.check_epoch_numbers),
@@ -72,6 +71,7 @@ def _tree_rules() -> list[Rule]:
         Rule("R-SEED-2", tree.check_seed_count, scope="tree", severity="warning"),
         Rule("R-PROTO-3", tree.check_protocol_versions, scope="tree", severity="warning"),
         Rule("R-BASE-3", tree.check_base_models, scope="tree", severity="warning"),
+        Rule("R-BASE-4", tree.check_base_model_figures, scope="tree"),
         Rule("R-ID-3", tree.check_duplicate_run_ids, scope="tree"),
         Rule("R-EVID-1", evidence.check_copied_seeds, scope="tree"),
     ]

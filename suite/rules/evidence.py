@@ -2,8 +2,7 @@
 
 R-EVAL-3 (file): the reported accuracies agree with the counts behind them, and every accuracy in
 the file is possible on its split (a multiple of ``100 / N`` for an ``N``-example split: 99.5%
-is impossible on 360 test images). R-EVID-2 (file): a run that is not a smoke run records that
-evidence. R-EVID-1 (tree): two seeds of one ranking row never share the
+is impossible on 360 test images). R-EVID-1 (tree): two seeds of one ranking row never share the
 final model's weight digest (a copied seed). The evidence itself is computed by
 :mod:`pruning_suite.engine.evidence`; this module does not import torch.
 """
@@ -20,7 +19,6 @@ from .rule import CheckContext, Finding, TreeContext, TreeEntry
 __all__ = [
     "check_accuracy_counts",
     "check_copied_seeds",
-    "check_evidence_recorded",
     "impossible_accuracy",
 ]
 
@@ -37,10 +35,9 @@ def impossible_accuracy(percent: float, examples: int) -> bool:
 def check_accuracy_counts(ctx: CheckContext) -> Iterator[Finding]:
     """R-EVAL-3: final accuracies equal ``100 * correct / N``; every logged test and validation
     accuracy is a multiple of ``100 / N``; a non-smoke run evaluated the protocol's whole test
-    split (``dataset.test_size`` when the protocol fixes it). A file without counts (written
-    before rule set 3, or with its counts removed) is checked against the protocol's split sizes
-    (``test_size``, ``val_size``) when it is not a smoke run; its final accuracies are left to
-    ``pruning-suite audit``, which re-executes it."""
+    split (``dataset.test_size`` when the protocol fixes it). Files without counts (written
+    before rule set 3, or with them removed) are left to ``pruning-suite audit``, which
+    re-executes them."""
     sub, final = ctx.submission, ctx.submission.final
     test_n, val_n = final.test_examples, final.val_examples
     spec = ctx.protocol.dataset if ctx.protocol is not None else None
@@ -68,9 +65,6 @@ def check_accuracy_counts(ctx: CheckContext) -> Iterator[Finding]:
                 f"is {100.0 * correct / examples!r}",
                 "report the accuracy the model achieved; a submission's numbers are not edited",
             )
-    if spec is not None and not sub.smoke:  # counts dropped: the protocol still fixes N
-        test_n = test_n if test_n is not None else (spec.test_size or None)
-        val_n = val_n if val_n is not None else (spec.val_size or None)
     yield from _impossible(sub, test_n, val_n)
 
 
@@ -100,32 +94,6 @@ def _impossible(sub: object, test_n: int | None, val_n: int | None) -> Iterator[
                 "report the accuracy the model achieved; a submission's numbers are not edited",
             )
             return  # one is enough: the file was edited
-
-
-def check_evidence_recorded(ctx: CheckContext) -> Iterator[Finding]:
-    """R-EVID-2: a run that is not a smoke run records its evidence: the counts of right test
-    and validation predictions (``final.*_correct``, ``final.*_examples``) and the digests of the
-    final model (``evidence``). Without them an edited accuracy (R-EVAL-3) or a copied seed
-    (R-EVID-1) goes unseen, so a file that dropped them is refused, whatever rule set it claims
-    (files written before rule set 3 lack them: rerun those)."""
-    sub = ctx.submission
-    if sub.smoke:
-        return
-    final = sub.final
-    counts = (final.test_correct, final.test_examples, final.val_correct, final.val_examples)
-    missing = [
-        name
-        for name, value in (("counts", None in counts), ("evidence", sub.evidence is None))
-        if value
-    ]
-    if missing:
-        yield Finding(
-            "$.evidence" if sub.evidence is None else "$.final",
-            f"the run's {' and '.join(missing)} are not recorded: its result cannot be checked "
-            "against its model",
-            "rerun it with this suite, which records them (`pruning-suite run` with the file's "
-            "configuration, or `pruning-suite audit FILE`)",
-        )
 
 
 def check_copied_seeds(entries: Sequence[TreeEntry], tree: TreeContext) -> Iterator[Finding]:

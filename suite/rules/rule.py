@@ -45,8 +45,8 @@ RULESET_VERSION = 4
 """The version of the rule set, recorded in every new submission's certification (as MLPerf pins
 its ruleset). Files without it were certified under rule set 1. Bump it whenever a rule is added,
 removed or changes what it accepts. 3: R-STAGE-3 (the pruning stage's counted compute), R-EVAL-3 and R-EVID-1 (evidence).
-4: R-EVID-2 (a non-smoke run records its counts and digests); R-STAGE-3 and R-EVAL-3 no longer
-excuse a file without counts by the rule set it claims (the claim is the file's own)."""
+4: R-BASE-4 (one base checkpoint, one set of dense figures); R-STAGE-3 no longer excuses a
+file without the stage's counts by the rule set it claims (the claim is the file's own)."""
 
 REL_TOL_LR = 1e-9
 """Relative tolerance when an epoch's LR is compared with a schedule's."""

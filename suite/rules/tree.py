@@ -147,6 +147,38 @@ def check_base_models(entries: Sequence[TreeEntry], tree: TreeContext) -> Iterat
                 )
 
 
+def check_base_model_figures(entries: Sequence[TreeEntry], tree: TreeContext) -> Iterator[Finding]:
+    """R-BASE-4: runs that start from the same base checkpoint (same sha256) record the same dense
+    validation and test top-1 and parameter count: they measured the same model on the same
+    splits. A file that differs from what most of them record was edited (its lowered base
+    accuracy would otherwise move every row's delta in ``report``)."""
+    by_sha: dict[str, list[TreeEntry]] = defaultdict(list)
+    for entry in entries:
+        sub = entry.submission
+        if sub is not None and entry.ok and not sub.smoke:
+            by_sha[sub.base_model.checkpoint_sha256].append(entry)
+    for sha, members in by_sha.items():
+        figures = [_base_figures(m) for m in members]
+        if len(set(figures)) < 2:
+            continue
+        common = max(sorted(set(figures)), key=figures.count)
+        for member, found in zip(members, figures, strict=True):
+            if found != common:
+                yield Finding(
+                    "$.base_model",
+                    f"base model {sha[:12]}... is recorded with dense val/test top-1 and params "
+                    f"{found}, but {figures.count(common)} of {len(figures)} runs from it record "
+                    f"{common}",
+                    "a submission's numbers are not edited; rerun it (pruning-suite audit FILE)",
+                    file=member.path,
+                )
+
+
+def _base_figures(entry: TreeEntry) -> tuple[float, float, int]:
+    base = entry.submission.base_model  # type: ignore[union-attr]
+    return (base.dense_val_top1, base.dense_test_top1, base.params)
+
+
 def check_duplicate_run_ids(entries: Sequence[TreeEntry], tree: TreeContext) -> Iterator[Finding]:
     """R-ID-3: no two files of a tree hold the same run id (read from the raw JSON, so a file
     that is otherwise invalid counts too)."""

@@ -266,3 +266,14 @@ def test_versions_and_overlong_names_are_refused_at_registration(name, version, 
     registry = load_registry(extra_plugins=(Provider(),))
     assert name not in registry.methods
     assert message in " ".join(registry.broken.values())
+
+
+def test_two_entry_points_naming_one_module_leave_the_second_broken(monkeypatch) -> None:
+    add_entry_points(
+        monkeypatch,
+        **{"zz-twin": "pruning_suite_plugins.l1norm", "zz-twin-2": "pruning_suite_plugins.l1norm"},
+    )
+    registry = load_registry()  # no traceback: one module registers once
+    assert "l1norm" in registry.methods
+    (name, why), *_ = [(n, w) for n, w in registry.broken.items() if n.startswith("zz-twin")]
+    assert "already registered; give each entry point its own module" in why

@@ -748,6 +748,19 @@ def test_R_BASE_3_a_run_on_another_base_model_is_reported(tmp_path) -> None:
     assert "the one 2 of 3 runs under digits-convnet@1 start from" in problem.message
 
 
+def test_R_BASE_4_an_edited_base_accuracy_beside_runs_of_the_same_base_model_is_caught(
+    tmp_path,
+) -> None:
+    for seed, dense in ((0, 92.5), (1, 92.5), (2, 90.5)):
+        write_submission(tmp_path, make_submission(seed=seed, dense_top1=dense))
+    results = validate_paths([tmp_path])
+    flagged = {path.name: ps for path, ps in results.items() if ps}
+    ((name, (problem,)),) = flagged.items()
+    assert name == f"{make_submission(seed=2)['run_id']}.json"
+    assert _rules([problem]) == [("R-BASE-4", "error", "$.base_model")]
+    assert "but 2 of 3 runs from it record" in problem.message
+
+
 # =========================================================================== issue 4: more inputs
 
 
