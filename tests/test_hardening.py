@@ -76,7 +76,7 @@ def test_R_PROTO_2_protocol_file_may_not_shadow_a_shipped_protocol(tmp_path) -> 
 def test_malformed_plugin_returns_are_plugin_errors(tmp_path, score, ratios, message) -> None:
     registry = _registry(_method("odd", score, ratios))
     with pytest.raises(PluginError) as info:
-        run(RunConfig(plugin="odd", smoke=True, out=tmp_path), registry)
+        run(RunConfig(plugin="odd", smoke=True, out=tmp_path, isolate=False), registry)
     assert message in str(info.value)
     assert not list(tmp_path.rglob("*.json"))
 
@@ -95,7 +95,7 @@ def _hook(self, ctx):
 def test_R_PRUNE_4_methods_score_a_copy_and_changes_are_caught(tmp_path, score) -> None:
     registry = _registry(_method("sneaky", score))
     with pytest.raises(PluginError, match="modified the model"):
-        run(RunConfig(plugin="sneaky", smoke=True, out=tmp_path), registry)
+        run(RunConfig(plugin="sneaky", smoke=True, out=tmp_path, isolate=False), registry)
 
 
 class _BrokenObserver:

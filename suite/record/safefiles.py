@@ -35,6 +35,7 @@ except ImportError:  # not POSIX: no locks, runs are not serialized
 
 __all__ = [
     "MIN_FREE_BYTES",
+    "die_with_parent",
     "STALE_AFTER_S",
     "check_free_space",
     "exclusive",
@@ -245,3 +246,28 @@ def check_free_space(folder: Path, needed: int, what: str) -> None:
 
 def _mb(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.1f} MB"
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this process get SIGKILL when its parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``).
+
+    A study's worker and the pruning stage's process call it first, so ``kill -9`` of the
+    parent leaves no orphan that finishes its work and idles (issue 14); a run's epoch
+    checkpoint stays, and the rerun resumes it. A parent that died before the call ends this
+    process at once. Elsewhere than Linux it does nothing.
+
+    Args:
+        parent: The parent's pid, as the parent saw it (``os.getpid()`` there).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the call: no signal will come
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

@@ -49,6 +49,7 @@ from .setups import (
     division_of,
 )
 from .tree import (
+    check_base_model_figures,
     check_base_models,
     check_duplicate_run_ids,
     check_protocol_versions,
@@ -71,6 +72,7 @@ __all__ = [
     "check_base_models",
     "check_base_params",
     "check_certification",
+    "check_base_model_figures",
     "check_copied_seeds",
     "check_dataset_checksum",
     "check_delta_top1",

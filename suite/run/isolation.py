@@ -29,7 +29,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from ..engine.surgery import apply_structured_pruning
 from ..engine.train import EpochStats
 from ..errors import PluginError, PruningSuiteError
 from ..protocol.spec import ComparisonProtocol, PruningTarget, TrainRecipe
+from ..record.safefiles import die_with_parent
 from ..record.submission import PruningStage as PruningStageRecord
 from .prune import PruningDecision, PruningOutcome, PruningStage
 from .pruning_loop import PruningStageResult, run_pruning_stage
@@ -347,28 +347,3 @@ def _send(conn: Connection, kind: str, body: Any) -> None:
     buffer = io.BytesIO()
     torch.save((kind, body), buffer)
     conn.send_bytes(buffer.getvalue())
-
-
-def die_with_parent(parent: int) -> None:
-    """Make this process get SIGKILL when its parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``).
-
-    A study's worker and the pruning stage's process call it first, so ``kill -9`` of the
-    parent leaves no orphan that finishes its work and idles (issue 14); a run's epoch
-    checkpoint stays, and the rerun resumes it. A parent that died before the call ends this
-    process at once. Elsewhere than Linux it does nothing.
-
-    Args:
-        parent: The parent's pid, as the parent saw it (``os.getpid()`` there).
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the call: no signal will come
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

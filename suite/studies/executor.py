@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from ..errors import PruningSuiteError
 from ..protocol.catalogue import load_protocol
 from ..record.compare import check_same_protocol
+from ..record.safefiles import die_with_parent
 from ..record.submission import Submission
-from ..run.isolation import die_with_parent
 from .base import Arm, StudyResult
 
 __all__ = [

@@ -53,7 +53,10 @@ def test_rounds_follow_the_geometric_schedule_and_rewound_weights_are_the_start_
 ) -> None:
     _Spy.first.clear()
     registry = load_registry(extra_plugins=(_Provider(),))
-    result = run(RunConfig(plugin="imp-spy", protocol=PROTOCOL, smoke=True, out=tmp_path), registry)
+    result = run(
+        RunConfig(plugin="imp-spy", protocol=PROTOCOL, smoke=True, out=tmp_path, isolate=False),
+        registry,
+    )
     rounds = result.submission.pruning_stage.rounds
     assert [r.widths for r in rounds] == GEOMETRIC_90
     assert [r.epoch for r in rounds] == [1, 2, 2]  # a 2-epoch smoke stage: ceil(i * 2 / 3)
