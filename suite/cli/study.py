@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PruningSuiteError
+from ..studies.engines import ENGINES
 from .options import add_hidden_debug
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def _common_options() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--executor",
-        choices=("local", "submitit", "ray"),  # studies.engines.ENGINES, without its imports
+        choices=ENGINES,
         default="local",
         help="who runs the runs: local (this machine, --jobs at a time), submitit (one job "
         "per run: SLURM where sbatch exists, else local processes) or ray (one task per run, "

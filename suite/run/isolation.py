@@ -19,7 +19,7 @@ strings; no code can come back):
 
 The child gets copies, never shared memory, so it cannot touch the runner's model or test split.
 It runs at most ``pruning_budget.time_limit_s`` seconds of wall time and is then killed; it dies
-with the runner (:func:`die_with_parent`). What it cannot guard against: code that runs when the
+with the runner (:func:`~pruning_suite.record.safefiles.die_with_parent`). What it cannot guard against: code that runs when the
 plugin's module is imported (plugins are discovered in the runner's process), and the counts the
 stage records (samples, gradient passes), which are made in the method's process.
 """
@@ -52,7 +52,7 @@ from ..record.submission import PruningStage as PruningStageRecord
 from .prune import PruningDecision, PruningOutcome, PruningStage
 from .pruning_loop import PruningStageResult, run_pruning_stage
 
-__all__ = ["StageJob", "die_with_parent", "run_isolated_stage", "run_stage_here"]
+__all__ = ["StageJob", "run_isolated_stage", "run_stage_here"]
 
 _POLL_S = 0.5
 """How often the runner checks that the stage's process is alive, seconds."""

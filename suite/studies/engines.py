@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PruningSuiteError
+from .executor import Gathered, run_job
 
 if TYPE_CHECKING:
     from ..record.submission import Submission
@@ -69,8 +70,6 @@ class SubmititExecutor:
 
     def run(self, jobs: Sequence, on_done: Callable[[int, Submission], None]) -> list[Submission]:
         """Submit every job, then gather them as they finish; see the class docstring."""
-        from .executor import run_job
-
         executor = self._submitit.AutoExecutor(folder=self.folder / "%j", cluster=self.cluster)
         try:
             executor.update_parameters(**self.parameters)
@@ -87,25 +86,15 @@ class SubmititExecutor:
     def _gather(
         self, submitted: Sequence[Any], on_done: Callable[[int, Submission], None]
     ) -> list[Submission]:
-        results: dict[int, Submission] = {}
-        failure: PruningSuiteError | None = None
+        gathered = Gathered(on_done)
         pending = dict(enumerate(submitted))
         while pending:
             finished = [i for i, job in pending.items() if job.done()]
             if not finished:
                 time.sleep(_POLL_S)
-                continue
             for index in finished:
-                job = pending.pop(index)
-                outcome = self._outcome(job)
-                if isinstance(outcome, PruningSuiteError):
-                    failure = failure or outcome
-                    continue
-                results[index] = outcome
-                on_done(index, outcome)
-        if failure is not None:
-            raise failure
-        return [results[i] for i in range(len(submitted))]
+                gathered.add(index, self._outcome(pending.pop(index)))
+        return gathered.submissions(len(submitted))
 
     def _outcome(self, job: Any) -> Submission | PruningSuiteError:
         try:
@@ -150,8 +139,6 @@ class RayExecutor:
 
     def run(self, jobs: Sequence, on_done: Callable[[int, Submission], None]) -> list[Submission]:
         """Submit every job as a task, then gather them as they finish."""
-        from .executor import run_job
-
         ray = self._ray
         started = not ray.is_initialized()
         if started:
@@ -159,22 +146,14 @@ class RayExecutor:
         try:
             task = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus)(run_job)
             refs = {task.remote(job, self.num_cpus): i for i, job in enumerate(jobs)}
-            results: dict[int, Submission] = {}
-            failure: PruningSuiteError | None = None
+            gathered = Gathered(on_done)
             while refs:
                 (ready,), _ = ray.wait(list(refs), num_returns=1)
-                index, outcome = refs.pop(ready), ray.get(ready)
-                if isinstance(outcome, PruningSuiteError):
-                    failure = failure or outcome
-                    continue
-                results[index] = outcome
-                on_done(index, outcome)
+                gathered.add(refs.pop(ready), ray.get(ready))
         finally:
             if started:
                 ray.shutdown()
-        if failure is not None:
-            raise failure
-        return [results[i] for i in range(len(jobs))]
+        return gathered.submissions(len(jobs))
 
 
 def engine_parameters(pairs: Sequence[str]) -> dict[str, Any]:

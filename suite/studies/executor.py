@@ -23,6 +23,7 @@ from .base import Arm, StudyResult
 
 __all__ = [
     "Executor",
+    "Gathered",
     "LocalExecutor",
     "die_with_parent",
     "planned_path",
@@ -92,8 +93,7 @@ class LocalExecutor:
         import torch
 
         threads = max(1, torch.get_num_threads() // self.workers)
-        results: dict[int, Submission] = {}
-        failure: PruningSuiteError | None = None
+        gathered = Gathered(on_done)
         context = multiprocessing.get_context("spawn")  # fork and torch's threads do not mix
         pool = ProcessPoolExecutor(
             self.workers, context, initializer=die_with_parent, initargs=(os.getpid(),)
@@ -106,21 +106,47 @@ class LocalExecutor:
                     index = pending.pop(future)
                     if future.cancelled():
                         continue
-                    outcome = future.result()
-                    if isinstance(outcome, PruningSuiteError):
-                        failure = failure or outcome
+                    if not gathered.add(index, future.result()):
                         for other in pending:
                             other.cancel()  # runs not yet handed to a worker never start
-                        continue
-                    results[index] = outcome
-                    on_done(index, outcome)
         except BaseException:  # Ctrl-C: start nothing more; the workers stop their own runs
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
-        if failure is not None:
-            raise failure
-        return [results[i] for i in range(len(jobs))]
+        return gathered.submissions(len(jobs))
+
+
+class Gathered:
+    """An executor's finished runs in job order; the first failure is raised at the end, after
+    every run already started has finished (and kept its file).
+
+    Args:
+        on_done: Called with ``(index, submission)`` as each run succeeds.
+    """
+
+    def __init__(self, on_done: Callable[[int, Submission], None]) -> None:
+        self.on_done = on_done
+        self.results: dict[int, Submission] = {}
+        self.failure: PruningSuiteError | None = None
+
+    def add(self, index: int, outcome: Submission | PruningSuiteError) -> bool:
+        """Record job ``index``'s outcome; False when it failed."""
+        if isinstance(outcome, PruningSuiteError):
+            self.failure = self.failure or outcome
+            return False
+        self.results[index] = outcome
+        self.on_done(index, outcome)
+        return True
+
+    def submissions(self, count: int) -> list[Submission]:
+        """The ``count`` jobs' submissions in order.
+
+        Raises:
+            PruningSuiteError: The first failure recorded.
+        """
+        if self.failure is not None:
+            raise self.failure
+        return [self.results[i] for i in range(count)]
 
 
 def run_job(job: Any, threads: int = 0) -> Submission | PruningSuiteError:

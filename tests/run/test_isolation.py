@@ -83,10 +83,9 @@ def _protocol_with_time_limit(tmp_path, seconds: float):
 
 def test_a_method_that_hangs_is_stopped_at_the_protocols_time_limit(tmp_path, hostile) -> None:
     protocol = _protocol_with_time_limit(tmp_path, 5)
-    started = time.monotonic()
-    with pytest.raises(PluginError, match=r"ran over its time limit of 5 s"):
+    with pytest.raises(PluginError, match=r"ran over its time limit of 5 s") as caught:
         run(RunConfig(plugin="hangs", protocol=str(protocol), smoke=True, out=tmp_path), hostile)
-    assert time.monotonic() - started < 300  # not the hour the method sleeps
+    assert "pruning_budget.time_limit_s" in caught.value.hint
     assert not list(tmp_path.rglob("*.json"))  # no submission
 
 
