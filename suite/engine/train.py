@@ -28,11 +28,15 @@ from ..errors import TrainingError
 from ..protocol.spec import TrainRecipe
 from .resume import EpochCheckpoint, fingerprint
 
-__all__ = ["EpochStats", "evaluate", "train", "training_step"]
+__all__ = ["EpochEvaluator", "EpochStats", "evaluate", "train", "training_step"]
 
 EVAL_BATCH_SIZE = 1000
 
 Normalization = tuple[tuple[float, ...], tuple[float, ...]]
+
+EpochEvaluator = Callable[[nn.Module], tuple[float, float]]
+"""Gives a trained epoch's ``(val_top1, test_top1)`` in percent; the pruning stage's process uses
+one that asks the runner (it holds no val or test examples)."""
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,7 @@ def train(
     epochs: range | None = None,
     seen: list[int] | None = None,
     checkpoint: EpochCheckpoint | None = None,
+    evaluate_epoch: EpochEvaluator | None = None,
 ) -> list[EpochStats]:
     """Train ``model`` in place with ``recipe`` and log every epoch.
 
@@ -252,6 +257,8 @@ def train(
         checkpoint: Save every epoch's end (after ``on_epoch``) there, and first resume from it
             when it holds epochs of this very start (:mod:`pruning_suite.engine.resume`; on the
             CPU bit-identical to an uninterrupted run; restored epochs skip ``on_epoch``).
+        evaluate_epoch: Gives each epoch's validation and test top-1 from the model; default
+            :func:`evaluate` on ``data.val`` and ``data.test``.
 
     Returns:
         One :class:`EpochStats` per epoch; the last one is the reported result.
@@ -262,6 +269,7 @@ def train(
     seen = [] if seen is None else seen
     generator, optimizer = torch.Generator().manual_seed(seed), _optimizer(model, recipe)
     run = _Epochs(model, data, recipe, generator, optimizer, seen, len(seen), checkpoint)
+    run.evaluate_epoch = evaluate_epoch
     todo = list(range(recipe.epochs) if epochs is None else epochs)
     if checkpoint is not None:
         todo = todo[run.resume(seed, todo, max_batches, normalization) :]
@@ -291,6 +299,7 @@ class _Epochs:
     checkpoint: EpochCheckpoint | None
     stamp: str = ""
     log: list[EpochStats] = field(default_factory=list)
+    evaluate_epoch: EpochEvaluator | None = None
 
     def epoch(
         self,
@@ -309,9 +318,11 @@ class _Epochs:
             normalization, step_hook, before_step,
         )  # fmt: skip
         self.seen.append(examples)
-        self.log.append(
-            EpochStats(epoch, lr, loss, evaluate(runner, data.val), evaluate(runner, data.test))
-        )
+        if self.evaluate_epoch is None:
+            val, test = evaluate(runner, data.val), evaluate(runner, data.test)
+        else:
+            val, test = self.evaluate_epoch(self.model)
+        self.log.append(EpochStats(epoch, lr, loss, val, test))
         return self.log[-1]
 
     def resume(
