@@ -59,10 +59,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     for path in files:
         result = audit_file(path, args.data_dir, args.protocol, args.atol)
         if result.reproduced:
-            print(f"{path}: reproduced (rerun {result.rerun})")
+            print(f"{path}: reproduced")
             continue
         failed += 1
-        print(f"{path}: NOT reproduced, {len(result.differences)} fields differ:", file=sys.stderr)
+        print(
+            f"{path}: NOT reproduced, {len(result.differences)} fields differ (rerun kept at "
+            f"{result.rerun}):",
+            file=sys.stderr,
+        )
         for line in result.differences[:20]:
             print(f"  {line}", file=sys.stderr)
     print(f"{len(files)} audited: {len(files) - failed} reproduced, {failed} not")

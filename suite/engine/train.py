@@ -246,9 +246,8 @@ def train(
         on_epoch: Called with each epoch's row after the epoch is evaluated.
         max_batches: Stop each epoch after this many batches (smoke runs only).
         normalization: Per-channel ``(mean, std)`` of a training split that holds ready
-            (already normalized) inputs; a split that stores pixels brings its own
-            (``Split.mean``, ``Split.std``), which wins. Random-crop padding fills with the
-            normalized value of a zero pixel, ``(0 - mean) / std``, as torchvision pads raw images.
+            (already normalized) inputs; a split that stores pixels brings its own, which wins.
+            Random-crop padding fills with ``(0 - mean) / std``, as torchvision pads raw images.
         after_step: Called with the optimizer after every step (weight masks re-imposed).
         compile_model: Train and evaluate through ``torch.compile(model)`` (same parameters).
         before_step: Called after every ``loss.backward()``, before ``optimizer.step()``.
@@ -257,8 +256,7 @@ def train(
         checkpoint: Save every epoch's end (after ``on_epoch``) there, and first resume from it
             when it holds epochs of this very start (:mod:`pruning_suite.engine.resume`; on the
             CPU bit-identical to an uninterrupted run; restored epochs skip ``on_epoch``).
-        evaluate_epoch: Gives each epoch's validation and test top-1 from the model; default
-            :func:`evaluate` on ``data.val`` and ``data.test``.
+        evaluate_epoch: Gives each epoch's (val, test) top-1; default :func:`evaluate` of both.
 
     Returns:
         One :class:`EpochStats` per epoch; the last one is the reported result.
@@ -269,11 +267,10 @@ def train(
     seen = [] if seen is None else seen
     generator, optimizer = torch.Generator().manual_seed(seed), _optimizer(model, recipe)
     run = _Epochs(model, data, recipe, generator, optimizer, seen, len(seen), checkpoint)
-    run.evaluate_epoch = evaluate_epoch
     todo = list(range(recipe.epochs) if epochs is None else epochs)
     if checkpoint is not None:
         todo = todo[run.resume(seed, todo, max_batches, normalization) :]
-    step_hook = None if after_step is None else (lambda: after_step(optimizer))
+    run.evaluate_epoch, step_hook = evaluate_epoch, after_step and (lambda: after_step(optimizer))
     with fastpath.device_layout(model, data.train.device):
         runner = fastpath.compiled(model, compile_model)
         for epoch in todo:

@@ -11,6 +11,7 @@ ran on other code or data; on a GPU, floats are compared within ``atol``.
 from __future__ import annotations
 
 import random
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,13 +35,14 @@ class AuditResult:
 
     Attributes:
         path: The submission audited.
-        rerun: Where the rerun's submission was written.
+        rerun: Where the rerun's submission was kept: None when it reproduced the file (its
+            scratch folder is removed then, as after a failed rerun).
         differences: ``"$.path: recorded != rerun"`` for every field that differs; empty when
             the rerun reproduced the file.
     """
 
     path: Path
-    rerun: Path
+    rerun: Path | None
     differences: list[str]
 
     @property
@@ -87,6 +89,9 @@ def audit_file(
 ) -> AuditResult:
     """Rerun the submission at ``path`` on the CPU, with its recorded thread count, and compare.
 
+    The rerun goes to a scratch folder under the system's temporary folder, which is removed
+    unless the rerun differs (then the result names it, for a look at the differences).
+
     Raises:
         SubmissionError: The file cannot be read as a submission.
         PruningSuiteError: The rerun itself fails (unknown plugin, missing data...).
@@ -97,11 +102,17 @@ def audit_file(
     torch.set_num_threads(sub.environment.num_threads)
     try:
         result = run(audit_config(sub, out, data_dir, protocol), registry)
+        recorded = sub.model_dump(mode="json")
+        differences = compare_runs(recorded, result.submission.model_dump(mode="json"), atol)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         torch.set_num_threads(threads)
-    recorded = sub.model_dump(mode="json")
-    rerun = result.submission.model_dump(mode="json")
-    return AuditResult(path, result.path, compare_runs(recorded, rerun, atol))
+    if not differences:
+        shutil.rmtree(out, ignore_errors=True)
+        return AuditResult(path, None, differences)
+    return AuditResult(path, result.path, differences)
 
 
 def sample_files(paths: Sequence[Path], n: int | None, seed: int = 0) -> list[Path]:

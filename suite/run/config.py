@@ -16,6 +16,7 @@ import torch
 from pydantic import BaseModel
 
 from ..errors import PruningSuiteError
+from ..protocol.spec import ComparisonProtocol, TrainRecipe
 from ..record.submission import Submission
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "cpu_threads",
     "resolve_device",
     "smoke_recipe",
+    "stage_epochs",
+    "stage_recipe",
 ]
 
 CPU_THREADS = 2
@@ -195,3 +198,24 @@ def resolve_device(requested: str | None) -> torch.device:
             f"device {requested!r} asked for, but CUDA is not available here", "use --device cpu"
         )
     return device
+
+
+def stage_recipe(retraining: TrainRecipe, epochs: int, lr_schedule: str | None) -> TrainRecipe:
+    """The pruning stage's training recipe: retraining's batch size, optimizer, weight decay and
+    augmentation, with the budget's ``epochs`` and ``lr_schedule`` (at least 1 epoch, so a
+    0-epoch stage still has a valid recipe that is never trained)."""
+    update: dict[str, Any] = {"epochs": max(epochs, 1)}
+    if lr_schedule is not None:
+        update["lr_schedule"] = lr_schedule
+    return retraining.model_copy(update=update)
+
+
+def stage_epochs(
+    protocol: ComparisonProtocol, retraining: TrainRecipe, smoke: bool
+) -> tuple[int, TrainRecipe]:
+    """``E``, the stage's epochs: the protocol's ``pruning_budget.epochs`` for every method alike
+    (S4.2: one-shot and training-aware methods at the same budget), cut to the smoke budget;
+    and the recipe the stage trains with (:func:`stage_recipe`)."""
+    epochs = protocol.pruning_budget.epochs
+    recipe = budget(stage_recipe(retraining, epochs, protocol.pruning_budget.lr_schedule), smoke)
+    return min(epochs, recipe.epochs), recipe

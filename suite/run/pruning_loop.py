@@ -44,12 +44,12 @@ from ..engine.budget import budget_ratios
 from ..engine.layers import find_prunable_layers
 from ..engine.measure import measure, measure_effective
 from ..engine.pruning import units_to_remove
-from ..engine.train import EpochStats, train
+from ..engine.train import EpochEvaluator, EpochStats, train
 from ..errors import PluginError, TrainingError
 from ..protocol.spec import TrainRecipe
 from ..record.submission import EpochRow, PruneRound
 from ..record.submission import PruningStage as PruningStageRecord
-from .config import budget, max_batches
+from .config import max_batches, stage_epochs
 from .prune import (
     PruningDecision,
     PruningOutcome,
@@ -58,7 +58,32 @@ from .prune import (
     model_fingerprint,
 )
 
-__all__ = ["PruningStageResult", "run_pruning_stage", "stage_recipe"]
+__all__ = [
+    "NO_HOOKS",
+    "PruningStageResult",
+    "StageHooks",
+    "run_pruning_stage",
+]
+
+
+@dataclass(frozen=True)
+class StageHooks:
+    """Callbacks of one pruning stage, each optional.
+
+    Attributes:
+        on_epoch: Called with each pruning-stage epoch's row (observers).
+        on_train_start: Called with the stage's epochs before its first epoch (only when > 0).
+        on_round: Called with each applied round's removed units (layer -> filter indices).
+        evaluate_epoch: Gives each epoch's ``(val_top1, test_top1)``; default: ``data``'s splits.
+    """
+
+    on_epoch: Callable[[EpochStats], None] | None = None
+    on_train_start: Callable[[int], None] | None = None
+    on_round: Callable[[dict[str, list[int]]], None] | None = None
+    evaluate_epoch: EpochEvaluator | None = None
+
+
+NO_HOOKS = StageHooks()
 
 
 @dataclass(frozen=True)
@@ -82,24 +107,13 @@ class PruningStageResult:
     target_ratios: dict[str, float] = field(default_factory=dict)
 
 
-def stage_recipe(retraining: TrainRecipe, epochs: int, lr_schedule: str | None) -> TrainRecipe:
-    """The pruning stage's training recipe: retraining's batch size, optimizer, weight decay and
-    augmentation, with the budget's ``epochs`` and ``lr_schedule`` (at least 1 epoch, so a
-    0-epoch stage still has a valid recipe that is never trained)."""
-    update: dict[str, Any] = {"epochs": max(epochs, 1)}
-    if lr_schedule is not None:
-        update["lr_schedule"] = lr_schedule
-    return retraining.model_copy(update=update)
-
-
 def run_pruning_stage(
     model: nn.Module,
     stage: PruningStage,
     data: DataSplits,
     retraining: TrainRecipe,
     smoke: bool = False,
-    on_epoch: Callable[[EpochStats], None] | None = None,
-    on_train_start: Callable[[int], None] | None = None,
+    hooks: StageHooks = NO_HOOKS,
 ) -> PruningStageResult:
     """Run the pruning stage on ``model`` in place: train (if the method trains), prune in rounds.
 
@@ -110,8 +124,7 @@ def run_pruning_stage(
         retraining: The protocol's retraining recipe (the stage trains with its batch size,
             optimizer and augmentation).
         smoke: Cut the stage's epochs and batches to the smoke budget.
-        on_epoch: Called with each pruning-stage epoch's row (observers).
-        on_train_start: Called with the stage's epochs before its first epoch (only when > 0).
+        hooks: Observers of epochs and rounds, and who evaluates an epoch.
 
     Returns:
         The outcome (widths before/after, masks), the last decision and the stage's record.
@@ -125,18 +138,18 @@ def run_pruning_stage(
     method, protocol = stage.method, stage.protocol
     schedule = _checked(method.name, stage.call("schedule"), PruningSchedule, "schedule")
     allocation = _checked(method.name, stage.call("allocation"), Allocation, "allocation")
-    epochs = _stage_epochs(stage, schedule)
-    recipe = budget(stage_recipe(retraining, epochs, protocol.pruning_budget.lr_schedule), smoke)
-    stage.stage_epochs = epochs = min(epochs, recipe.epochs)
+    _check_budget(stage, schedule)
+    stage.stage_epochs, recipe = stage_epochs(protocol, retraining, smoke)
+    epochs = stage.stage_epochs
     if schedule.rewind and protocol.granularity != "weight":
         raise PluginError(
             f"plugin {method.name!r} asks to rewind weights after filter pruning",
             "rewinding needs weight granularity (iterative magnitude pruning); set rewind=False",
         )
-    if epochs and on_train_start is not None:
-        on_train_start(epochs)
-    rounds = _Rounds(model, stage, data, schedule, allocation)
-    trainer = partial(_train, model, stage, data, recipe, smoke=smoke, on_epoch=on_epoch)
+    if epochs and hooks.on_train_start is not None:
+        hooks.on_train_start(epochs)
+    rounds = _Rounds(model, stage, data, schedule, allocation, hooks.on_round)
+    trainer = partial(_train, model, stage, data, recipe, smoke=smoke, hooks=hooks)
     outcome, decision = rounds.run(epochs, trainer)
     record = PruningStageRecord(
         epochs=epochs,
@@ -188,8 +201,9 @@ class _Rounds:
         data: DataSplits,
         schedule: PruningSchedule,
         allocation: Allocation,
+        on_round: Callable[[dict[str, list[int]]], None] | None = None,
     ) -> None:
-        self.model, self.stage, self.data = model, stage, data
+        self.model, self.stage, self.data, self.on_round = model, stage, data, on_round
         self.schedule, self.allocation = schedule, allocation
         weight = stage.protocol.granularity == "weight"
         self.original = {
@@ -234,6 +248,8 @@ class _Rounds:
             )
             self.records.append(_round_record(model, stage, index, done, outcome))
             self.removals.append(outcome.removals)
+            if self.on_round is not None:
+                self.on_round(outcome.removals)
             if self.start is not None and index < len(round_epochs):
                 _rewind(model, self.start, outcome)
         assert outcome is not None and decision is not None  # rounds >= 1
@@ -241,23 +257,15 @@ class _Rounds:
         return PruningOutcome(layers, outcome.masks), decision
 
 
-def _stage_epochs(stage: PruningStage, schedule: PruningSchedule) -> int:
-    """``E``: the protocol's pruning-budget epochs, for every method alike.
-
-    Under a protocol with a pruning budget every method gets the same epochs (a one-shot method
-    trains the dense model with the suite's plain loop, then prunes), so one-shot and
-    training-aware methods are compared at the same budget (S4.2). A method that needs the loop
-    (``schedule().trains``) is refused where there is none.
-    """
-    epochs = stage.protocol.pruning_budget.epochs
-    if schedule.trains and epochs == 0:
+def _check_budget(stage: PruningStage, schedule: PruningSchedule) -> None:
+    """A method that needs the loop (``schedule().trains``) is refused where there is none."""
+    if schedule.trains and stage.protocol.pruning_budget.epochs == 0:
         raise PluginError(
             f"plugin {stage.method.name!r} trains in its pruning stage, but protocol "
             f"{stage.protocol.id!r} gives no pruning budget (pruning_budget.epochs = 0)",
             "run it under a protocol with a pruning budget, e.g. digits-convnet-s4 "
             "(`pruning-suite protocols`)",
         )
-    return epochs
 
 
 def _layers(model: nn.Module, stage: PruningStage) -> tuple[PrunableLayer, ...]:
@@ -273,7 +281,7 @@ def _train(
     *,
     masks: Any,
     smoke: bool,
-    on_epoch: Callable[[EpochStats], None] | None,
+    hooks: StageHooks,
     seen: list[int],
 ) -> list[EpochStats]:
     """Train ``epochs`` of the stage with the method's hooks; a fresh optimizer per segment."""
@@ -291,8 +299,8 @@ def _train(
     def epoch_end(row: EpochStats) -> None:
         ctx_holder[0] = stage.context(model, data.train, 1, row.epoch + 1)
         _checked_epoch_end(stage, ctx_holder[0], model)
-        if on_epoch is not None:
-            on_epoch(row)
+        if hooks.on_epoch is not None:
+            hooks.on_epoch(row)
 
     enforce = None if masks is None else (lambda optimizer: masks.enforce(model, optimizer))
     seed = stage.seed + 1_000_003 * (epochs.start + 1)  # each segment its own shuffling
@@ -309,6 +317,7 @@ def _train(
             before_step=regularize,
             epochs=epochs,
             seen=seen,
+            evaluate_epoch=hooks.evaluate_epoch,
         )
     except TrainingError as err:
         raise TrainingError(

@@ -69,6 +69,7 @@ from .prune import (
     check_granularity,
     target_reference,
 )
+from .pruning_loop import StageHooks
 from .regime import (
     JSVLog,
     apply_orthp,
@@ -230,13 +231,13 @@ def prune(state: RunState) -> None:
         plan.retraining,
         config.smoke,
     )
-    result = (run_isolated_stage if config.isolate else run_stage_here)(
-        job,
-        epoch_notifier(state.registry.manager, "pruning"),
+    hooks = StageHooks(
+        on_epoch=epoch_notifier(state.registry.manager, "pruning"),
         on_train_start=lambda epochs: state.notify(
             "on_phase_start", phase="pruning", epochs=epochs
         ),
     )
+    result = (run_isolated_stage if config.isolate else run_stage_here)(job, hooks)
     state.decision, state.outcome, state.stage_record = (
         result.decision,
         result.outcome,

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import tempfile
 
 from pruning_suite.cli.main import main
 from pruning_suite.record.jsonio import write_json_atomic
 from pruning_suite.run.audit import audit_file, compare_runs, sample_files
 
 
-def test_an_untouched_run_is_reproduced_bit_for_bit(default_runs) -> None:
+def test_an_untouched_run_is_reproduced_bit_for_bit(default_runs, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     result = audit_file(default_runs["l1norm"].path)
     assert result.differences == [] and result.reproduced
+    assert result.rerun is None and list(tmp_path.iterdir()) == []  # its scratch folder removed
 
 
 def test_an_edited_run_is_not_and_the_fields_are_named(default_runs, tmp_path, capsys) -> None:
@@ -22,7 +25,7 @@ def test_an_edited_run_is_not_and_the_fields_are_named(default_runs, tmp_path, c
     write_json_atomic(forged, data)
     assert main(["audit", str(forged)]) == 1
     err = capsys.readouterr().err
-    assert "NOT reproduced, 2 fields differ" in err
+    assert "NOT reproduced, 2 fields differ (rerun kept at " in err
     assert "$.pruning.sparsity: 0.75 != 0.7433" in err
     assert "$.retraining[19].train_loss" in err
 

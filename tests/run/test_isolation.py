@@ -5,9 +5,11 @@ plain data comes back."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -50,10 +52,48 @@ class _ExitsHard(_Hangs):
         os._exit(7)
 
 
+_PROBE = "PRUNING_SUITE_TEST_PROBE"
+
+
+class _LooksForTestData(PruningMethod):
+    """score() writes the size of every data split its process holds to the file ``$PROBE``."""
+
+    name = "looks-for-test-data"
+    version = "1"
+
+    def score(self, ctx):
+        import gc
+
+        from pruning_suite.data.splits import Split
+
+        sizes = sorted({len(obj) for obj in gc.get_objects() if type(obj) is Split})
+        with open(os.environ[_PROBE], "a") as probe:
+            probe.write(f"{sizes}\n")
+        return l1_scores(ctx)
+
+
+class _AsksForTestAccuracy(PruningMethod):
+    """After every stage epoch, asks the runner to evaluate weights of its own choosing."""
+
+    name = "asks-for-test-accuracy"
+    version = "1"
+
+    def score(self, ctx):
+        return l1_scores(ctx)
+
+    def on_pruning_epoch_end(self, ctx, model):
+        import gc
+        from multiprocessing.connection import Connection
+
+        (conn,) = [obj for obj in gc.get_objects() if type(obj) is Connection]
+        isolation._send(conn, "evaluate", {k: v.clone() for k, v in model.state_dict().items()})
+        conn.recv_bytes()
+
+
 class _Provider:
     @hookimpl
     def register_methods(self):
-        return [_RewritesEvaluate, _Hangs, _ExitsHard]
+        return [_RewritesEvaluate, _Hangs, _ExitsHard, _LooksForTestData, _AsksForTestAccuracy]
 
 
 @pytest.fixture
@@ -151,3 +191,30 @@ def test_in_process_runs_give_the_same_bits_for_debugging(tmp_path) -> None:
     )
     assert here.submission.evidence == isolated.submission.evidence
     assert here.submission.pruning_stage == isolated.submission.pruning_stage
+
+
+def test_the_stage_process_holds_no_validation_or_test_example(
+    tmp_path, hostile, monkeypatch
+) -> None:
+    """A method's process holds the training split alone; the runner evaluates the stage's epochs
+    (digits-convnet-s4 trains in its pruning stage), and the log is the one-process log."""
+    probe = tmp_path / "probe.txt"
+    monkeypatch.setenv(_PROBE, str(probe))
+    config = RunConfig(plugin="looks-for-test-data", protocol="digits-convnet-s4", smoke=True)
+    result = run(replace(config, out=tmp_path / "a"), hostile)
+    (sizes,) = probe.read_text().splitlines()  # one round
+    empty, train = json.loads(sizes)
+    assert empty == 0 and train > result.submission.final.test_examples  # val and test emptied
+    probe.unlink()
+    here = run(replace(config, out=tmp_path / "b", isolate=False), hostile)
+    assert len(json.loads(probe.read_text())) == 3  # in one process: train, val and test
+    log = result.submission.pruning_stage.log
+    assert log and log == here.submission.pruning_stage.log  # the runner's figures, same bits
+    assert all(row.test_top1 > 0 for row in log)
+
+
+def test_a_method_cannot_ask_the_runner_for_more_evaluations(tmp_path, hostile) -> None:
+    config = RunConfig(plugin="asks-for-test-accuracy", protocol="digits-convnet-s4", smoke=True)
+    with pytest.raises(PluginError, match="more epoch evaluations|other rounds or accuracies"):
+        run(replace(config, out=tmp_path), hostile)
+    assert not list(tmp_path.rglob("*.json"))
