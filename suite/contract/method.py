@@ -20,9 +20,9 @@ its layer-wise ratio scheme and its schedule, so the contract has exactly those 
   certified (setups S4.1 / S4.2, rules R-STAGE-1..3).
 
 Methods are handed data only by the suite (``ctx.calibration_batches`` and the pruning-stage
-loop); both are counted in samples seen (the method's process can still reach other data; see
-README, "Method code runs isolated"). Methods must not mutate the model they are given to score; the
-core checks this.
+loop); both are counted in samples seen. The method's process holds the training split alone, but
+it can reach all of it, and open the dataset's files (README, "Method code runs isolated").
+Methods must not mutate the model they are given to score; the core checks this.
 """
 
 from __future__ import annotations
