@@ -17,6 +17,7 @@ from ..errors import ProtocolError, PruningSuiteError
 
 __all__ = [
     "VOLATILE",
+    "check_protocol_folder",
     "check_same_protocol",
     "compare_runs",
     "reproduces",
@@ -117,16 +118,41 @@ def check_same_protocol(path: Path, recorded: str | None, protocol: Any) -> None
         )
 
 
+def check_protocol_folder(folder: Path, protocol: Any) -> None:
+    """Refuse to run ``protocol`` into ``folder`` (``out/<protocol id>``) when a submission
+    there ran under another content of the same id and version.
+
+    A second seed of a changed custom protocol has another run id, so it would land beside the
+    first seed's file and the two would be ranked as one protocol (issue 14). Checked before any
+    work; unreadable files and other ids or versions are not checked.
+
+    Raises:
+        ProtocolError: As :func:`check_same_protocol`, naming the first such file.
+    """
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.rglob("*.json")):
+        stored = _stored_protocol(path)
+        if stored.get("id") == protocol.id and stored.get("version") == protocol.version:
+            recorded = stored.get("content_hash")
+            check_same_protocol(path, recorded if isinstance(recorded, str) else None, protocol)
+
+
 def stored_protocol_hash(path: Path) -> str | None:
     """``protocol.content_hash`` of the submission at ``path``; None when absent or unreadable."""
+    recorded = _stored_protocol(path).get("content_hash")
+    return recorded if isinstance(recorded, str) else None
+
+
+def _stored_protocol(path: Path) -> dict[str, Any]:
+    """The ``protocol`` block of the submission at ``path``; empty when absent or unreadable."""
     from .jsonio import read_json
 
     if not path.is_file():
-        return None
+        return {}
     try:
         data = read_json(path)
     except (PruningSuiteError, OSError):
-        return None
+        return {}
     protocol = data.get("protocol") if isinstance(data, dict) else None
-    recorded = protocol.get("content_hash") if isinstance(protocol, dict) else None
-    return recorded if isinstance(recorded, str) else None
+    return protocol if isinstance(protocol, dict) else {}

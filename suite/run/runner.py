@@ -19,7 +19,7 @@ from ..contract.codedigest import method_code_sha256
 from ..contract.plugins import PluginRegistry, load_registry
 from ..protocol.spec import load_protocol
 from ..record import identity
-from ..record.compare import check_same_protocol, stored_protocol_hash
+from ..record.compare import check_protocol_folder
 from ..record.safefiles import exclusive
 from .basecache import work_dir
 from .config import (
@@ -113,7 +113,7 @@ def _start(config: RunConfig, registry: PluginRegistry) -> RunState:
     plan = plan_run(config, registry)
     device = resolve_device(config.device)
     out_path = prepare_output(config.out, plan)
-    check_same_protocol(out_path, stored_protocol_hash(out_path), plan.protocol)
+    check_protocol_folder(out_path.parents[1], plan.protocol)
     return RunState(config, plan, registry, device, out_path)
 
 

@@ -46,3 +46,16 @@ def test_a_changed_custom_protocol_under_one_version_is_refused_before_any_work(
         registry,
     )
     assert again.kept_stored  # the same content reproduces it
+
+
+def test_another_seed_or_method_under_a_changed_protocol_is_refused_too(tmp_path) -> None:
+    """Other seeds and methods have other run ids: the whole protocol folder is checked."""
+    out, registry = tmp_path / "out", load_registry()
+    protocol_a = str(_custom(tmp_path, "a.toml", "A"))
+    run(RunConfig(plugin="l1norm", protocol=protocol_a, smoke=True, out=out), registry)
+    protocol_b = str(_custom(tmp_path, "b.toml", "B"))
+    for plugin, seed in (("l1norm", 1), ("random", 0)):
+        config = RunConfig(plugin=plugin, protocol=protocol_b, seed=seed, smoke=True, out=out)
+        with pytest.raises(ProtocolError, match=r"l1norm/.*\.json ran under another content"):
+            run(config, registry)
+    assert len(list(out.rglob("*.json"))) == 1
