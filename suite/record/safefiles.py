@@ -175,8 +175,11 @@ def exclusive(lock_file: Path, what: str, say: Callable[[str], None] = note) -> 
 
     When another process holds it, ``say`` is called once with who (its pid, which the holder
     writes into the file) and this process waits until the holder is done or dies (the kernel
-    releases a dead process's lock). The lock file stays (removing it would race); it is empty but
-    for the holder's pid. Not re-entrant: a process that takes the same lock twice waits forever.
+    releases a dead process's lock). The holder removes the file before it lets go, so lock
+    files do not pile up; a waiter that then holds a file no longer at the path opens the new
+    one and waits again (the usual ``flock`` + inode check). A killed holder leaves its file,
+    which the next holder removes. Not re-entrant: a process that takes the same lock twice
+    waits forever.
 
     Args:
         lock_file: The lock's file, beside what it protects; created with its folder.
@@ -186,34 +189,58 @@ def exclusive(lock_file: Path, what: str, say: Callable[[str], None] = note) -> 
     Raises:
         OutputError: The lock file cannot be created (a read-only folder, say).
     """
-    try:
-        lock_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as err:
-        raise OutputError(
-            f"cannot create lock file {lock_file}: {err.strerror or err}",
-            "the cache must be writable: set PRUNING_SUITE_CACHE to a writable folder",
-        ) from err
+    fd = _held(lock_file, what, say)
     try:
         if fcntl is not None:
-            _acquire(fd, lock_file, what, say)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
+        with contextlib.suppress(OSError):
+            lock_file.unlink()  # while still held: a waiter finds the path gone and retries
         os.close(fd)  # releases the lock
 
 
-def _acquire(fd: int, lock_file: Path, what: str, say: Callable[[str], None]) -> None:
+def _held(lock_file: Path, what: str, say: Callable[[str], None]) -> int:
+    """An open descriptor of ``lock_file``, flocked by this process, still at that path."""
+    waited = False
+    while True:
+        try:
+            lock_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise OutputError(
+                f"cannot create lock file {lock_file}: {err.strerror or err}",
+                "the cache must be writable: set PRUNING_SUITE_CACHE to a writable folder",
+            ) from err
+        if fcntl is None:
+            return fd
+        waited = _acquire(fd, lock_file, what, (lambda _: None) if waited else say) or waited
+        if _still_at(fd, lock_file):
+            return fd
+        os.close(fd)
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _acquire(fd: int, lock_file: Path, what: str, say: Callable[[str], None]) -> bool:
+    """Lock ``fd``; True when it had to wait (``say`` was told for whom)."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return
+        return False
     except BlockingIOError:
         pass
     holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
     who = f"pid {holder}" if holder.isdigit() else "another process"
     say(f"waiting for {who}, which holds {what} ({lock_file})")
     fcntl.flock(fd, fcntl.LOCK_EX)
+    return True
 
 
 def check_free_space(folder: Path, needed: int, what: str) -> None:

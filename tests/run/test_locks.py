@@ -101,6 +101,28 @@ def test_exclusive_lets_one_holder_in_and_names_it_to_the_waiter(tmp_path) -> No
     thread.join()
     assert order == ["first out", "second in"]
     assert said == [f"waiting for pid {os.getpid()}, which holds the thing x ({lock})"]
+    assert not lock.exists()  # removed by its last holder: lock files do not pile up
+
+
+def test_waiters_on_a_removed_lock_file_still_take_turns(tmp_path) -> None:
+    """Each holder removes the file while it holds it; waiters that locked the removed file open
+    the new one, so never two are in at once."""
+    lock, inside, most = tmp_path / "x.lock", [0], [0]
+
+    def worker() -> None:
+        for _ in range(20):
+            with exclusive(lock, "x", lambda _: None):
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+                time.sleep(0.001)
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert most == [1] and not lock.exists()
 
 
 @pytest.mark.slow
