@@ -24,11 +24,15 @@ __all__ = ["ConsoleObserver", "print_summary"]
 
 class ConsoleObserver(RunObserver):
     """Shows the current step and an epoch bar per training phase on stderr, with the time
-    spent and the time left (rich's estimate from the epochs done)."""
+    spent and the time left (rich's estimate from the epochs done). Where stderr is not a
+    terminal (a log file, a batch job), a live bar would be drawn only at the end, so each epoch
+    is one plain line instead."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.console = Console(stderr=True)
         self.enabled = enabled
+        self.lines = enabled and not self.console.is_terminal
+        self._done: dict[str, tuple[int, int]] = {}
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -37,7 +41,7 @@ class ConsoleObserver(RunObserver):
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=self.console,
-            disable=not enabled,
+            disable=not enabled or self.lines,
         )
         self._tasks: dict[str, Any] = {}
 
@@ -54,10 +58,15 @@ class ConsoleObserver(RunObserver):
 
     def phase_start(self, phase: str, epochs: int) -> None:
         self._tasks[phase] = self.progress.add_task(f"{phase:>10} epochs", total=epochs, info="")
+        self._done[phase] = (0, epochs)
 
     def epoch_end(self, phase: str, row: EpochStats) -> None:
         info = f"lr {row.lr:g}  loss {row.train_loss:.3f}  val {row.val_top1:.2f}%"
         self.progress.update(self._tasks[phase], advance=1, info=info)
+        done, total = self._done.get(phase, (0, 0))
+        self._done[phase] = (done + 1, total)
+        if self.lines:
+            self.console.print(f"{phase:>10} epoch {done + 1}/{total}  {info}", highlight=False)
 
 
 def _size_line(p: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -183,3 +184,19 @@ def test_prune_table_output(capsys) -> None:
     assert main(["prune", "--plugin", "l1norm", "--target", "uniform-30"]) == 0
     out = capsys.readouterr().out
     assert "conv1" in out and "speedup" in out and "FLOPs (= 2 x MACs)" in out
+
+
+def test_progress_in_a_log_file_is_one_line_per_epoch(tmp_path, capsys) -> None:
+    """Where stderr is not a terminal, a live bar would be drawn only at the end (issue 14)."""
+    args = ["run", "--plugin", "l1norm", "--protocol", "digits-convnet-s4", "--smoke"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if " epoch " in line]
+    phases = [line.split()[0] for line in lines]
+    assert {"base", "pruning", "retraining"} <= set(phases)
+    assert all(
+        re.search(r"epoch \d+/\d+  lr \S+  loss \d+\.\d{3}  val \d+\.\d{2}%", line)
+        for line in lines
+    )
+    retraining = [line for line in lines if line.split()[0] == "retraining"]
+    assert retraining[0].split()[2] == f"1/{len(retraining)}"
