@@ -65,6 +65,7 @@ def toml_path(path: str) -> str:
     if not path.endswith(".toml"):
         raise PruningSuiteError(
             f"--protocol {path!r} is not a .toml file",
-            "shipped protocols are known already; pass your own protocol file (FILE.toml)",
+            "shipped protocols and those of installed plugins are known already; pass your own "
+            "protocol file (FILE.toml)",
         )
     return path

@@ -139,7 +139,7 @@ def shipped_protocol(protocol_id: str, version: int) -> ComparisonProtocol | Non
     """The protocol shipped with this suite under ``protocol_id`` at ``version``, else None.
 
     Only the suite's own protocol folder is looked up (never a path named by a submission, never
-    a plugin, so ``validate`` and ``report`` load no plugin code and stay torch-free).
+    a plugin's folder: :func:`find_protocol` looks there too).
 
     Args:
         protocol_id: A protocol id, e.g. ``"digits-convnet"``.
@@ -174,7 +174,8 @@ def find_protocol(
     given: Sequence[ComparisonProtocol] = (),
 ) -> ComparisonProtocol | None:
     """The protocol with this id, version and content hash: one of ``given`` first, then the
-    shipped one; None when the suite knows no protocol with exactly that content.
+    shipped one, then one of a plugin's protocol folder; None when the suite knows no protocol
+    with exactly that content.
 
     Args:
         protocol_id: The protocol id a run records.
@@ -182,7 +183,7 @@ def find_protocol(
         content_hash: Its content hash.
         given: Protocols given by the user (``--protocol FILE``), searched first.
     """
-    for protocol in (*given, shipped_protocol(protocol_id, version)):
+    for protocol in _candidates(protocol_id, version, given):
         if (
             protocol is not None
             and (protocol.id, protocol.version) == (protocol_id, version)
@@ -190,6 +191,19 @@ def find_protocol(
         ):
             return protocol
     return None
+
+
+def _candidates(
+    protocol_id: str, version: int, given: Sequence[ComparisonProtocol]
+) -> Iterable[ComparisonProtocol | None]:
+    yield from given
+    shipped = shipped_protocol(protocol_id, version)
+    yield shipped
+    if shipped is None:  # a plugin's protocol: its folders are read only when needed
+        try:
+            yield registered_protocol(protocol_id, version)
+        except ProtocolError:
+            yield None  # a broken plugin folder: the file is judged as of an unknown protocol
 
 
 def known_protocol(

@@ -126,7 +126,10 @@ def check_protocol_content_hash(ctx: CheckContext) -> Iterator[Finding]:
     if shipped is None:
         yield Finding(
             "$.protocol.id",
-            f"protocol {name} is not shipped with this suite; recipe not checked",
+            f"protocol {name} is not shipped with this suite nor registered by a plugin with this "
+            "content; recipe not checked",
+            "give its file with --protocol FILE, or install the plugin whose protocol folder "
+            "holds it",
             severity="warning",
         )
     elif shipped.version != ref.version:

@@ -277,3 +277,24 @@ def test_two_entry_points_naming_one_module_leave_the_second_broken(monkeypatch)
     assert "l1norm" in registry.methods
     (name, why), *_ = [(n, w) for n, w in registry.broken.items() if n.startswith("zz-twin")]
     assert "already registered; give each entry point its own module" in why
+
+
+def test_validate_and_report_know_a_plugins_protocol_without_a_file(
+    monkeypatch, capsys, tmp_path
+) -> None:
+    """A run under a plugin's protocol is judged under that protocol (its rules and seeds), as a
+    shipped one is: no ``--protocol FILE`` needed (the walkthrough of issue 11)."""
+    from pruning_suite.cli.main import main
+    from pruning_suite.protocol.catalogue import find_protocol, load_protocol
+
+    add_entry_points(monkeypatch, tiny="tests.tiny_plugin")
+    protocol = load_protocol(tiny_plugin.PROTOCOL)
+    found = find_protocol(protocol.id, protocol.version, protocol.content_hash)
+    assert found is not None and found.content_hash == protocol.content_hash
+    assert find_protocol(protocol.id, protocol.version, "0" * 64) is None  # other content
+    args = ["run", "--plugin", "l1norm", "--protocol", tiny_plugin.PROTOCOL, "--smoke"]
+    assert main([*args, "--quiet", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["validate", "--strict", str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert "R-PROTO-1" not in out.out + out.err

@@ -386,7 +386,8 @@ def test_R_PROTO_1_a_shipped_protocol_is_followed_or_the_file_is_invalid(tmp_pat
     assert _rules([problem]) == [("R-PROTO-1", "warning", "$.protocol.id")]
     assert (
         problem.message
-        == "protocol my-protocol@1 is not shipped with this suite; recipe not checked"
+        == "protocol my-protocol@1 is not shipped with this suite nor registered by a plugin "
+        "with this content; recipe not checked"
     )
     # a protocol of the user's, changed after the run: the recorded hash no longer matches
     from pruning_suite.protocol.spec import load_protocol

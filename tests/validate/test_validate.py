@@ -676,7 +676,8 @@ def test_unknown_protocol_is_a_warning_and_its_recipe_is_not_checked(tmp_path):
         (
             "$.protocol.id",
             "warning",
-            "protocol my-protocol@3 is not shipped with this suite; recipe not checked",
+            "protocol my-protocol@3 is not shipped with this suite nor registered by a plugin "
+            "with this content; recipe not checked",
         )
     ]
 
