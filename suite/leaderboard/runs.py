@@ -13,7 +13,7 @@ from typing import Any
 from ..protocol.spec import ComparisonProtocol
 from ..record.submission import Submission
 from ..report.cells import format_macs
-from ..rules.setups import certify
+from ..rules.setups import recheck
 from ..validate import Problem
 from .charts import Series, line_chart
 
@@ -142,7 +142,7 @@ def _figures(sub: Submission) -> list[str]:
 def _certification(sub: Submission, protocol: ComparisonProtocol | None) -> dict[str, Any]:
     if protocol is None:
         return {"text": "uncertified: the protocol is not known to this suite", "unmet": []}
-    cert = certify(sub, protocol)
+    cert = recheck(sub, protocol)
     setup = cert.setup or "no setup (not even S1)"
     return {"text": f"{cert.division} division, certified {setup}", "unmet": list(cert.unmet)}
 

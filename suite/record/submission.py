@@ -332,15 +332,15 @@ class Certification(_Strict):
     division: Literal["closed", "open"] = Field(
         description="closed: S3.2 or stricter (the protocol's own retraining recipe); open: else"
     )
-    unmet: list[str] = Field(
-        default_factory=list, description="why stricter setups are not met, one line each"
-    )
+    unmet: list[str] = Field(default_factory=list, description="why stricter setups are unmet")
     ruleset: int | None = Field(
         None,
         ge=1,
-        description="version of the rule set the certification was made under "
-        "(pruning_suite.rules.RULESET_VERSION); None: rule set 1 (files written before it was "
-        "recorded)",
+        description="version of the rule set it was made under (pruning_suite.rules."
+        "RULESET_VERSION); None: rule set 1 (files written before it was recorded)",
+    )
+    plugin_rules: list[str] = Field(
+        default_factory=list, description="ids of the plugins' setup rules it was made under"
     )
 
 

@@ -38,7 +38,7 @@ from ..protocol.catalogue import known_protocol, shipped_protocol
 from ..protocol.spec import ComparisonProtocol
 from ..record.identity import RankingKey, ranking_key
 from ..record.submission import Submission
-from ..rules.setups import SETUPS, certify
+from ..rules.setups import SETUPS, recheck
 from ..validate import Problem, check_paths
 from .formats import FORMATS, HEADERS, format_macs, render
 from .ranking import Defaults, installed_defaults, method_rows, with_ranks
@@ -105,7 +105,7 @@ def build_tables(
             smoke[where] += 1
             continue
         protocol = known_protocol(sub, protocols)
-        cert = certify(sub, protocol) if protocol is not None else None
+        cert = recheck(sub, protocol) if protocol is not None else None
         division, setup = (cert.division, cert.setup) if cert else ("open", None)
         groups[ranking_key(sub, division, setup).table()].append(sub)
     for where in smoke:

@@ -47,6 +47,7 @@ from .setups import (
     check_retraining_recipe,
     check_target_tolerance,
     division_of,
+    recheck,
 )
 from .tree import (
     check_base_model_figures,
@@ -67,6 +68,7 @@ __all__ = [
     "TreeContext",
     "TreeEntry",
     "certify",
+    "recheck",
     "check_accuracy_counts",
     "check_base_model",
     "check_base_models",

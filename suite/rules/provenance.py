@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from ..protocol.catalogue import shipped_latest
 from ..record.identity import RunIdentity, run_id
 from ..record.jsonio import file_sha256
+from .registry import load_rules
 from .rule import CheckContext, Finding
-from .setups import certify
+from .setups import not_stricter, recheck
 
 __all__ = [
     "check_certification",
@@ -152,14 +153,17 @@ def check_protocol_content_hash(ctx: CheckContext) -> Iterator[Finding]:
 def check_certification(ctx: CheckContext) -> Iterator[Finding]:
     """R-CERT-1: the recorded setup and division are what the file's own fields support.
 
-    Recomputed with :func:`pruning_suite.rules.setups.certify` under the known protocol; a file that
-    claims a stricter setup or the closed division without meeting it is an error. A file without
-    a certification (older format) is a warning: it is ranked as open division.
+    Recomputed with :func:`pruning_suite.rules.setups.recheck` under the known protocol: the
+    suite's rules and the plugin setup rules the file was certified under that are installed
+    here. A file that claims a stricter setup or the closed division without meeting them is an
+    error. When some of its plugin rules are not installed, a setup below the recomputed one is
+    accepted (a plugin rule only lowers a certification), with a warning naming them. A file
+    without a certification (older format) is a warning: it is ranked as open division.
     """
     sub = ctx.submission
     if ctx.protocol is None:
         return
-    expected = certify(sub, ctx.protocol, ctx.rules)
+    expected = recheck(sub, ctx.protocol, ctx.rules)
     recorded = sub.certification
     if recorded is None:
         yield Finding(
@@ -170,10 +174,23 @@ def check_certification(ctx: CheckContext) -> Iterator[Finding]:
             severity="warning",
         )
         return
-    if (recorded.setup, recorded.division) != (expected.setup, expected.division):
+    rules = load_rules() if ctx.rules is None else ctx.rules
+    missing = [name for name in recorded.plugin_rules if name not in rules]
+    if (recorded.setup, recorded.division) == (expected.setup, expected.division):
+        return
+    if missing and not_stricter(recorded.setup, expected.setup):
         yield Finding(
-            "$.certification",
-            f"certification says {recorded.setup} ({recorded.division} division) but the file's "
-            f"fields support {expected.setup or 'no setup'} ({expected.division} division)",
-            hint="; ".join(expected.unmet[:3]) or "do not edit a submission's certification",
+            "$.certification.plugin_rules",
+            f"certified under plugin rules not installed here ({', '.join(missing)}); the "
+            f"suite's rules support {expected.setup or 'no setup'}, the file claims "
+            f"{recorded.setup or 'no setup'}",
+            "install the plugins that register them to recheck it fully",
+            severity="warning",
         )
+        return
+    yield Finding(
+        "$.certification",
+        f"certification says {recorded.setup} ({recorded.division} division) but the file's "
+        f"fields support {expected.setup or 'no setup'} ({expected.division} division)",
+        hint="; ".join(expected.unmet[:3]) or "do not edit a submission's certification",
+    )

@@ -171,6 +171,33 @@ class Rule:
         if not self.description and self.check is not None:
             object.__setattr__(self, "description", (self.check.__doc__ or "").strip())
 
+    def findings(self, *args: Any) -> list[Finding]:
+        """Run the check on ``args`` (a :class:`CheckContext`, or the tree's entries and a
+        :class:`TreeContext`). A check that raises, a plugin's or the suite's, gives one error
+        finding at ``$`` naming the rule, never a traceback: the file is not certified by a rule
+        that could not run. A number out of range for a check (a 400-digit count) is one too.
+
+        Raises:
+            TypeError: The rule has no check (scope ``"run"`` or ``"read"``).
+        """
+        if self.check is None:
+            raise TypeError(f"rule {self.id} has no check (scope {self.scope!r})")
+        try:
+            return list(self.check(*args))  # type: ignore[arg-type]
+        except (OverflowError, ZeroDivisionError, ValueError) as err:
+            message = f"a number is out of range for this check ({err})"
+            return [Finding("$", message, "use real values", severity="error")]
+        except Exception as err:  # someone's rule code: a finding, never a traceback
+            return [
+                Finding(
+                    "$",
+                    f"rule {self.id} could not run: {type(err).__name__}: {err}",
+                    "a bug in the rule's code; 'pruning-suite plugins' names the plugin that "
+                    "registers it (uninstall it, or report the bug to its authors)",
+                    severity="error",
+                )
+            ]
+
     def severity_of(self, finding: Finding) -> Severity:
         """The finding's own severity, else the rule's."""
         return finding.severity or self.severity

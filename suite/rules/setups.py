@@ -28,6 +28,7 @@ reports an error only when a file's recorded certification claims more than its 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import cache
 from typing import Literal
 
 from ..contract.registry import Registry
@@ -44,6 +45,9 @@ __all__ = [
     "SETUPS",
     "achieved_speedup",
     "certify",
+    "not_stricter",
+    "recheck",
+    "suite_rule_ids",
     "check_base_model",
     "check_dataset_checksum",
     "check_pruning_stage_epochs",
@@ -291,7 +295,7 @@ def unmet_requirements(
         (rule, finding)
         for rule in setup_rules(rules)
         if rule.setup in wanted
-        for finding in rule.check(ctx)  # type: ignore[misc, union-attr]
+        for finding in rule.findings(ctx)
     ]
 
 
@@ -318,32 +322,70 @@ def certify(
         ``setup`` (None when even S1 fails, or for a smoke run), ``division``, the one-line
         reasons the next stricter setup is not met (``unmet``) and ``ruleset``.
     """
+    registry = load_rules() if rules is None else rules
     if sub.smoke:
         return _certification(None, "open", ["smoke run: reduced budget"])
+    plugin_rules = [rule.id for rule in setup_rules(registry) if rule.id not in suite_rule_ids()]
     if sub.scratch is not None:
-        return _certify_scratch(sub, protocol, rules)
-    unmet = unmet_requirements(sub, protocol, rules)
+        return _certify_scratch(sub, protocol, registry, plugin_rules)
+    unmet = unmet_requirements(sub, protocol, registry)
     failed = {rule.setup for rule, _ in unmet}
     setup = None
     for candidate in SETUPS:
         if candidate in failed:
             break
         setup = candidate
-    return _certification(setup, division_of(setup), _reasons(unmet))
+    return _certification(setup, division_of(setup), _reasons(unmet), plugin_rules)
+
+
+def recheck(
+    sub: Submission, protocol: ComparisonProtocol, rules: Registry[Rule] | None = None
+) -> Certification:
+    """The certification a reader recomputes for ``sub``: :func:`certify` under the suite's own
+    rules and those plugin setup rules the file was certified under
+    (``certification.plugin_rules``) that are installed here.
+
+    A plugin rule installed here but not in force when the file was certified does not change
+    its certification (it would make other people's files disagree with themselves); it still
+    reports its findings in ``validate``. R-CERT-1, ``report`` and the leaderboard use this.
+    """
+    registry = load_rules() if rules is None else rules
+    recorded = set(sub.certification.plugin_rules) if sub.certification else set()
+    judging: Registry[Rule] = Registry("rule")
+    for name, rule in registry.items():
+        if name in suite_rule_ids() or name in recorded:
+            judging.add(name, rule)
+    return certify(sub, protocol, judging)
+
+
+@cache
+def suite_rule_ids() -> frozenset[str]:
+    """The ids of the suite's own rules (registered by its core plugin, RULES.md)."""
+    from .builtin import register_rules  # the rule modules import this one
+
+    return frozenset(register_rules())
 
 
 def _reasons(unmet: list[tuple[Rule, Finding]]) -> list[str]:
     return [f"{rule.setup} {rule.id}: {finding.message}" for rule, finding in unmet]
 
 
-def _certification(setup: str | None, division: str, unmet: list[str]) -> Certification:
+def _certification(
+    setup: str | None, division: str, unmet: list[str], plugin_rules: Iterable[str] = ()
+) -> Certification:
     return Certification.model_validate(
-        {"setup": setup, "division": division, "unmet": unmet, "ruleset": RULESET_VERSION}
+        {
+            "setup": setup,
+            "division": division,
+            "unmet": unmet,
+            "ruleset": RULESET_VERSION,
+            "plugin_rules": sorted(plugin_rules),
+        }
     )
 
 
 def _certify_scratch(
-    sub: Submission, protocol: ComparisonProtocol, rules: Registry[Rule] | None
+    sub: Submission, protocol: ComparisonProtocol, rules: Registry[Rule], plugin_rules: list[str]
 ) -> Certification:
     """A scratch baseline: its SX setup when S1 holds and it trained exactly its budget (R-SX-1)
     under the protocol's K1, K2, P; open division (it is compared with pruning in studies, not
@@ -358,7 +400,16 @@ def _certify_scratch(
         reasons.append(
             f"{info.setup} R-SX-1: {len(sub.retraining)} scratch epochs logged, budget {budget}"
         )
-    return _certification(None if reasons else info.setup, "open", reasons)
+    return _certification(None if reasons else info.setup, "open", reasons, plugin_rules)
+
+
+def not_stricter(setup: str | None, than: str | None) -> bool:
+    """True when ``setup`` is ``than`` or a weaker setup (None, no setup, is the weakest; the
+    scratch setups SX-A / SX-B compare with nothing but themselves and None)."""
+    order = (None, *SETUPS)
+    if setup in order and than in order:
+        return order.index(setup) <= order.index(than)
+    return setup is None or setup == than
 
 
 def division_of(setup: str | None) -> Literal["closed", "open"]:

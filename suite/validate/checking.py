@@ -9,6 +9,7 @@ because such a run is certified lower (R-CERT-1 holds the file to that), not inv
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ..contract.registry import Registry
@@ -16,7 +17,7 @@ from ..protocol.catalogue import known_protocol
 from ..protocol.spec import ComparisonProtocol
 from ..rules.registry import load_rules
 from ..rules.rule import CheckContext, Finding, Rule, TreeContext, TreeEntry
-from ..rules.setups import certify
+from ..rules.setups import recheck
 from .problems import FileResult, Problem
 from .stages import cap, read_submission
 
@@ -80,11 +81,7 @@ def _run(rule: Rule, ctx: CheckContext) -> list[Problem]:
     """The problems ``rule`` finds in ``ctx``'s submission (none when it does not apply)."""
     if rule.setup is not None and not _requirement_applies(rule, ctx):
         return []
-    try:
-        findings = list(rule.check(ctx))  # type: ignore[misc, union-attr, arg-type]
-    except (OverflowError, ZeroDivisionError, ValueError) as err:  # e.g. a 400-digit count
-        message = f"a number is out of range for this check ({err})"
-        findings = [Finding("$", message, "use real values", severity="error")]
+    findings = rule.findings(ctx)
     path = str(ctx.path)
     if rule.setup is None:
         return [_problem(path, rule, f) for f in findings]
@@ -130,7 +127,7 @@ def check_tree(
     by_path = {result.path: result for result in results}
     for _, rule in registry.items():
         if rule.scope == "tree":
-            for finding in rule.check(entries, TreeContext(given)):  # type: ignore[misc, union-attr, call-arg, arg-type]
+            for finding in rule.findings(entries, TreeContext(given)):
                 _add(by_path, rule, finding)
 
 
@@ -143,7 +140,7 @@ def _entry(
     division, setup = "open", None
     if sub is not None and protocol is not None:
         try:
-            cert = certify(sub, protocol, rules)
+            cert = recheck(sub, protocol, rules)
             division, setup = cert.division, cert.setup
         except (OverflowError, ZeroDivisionError, ValueError):
             pass  # numbers out of range: the file rules reported it; ranked nowhere
@@ -151,6 +148,17 @@ def _entry(
 
 
 def _add(by_path: dict[Path, FileResult], rule: Rule, finding: Finding) -> None:
-    if finding.file is None or finding.file not in by_path:
-        raise ValueError(f"tree rule {rule.id} returned a finding for no file of the tree")
-    by_path[finding.file].problems.append(_problem(str(finding.file), rule, finding))
+    """A tree rule's finding goes to its file; one for no file of the tree (a rule that could
+    not run) goes to every file, which that rule then did not check."""
+    if finding.file in by_path:
+        by_path[finding.file].problems.append(_problem(str(finding.file), rule, finding))
+        return
+    if finding.file is not None:
+        finding = replace(
+            finding,
+            message=f"rule {rule.id} reported a file outside the tree ({finding.file})",
+            hint="a bug in the rule's code",
+            severity="error",
+        )
+    for path, result in by_path.items():
+        result.problems.append(_problem(str(path), rule, finding))

@@ -137,9 +137,83 @@ def test_an_installed_plugins_rule_shows_up_in_validate_report_and_certification
     out, err = capsys.readouterr()
     assert "l1norm" in out and "| random" not in out
     assert f"not ranked: {random_run}: $.method.name: random pruning is refused" in err
-    # certification, as the runner and report compute it: the odd seed is S3.1, open division
+    # certification, as the runner computes it: the odd seed is S3.1, open division, and the
+    # certification names the plugin rule it was made under, so report rechecks it with it
     odd = Submission.model_validate(make_submission(seed=1))
-    assert certify(odd, DIGITS).setup == "S3.1"
-    (table,) = build_tables([odd])
+    cert = certify(odd, DIGITS)
+    assert (cert.setup, cert.plugin_rules) == ("S3.1", ["R-PLUG-2"])
+    certified = odd.model_copy(update={"certification": cert})
+    (table,) = build_tables([certified])
     assert (table.division, table.setup) == ("open", "S3.1")
-    json.dumps(certify(odd, DIGITS).model_dump())
+    json.dumps(cert.model_dump())
+    # a file certified elsewhere without the plugin keeps its certification here (R-CERT-1 holds)
+    elsewhere = make_submission(seed=1)
+    elsewhere["certification"] = {**elsewhere["certification"], "setup": "S4.2"}
+    elsewhere["certification"].update(division="closed", unmet=[], plugin_rules=[])
+    (table,) = build_tables([Submission.model_validate(elsewhere)])
+    assert (table.division, table.setup) == ("closed", "S4.2")
+    odd_path = write_submission(tmp_path / "odd", elsewhere)
+    assert main(["validate", str(odd_path)]) == 0
+    out = capsys.readouterr().out
+    assert "warning [R-PLUG-2]: not S3.2: seed 1 is odd" in out and "R-CERT-1" not in out
+
+
+def _cert_under(data: dict, rules) -> dict:
+    sub = Submission.model_validate(data)
+    return {**data, "certification": certify(sub, DIGITS, rules).model_dump(mode="json")}
+
+
+def test_R_CERT_1_a_file_certified_under_a_plugin_rule_not_installed_here_is_a_warning(
+    tmp_path,
+) -> None:
+    with_plugin = load_rules(load_registry(extra_plugins=(_RulePlugin(),)))
+    path = write_submission(tmp_path, _cert_under(make_submission(seed=1), with_plugin))
+    assert json.loads(path.read_text())["certification"]["setup"] == "S3.1"
+    assert [
+        p for p in validate_paths([path], rules=with_plugin)[path] if p.rule == "R-CERT-1"
+    ] == []
+    (problem,) = [p for p in validate_paths([path])[path] if p.rule == "R-CERT-1"]
+    assert problem.severity == "warning" and "R-PLUG-2" in problem.message
+    assert "the suite's rules support S4.2, the file claims S3.1" in problem.message
+    # claiming more than the suite's own rules support stays an error, plugin rules or not
+    data = json.loads(path.read_text())
+    data["certification"]["setup"] = "S4.2"
+    data["certification"]["division"] = "closed"
+    data["protocol"]["content_hash"] = DIGITS.content_hash
+    data["retraining"][0]["lr"] *= 2  # S3.2 fails under the suite's own rules
+    path.write_text(json.dumps(data))
+    (problem,) = [p for p in validate_paths([path])[path] if p.rule == "R-CERT-1"]
+    assert problem.severity == "error"
+
+
+def check_crashes(ctx):
+    """R-PLUG-9 (S1): a plugin rule with a bug."""
+    raise RuntimeError("boom")
+
+
+def check_tree_crashes(entries, context):
+    """R-PLUG-8: a plugin tree rule with a bug."""
+    raise KeyError("gone")
+
+
+class _CrashingRules:
+    @hookimpl
+    def register_rules(self):
+        return {
+            "R-PLUG-9": Rule("R-PLUG-9", check_crashes, "S1", severity="warning"),
+            "R-PLUG-8": Rule("R-PLUG-8", check_tree_crashes, scope="tree"),
+        }
+
+
+def test_a_rule_that_raises_is_an_error_naming_it_never_a_traceback(tmp_path) -> None:
+    rules = load_rules(load_registry(extra_plugins=(_CrashingRules(),)))
+    paths = [write_submission(tmp_path, make_submission(seed=s)) for s in (0, 2)]
+    problems = validate_paths(paths, rules=rules)
+    for path in paths:
+        mine = {p.rule: p for p in problems[path] if p.rule.startswith("R-PLUG")}
+        assert mine["R-PLUG-9"].severity == "error"
+        assert "rule R-PLUG-9 could not run: RuntimeError: boom" in mine["R-PLUG-9"].message
+        assert "rule R-PLUG-8 could not run: KeyError" in mine["R-PLUG-8"].message
+    # certification: a requirement that could not be checked is not met
+    cert = certify(Submission.model_validate(make_submission()), DIGITS, rules)
+    assert cert.setup is None and "R-PLUG-9: rule R-PLUG-9 could not run" in cert.unmet[0]

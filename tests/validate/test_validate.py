@@ -751,6 +751,7 @@ def test_smoke_run_is_held_to_no_setup_but_never_certified(tmp_path):
         "division": "open",
         "unmet": ["smoke run: reduced budget"],
         "ruleset": RULESET_VERSION,
+        "plugin_rules": [],
     }
     data["certification"] = {"setup": "S4.2", "division": "closed", "unmet": []}
     (problem,) = _problems_of(tmp_path, data)
