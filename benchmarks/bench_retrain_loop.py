@@ -17,9 +17,22 @@ three alike. On the CPU every step and evaluation batch is also timed on its own
 leads with the median, which a neighbour's burst of work cannot move; on CUDA only whole rounds
 are timed (bracketed by ``torch.cuda.synchronize``), as timing single steps would stall the GPU.
 
+After the table it projects the hours of Table 6's grid on this device from the suite loop's
+images/s (median step on the CPU, whole rounds on CUDA): the base model's epochs (200, from
+protocol ``cifar10-resnet56``) and 2 LR arms (``cifar10-resnet56``, ``-lr1e-3``) x 4 ratios x
+3 seeds x 120 retraining epochs = 2,880 epochs, each training on 45,000 images and evaluating
+the 5,000 validation and 10,000 test images. The dense ResNet-56's speed gives an upper bound;
+a second figure scales each ratio's runs by its pruned MACs / dense MACs (the suite's L1
+pruning of that ratio, as ``pruning-suite prune`` counts them), a lower bound, since small
+convolutions do not speed up in proportion (least of all on a GPU). ``--pack P`` also times P
+copies of the suite loop training side by side in P processes (each with its own model and
+data) and projects the grid with P runs at a time; the base model trains alone. Without it,
+packing is not measured. The projection ignores each run's fixed costs (process start, pruning,
+latency measurement): ``bench_table6_grid.py`` measures those.
+
 Usage: ``python benchmarks/bench_retrain_loop.py [--device cuda] [--batch-size 128 512]
 [--images N] [--steps N] [--rounds R] [--eval-images N] [--workers N] [--compile]
-[--threads N] [--clock wall|cpu]``. Defaults: CPU 5,000 images, batch 128, 9 timed steps in 3
+[--threads N] [--clock wall|cpu] [--pack P]``. Defaults: CPU 5,000 images, batch 128, 9 timed steps in 3
 rounds (3-5 minutes on 2 cores); CUDA 50,000 images, batch sizes 128 and 512, 240 timed steps in
 3 rounds. On a machine shared with other work, ``--threads 1 --clock cpu`` times each loop by
 the CPU time it used itself, which the neighbours cannot inflate.
@@ -29,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import multiprocessing
 import os
 import statistics
 import time
@@ -44,10 +58,19 @@ from torchvision import transforms
 
 from pruning_suite.data import fastpath
 from pruning_suite.data.datasets import DataSplits, Split, augment
+from pruning_suite.engine.measure import measure
 from pruning_suite.engine.models import build_model
+from pruning_suite.engine.pruning import (
+    apply_structured_pruning,
+    find_prunable_layers,
+    select_removals,
+)
 from pruning_suite.engine.train import evaluate, train
+from pruning_suite.protocol.catalogue import load_protocol
 from pruning_suite.protocol.spec import ArchitectureSpec, Augmentation, TrainRecipe
 
+GRID = ("cifar10-resnet56", "cifar10-resnet56-lr1e-3")  # Table 6's two LR arms
+CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000  # images in CIFAR-10's training and test files
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # cifar10-resnet56
 LR, MOMENTUM, WEIGHT_DECAY, PAD = 0.1, 0.9, 5e-4, 4
 
@@ -328,6 +351,13 @@ def _bench_batch_size(args: argparse.Namespace, device: torch.device) -> None:
     batches = min(20, args.images // args.batch)
     data_ms = {loop.name: _data_path_ms(loop, device, batches, args.now) for loop in loops}
     _print_table(args, device, [loop.name for loop in loops], train_clocks, eval_clocks, data_ms)
+    suite = loops[0].name
+    if device.type == "cuda":
+        rates = (train_clocks[suite].overall(), eval_clocks[suite].overall())
+    else:
+        rates = (train_clocks[suite].median(), eval_clocks[suite].median())
+    packed = _packed_rates(args, device) if args.pack > 1 else None
+    _print_projection(args, rates, packed)
 
 
 def _timed(work: Callable[[Clock], None], clock: Clock) -> None:
@@ -396,6 +426,116 @@ def _print_table(args, device, names: list[str], train_clocks, eval_clocks, data
     )
 
 
+def _pack_worker(args: argparse.Namespace, device: str, barrier, results) -> None:
+    """One of ``--pack`` processes: the suite loop on its own model and data, timed between
+    barriers so that all of them train (then evaluate) at once."""
+    from pruning_suite.run.config import cpu_threads
+
+    device = torch.device(device)
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads or cpu_threads())  # as each run of study --jobs
+    else:
+        torch.cuda.set_device(device)
+    gen = torch.Generator().manual_seed(os.getpid())
+    pixels = torch.randint(0, 256, (args.images, 3, 32, 32), generator=gen, dtype=torch.uint8)
+    labels = torch.randint(0, 10, (args.images,), generator=gen)
+    model = build_model(ArchitectureSpec(name="resnet56"), (3, 32, 32), 10).to(device)
+    loop = SuiteLoop(model, pixels.to(device), labels.to(device), args)
+    loop.train_steps(args.warmup, Clock(device))
+    loop.evaluate(args.batch, Clock(device))
+    stamps = []
+    for work in (
+        lambda: loop.train_steps(args.steps // args.rounds, Clock(device)),
+        lambda: loop.evaluate(args.eval_images, Clock(device)),
+    ):
+        barrier.wait()
+        started = time.monotonic()  # system-wide, so comparable between the processes
+        work()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        stamps.append((started, time.monotonic()))
+    results.put(stamps)
+
+
+def _packed_rates(args: argparse.Namespace, device: torch.device) -> tuple[float, float]:
+    """Images/s of ``--pack`` suite loops side by side, summed: (train, eval)."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(args.pack), context.Queue()
+    devices = [device] * args.pack
+    if device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
+        devices = [torch.device(f"cuda:{k % torch.cuda.device_count()}") for k in range(args.pack)]
+    workers = [
+        context.Process(target=_pack_worker, args=(args, str(d), barrier, results)) for d in devices
+    ]
+    for worker in workers:
+        worker.start()
+    stamps = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    images = (args.steps // args.rounds * args.batch, args.eval_images)
+    rates = []
+    for phase, per_process in enumerate(images):
+        seconds = max(s[phase][1] for s in stamps) - min(s[phase][0] for s in stamps)
+        rates.append(args.pack * per_process / seconds)
+    return rates[0], rates[1]
+
+
+def _mac_fractions() -> dict[str, float]:
+    """Pruned MACs / dense MACs of ResNet-56 at each target of ``cifar10-resnet56`` (L1 scores
+    on a random init; the removed counts, hence the MACs, do not depend on the weights)."""
+    protocol = load_protocol(GRID[0])
+    shape = tuple(protocol.dataset.input_shape)
+    fractions = {}
+    for target in protocol.targets:
+        torch.manual_seed(0)
+        model = build_model(protocol.architecture, shape, protocol.dataset.num_classes)
+        dense = measure(model, shape).macs
+        layers = find_prunable_layers(model, list(protocol.prunable_layers))
+        (ratio,) = target.layer_ratios.values()
+        scores = {layer.name: layer.module.weight.abs().flatten(1).mean(1) for layer in layers}
+        removals = select_removals(scores, {layer.name: ratio for layer in layers}, layers)
+        apply_structured_pruning(model, removals, torch.randn(1, *shape))
+        fractions[target.id] = measure(model, shape).macs / dense
+    return fractions
+
+
+def _print_projection(args, rates: tuple[float, float], packed) -> None:
+    """Hours of Table 6's grid at the suite loop's measured images/s (see the module docstring)."""
+    protocols = [load_protocol(p) for p in GRID]
+    first = protocols[0]
+    val = first.dataset.val_size
+    epoch_s = (CIFAR_TRAIN - val) / rates[0] + (val + CIFAR_TEST) / rates[1]
+    base_h = first.base_model.recipe.epochs * epoch_s / 3600
+    fractions = _mac_fractions()
+    runs = sum(len(p.targets) * p.seeds for p in protocols)
+    grid_epochs = sum(p.retraining.epochs * len(p.targets) * p.seeds for p in protocols)
+    dense_h = grid_epochs * epoch_s / 3600
+    scaled_h = sum(
+        p.retraining.epochs * p.seeds * fractions[t.id] * epoch_s / 3600
+        for p in protocols
+        for t in p.targets
+    )
+    print(
+        f"Table 6 grid projected at the suite loop's {rates[0]:.1f} train / {rates[1]:.1f} eval "
+        f"images/s (an epoch: {CIFAR_TRAIN - val:,} trained, {val + CIFAR_TEST:,} evaluated, "
+        f"{epoch_s:.1f} s): base model {first.base_model.recipe.epochs} epochs {base_h:.1f} h; "
+        f"{runs} runs, {grid_epochs:,} retraining epochs: {dense_h:.1f} h at dense speed, "
+        f"{scaled_h:.1f} h scaled by pruned MACs ("
+        + ", ".join(f"{t} {100 * f:.1f}%" for t, f in fractions.items())
+        + ")"
+    )
+    print(f"  1 run at a time: {base_h + scaled_h:.1f} to {base_h + dense_h:.1f} h")
+    if packed is None:
+        print("  packed runs: not measured (pass --pack P to time P runs side by side)")
+        return
+    gain = packed[0] / rates[0]  # training dominates an epoch
+    print(
+        f"  {args.pack} runs packed: {packed[0]:.1f} train / {packed[1]:.1f} eval images/s "
+        f"summed ({gain:.2f}x one run's train rate): "
+        f"{base_h + scaled_h / gain:.1f} to {base_h + dense_h / gain:.1f} h"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -421,6 +561,9 @@ def main() -> None:
         choices=("wall", "cpu"),
         default="wall",
         help="cpu: time steps by this process's CPU time, for a shared machine (use --threads 1)",
+    )
+    parser.add_argument(
+        "--pack", type=int, default=1, help="also time P suite loops side by side (default 1: not)"
     )
     args = parser.parse_args()
     device = torch.device(args.device)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,8 +30,10 @@ __all__ = [
     "die_with_parent",
     "planned_path",
     "eta",
+    "pinned",
     "run_job",
     "run_study",
+    "worker_devices",
 ]
 
 Progress = Callable[[str], None]
@@ -50,8 +54,16 @@ class LocalExecutor:
 
     Two trainings on one small CPU slow each other many times over, so the default is one at a
     time; on a GPU, or a CPU with cores to spare, small models run well side by side. Each worker
-    process gets ``torch.get_num_threads() // workers`` threads (at least 1). Results come back in
-    job order; ``on_done`` is called as each run finishes.
+    process gets ``torch.get_num_threads() // workers`` threads (at least 1); a CPU run then sets
+    its own count (:func:`pruning_suite.run.config.cpu_threads`), so its bits do not depend on
+    ``workers``. Results come back in job order; ``on_done`` is called as each run finishes.
+
+    With several GPUs visible, jobs whose device is ``"cuda"`` (or None) are spread over them
+    (:func:`worker_devices`, :func:`pinned`): the ``workers`` slots are ``cuda:0``,
+    ``cuda:1``, ... round robin, so job ``i < workers`` runs on ``cuda:(i mod count)``, and each
+    later job takes the GPU of the run that just finished, so every GPU keeps its share of the
+    runs in flight. The device is not part of the run id; the submission records it in
+    ``environment.device`` (a field reruns may change).
 
     When a run fails, runs not yet handed to a worker never start, the runs already started
     finish and keep their files, and the first failure is raised. On Ctrl-C nothing more starts
@@ -98,22 +110,57 @@ class LocalExecutor:
         pool = ProcessPoolExecutor(
             self.workers, context, initializer=die_with_parent, initargs=(os.getpid(),)
         )
-        pending = {pool.submit(run_job, job, threads): i for i, job in enumerate(jobs)}
+        queue, slots = deque(enumerate(jobs)), deque(worker_devices(self.workers))
+        running: dict[Any, tuple[int, str | None]] = {}
         try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            while queue or running:
+                while queue and slots:  # a job goes to a worker only when a slot is free
+                    index, job = queue.popleft()
+                    slot = slots.popleft()
+                    running[pool.submit(run_job, pinned(job, slot), threads)] = (index, slot)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    index = pending.pop(future)
-                    if future.cancelled():
-                        continue
+                    index, slot = running.pop(future)
+                    slots.append(slot)  # the next job takes this run's GPU
                     if not gathered.add(index, future.result()):
-                        for other in pending:
-                            other.cancel()  # runs not yet handed to a worker never start
+                        queue.clear()  # runs not yet handed to a worker never start
         except BaseException:  # Ctrl-C: start nothing more; the workers stop their own runs
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
         return gathered.submissions(len(jobs))
+
+
+def worker_devices(workers: int) -> list[str | None]:
+    """The device each of ``workers`` worker slots pins its CUDA jobs to.
+
+    Slot ``k`` gets ``cuda:(k mod count)`` when ``count = torch.cuda.device_count()`` (the GPUs
+    ``CUDA_VISIBLE_DEVICES`` leaves visible) is 2 or more, so ``workers`` > ``count`` puts
+    several runs on each GPU; with fewer than 2 GPUs every slot is None (jobs keep their device).
+
+    Args:
+        workers: Runs at a time (>= 1).
+
+    Returns:
+        ``workers`` devices such as ``"cuda:1"``, or ``workers`` Nones.
+    """
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count < 2:
+        return [None] * workers
+    return [f"cuda:{k % count}" for k in range(workers)]
+
+
+def pinned(job: Any, slot: str | None) -> Any:
+    """``job`` (a ``RunConfig``) moved to the GPU ``slot``, when its device asks for CUDA
+    without an index (``"cuda"``, or None with CUDA available); else ``job`` itself.
+
+    Only the device changes: it is no part of the run id (:func:`planned_path` is unchanged).
+    """
+    if slot is None or job.device not in (None, "cuda"):
+        return job
+    return replace(job, device=slot)
 
 
 class Gathered:
@@ -151,13 +198,17 @@ class Gathered:
 
 def run_job(job: Any, threads: int = 0) -> Submission | PruningSuiteError:
     """One job in a worker process: its submission, or its error (returned, not raised, so the
-    parent decides what else runs). ``threads`` > 0 sets torch's intra-op threads first."""
+    parent decides what else runs). ``threads`` > 0 sets torch's intra-op threads first; a job
+    on ``cuda:N`` makes GPU N this process's current device, so what a run allocates without
+    naming a device (pinned host memory, for one) lands on its own GPU too."""
     import torch
 
     from ..run.runner import run
 
     if threads > 0:
         torch.set_num_threads(threads)
+    if job.device and job.device.startswith("cuda:"):
+        torch.cuda.set_device(job.device)
     try:
         return run(job).submission
     except PruningSuiteError as err:
