@@ -28,7 +28,6 @@ reports an error only when a file's recorded certification claims more than its 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from functools import cache
 from typing import Literal
 
 from ..contract.registry import Registry
@@ -47,7 +46,7 @@ __all__ = [
     "certify",
     "not_stricter",
     "recheck",
-    "suite_rule_ids",
+    "is_suite_rule",
     "check_base_model",
     "check_dataset_checksum",
     "check_pruning_stage_epochs",
@@ -325,7 +324,7 @@ def certify(
     registry = load_rules() if rules is None else rules
     if sub.smoke:
         return _certification(None, "open", ["smoke run: reduced budget"])
-    plugin_rules = [rule.id for rule in setup_rules(registry) if rule.id not in suite_rule_ids()]
+    plugin_rules = [rule.id for rule in setup_rules(registry) if not is_suite_rule(rule)]
     if sub.scratch is not None:
         return _certify_scratch(sub, protocol, registry, plugin_rules)
     unmet = unmet_requirements(sub, protocol, registry)
@@ -353,17 +352,16 @@ def recheck(
     recorded = set(sub.certification.plugin_rules) if sub.certification else set()
     judging: Registry[Rule] = Registry("rule")
     for name, rule in registry.items():
-        if name in suite_rule_ids() or name in recorded:
+        if is_suite_rule(rule) or name in recorded:
             judging.add(name, rule)
     return certify(sub, protocol, judging)
 
 
-@cache
-def suite_rule_ids() -> frozenset[str]:
-    """The ids of the suite's own rules (registered by its core plugin, RULES.md)."""
-    from .builtin import register_rules  # the rule modules import this one
-
-    return frozenset(register_rules())
+def is_suite_rule(rule: Rule) -> bool:
+    """True for a rule of the suite's own (RULES.md): its check is code of this package, not a
+    plugin's."""
+    module = getattr(rule.check, "__module__", None) or ""
+    return module.startswith(f"{__package__}.")
 
 
 def _reasons(unmet: list[tuple[Rule, Finding]]) -> list[str]:
