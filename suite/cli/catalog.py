@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import PruningSuiteError
 from .options import add_hidden_debug
 
-__all__ = ["add_plugins_command", "add_protocols_command"]
+__all__ = ["add_plugins_command", "add_protocols_command", "broken_plugins"]
 
 PROTOCOL_HEADERS = [
     "protocol",
@@ -152,6 +152,17 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     for name, why in sorted(registry.broken.items()):
         print(f"broken plugin {name!r}: {why}", file=sys.stderr)
     return 0
+
+
+def broken_plugins() -> dict[str, str]:
+    """Every plugin that failed to load, each registry read (the suite's own architectures, whose
+    registration imports torch, aside)."""
+    from ..contract import plugins
+
+    registry = plugins.load_registry()
+    for kind in REGISTERED_KINDS:
+        registry.registry(kind, (_TORCH_AT_REGISTRATION,) if kind == "architectures" else ())
+    return registry.broken
 
 
 def _registered(registry: Any, everything: bool) -> dict[str, dict[str, Any]]:

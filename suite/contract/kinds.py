@@ -214,7 +214,7 @@ def _who(plugin: str, distributions: Mapping[str, str]) -> str:
 def _dist(plugin: str, distributions: Mapping[str, str]) -> str:
     if plugin.startswith("pruning_suite."):
         return "pruning-suite's own"
-    return distributions.get(plugin, "registered directly")
+    return distributions.get(plugin, "registered directly").strip("()")
 
 
 def _shown(value: Any) -> str:
