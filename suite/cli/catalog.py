@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import PruningSuiteError
 from .options import add_hidden_debug
 
-__all__ = ["add_plugins_command", "add_protocols_command"]
+__all__ = ["add_plugins_command", "add_protocols_command", "broken_plugins"]
 
 PROTOCOL_HEADERS = [
     "protocol",
@@ -97,11 +97,35 @@ def _print_protocols(protocols: Sequence[Any]) -> None:
 
 
 def add_plugins_command(commands: Any) -> None:
-    """``pruning-suite plugins``: the installed pruning methods and the plugins that failed."""
-    plugins = commands.add_parser("plugins", help="list installed pruning methods")
+    """``pruning-suite plugins``: the installed methods, what every plugin registers, and the
+    plugins that failed."""
+    plugins = commands.add_parser(
+        "plugins",
+        help="list installed pruning methods, and what every plugin registers (datasets, "
+        "architectures, protocol folders, rules, studies, report formats)",
+    )
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.add_argument(
+        "--all",
+        action="store_true",
+        help="also list the suite's own architectures (registering them imports torch)",
+    )
     add_hidden_debug(plugins)
     plugins.set_defaults(handler=_cmd_plugins)
+
+
+REGISTERED_KINDS = (
+    "datasets",
+    "architectures",
+    "protocol_folders",
+    "rules",
+    "studies",
+    "report_formats",
+)
+"""What ``plugins`` lists per plugin after the methods, in this order."""
+
+_TORCH_AT_REGISTRATION = "pruning_suite.engine.builtin"
+"""The core plugin whose registration imports torch: skipped by ``plugins`` unless ``--all``."""
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
@@ -110,9 +134,11 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     from ..contract import plugins
 
     registry = plugins.load_registry()
+    registered = _registered(registry, args.all)
     if args.json:
         methods = [_method_summary(m) for m in registry.methods.values()]
-        print(json.dumps({"methods": methods, "broken": registry.broken}, indent=2))
+        payload = {"methods": methods, "registered": registered, "broken": registry.broken}
+        print(json.dumps(payload, indent=2))
         return 0
     rows = [
         [m.name, m.version, m.granularity, m.distribution, m.description]
@@ -121,9 +147,52 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     print(
         tabulate(rows, headers=["method", "version", "granularity", "distribution", "description"])
     )
+    print()
+    print(_registered_table(registered))
     for name, why in sorted(registry.broken.items()):
         print(f"broken plugin {name!r}: {why}", file=sys.stderr)
     return 0
+
+
+def broken_plugins() -> dict[str, str]:
+    """Every plugin that failed to load, each registry read (the suite's own architectures, whose
+    registration imports torch, aside)."""
+    from ..contract import plugins
+
+    registry = plugins.load_registry()
+    for kind in REGISTERED_KINDS:
+        registry.registry(kind, (_TORCH_AT_REGISTRATION,) if kind == "architectures" else ())
+    return registry.broken
+
+
+def _registered(registry: Any, everything: bool) -> dict[str, dict[str, Any]]:
+    """Plugin -> its distribution and, per kind, the names it registers (registration order)."""
+    found: dict[str, dict[str, Any]] = {}
+    for kind in REGISTERED_KINDS:
+        skip = (_TORCH_AT_REGISTRATION,) if kind == "architectures" and not everything else ()
+        listed = {plugin: None for plugin in skip}  # None: registers some, not listed
+        listed.update(registry.registry(kind, skip).by_origin())
+        for plugin, names in listed.items():
+            entry = found.setdefault(plugin, {"distribution": registry.distribution(plugin)})
+            entry[kind] = names
+    return found
+
+
+def _registered_table(registered: dict[str, dict[str, Any]]) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for kind in REGISTERED_KINDS:
+        for plugin, entry in registered.items():
+            if kind in entry:
+                names = entry[kind]
+                shown = ", ".join(names) if names is not None else _NOT_LISTED
+                rows.append([plugin, entry["distribution"], kind.replace("_", " "), shown])
+    headers = ["plugin", "distribution", "registers", "names"]
+    return tabulate(rows, headers=headers, maxcolwidths=[None, None, None, 70])
+
+
+_NOT_LISTED = "the suite's models ('pruning-suite plugins --all' lists them; it imports torch)"
 
 
 def _method_summary(m: Any) -> dict[str, str]:

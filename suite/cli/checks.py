@@ -111,7 +111,7 @@ def add_report_command(commands: Any) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ..report.formats import find_format
+    from ..report.formats import find_format, render
     from ..report.tables import build_tables, load_submissions, plot_tables
 
     fmt = find_format(args.format)  # an unknown format is refused before any file is read
@@ -124,7 +124,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     protocols = _own_protocols(args.protocol)
     submissions, problems = load_submissions([Path(r) for r in args.roots], protocols)
     tables = build_tables(submissions, protocols)
-    print(fmt.render(tables), end="")
+    print(render(tables, fmt), end="")
     if args.plots is not None:
         for path in plot_tables(tables, args.plots):
             print(f"wrote {path}", file=sys.stderr)

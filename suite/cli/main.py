@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
+from ..contract.registry import broken_note
 from ..errors import PruningSuiteError
 from .audit import add_audit_command
-from .catalog import add_plugins_command, add_protocols_command
+from .catalog import add_plugins_command, add_protocols_command, broken_plugins
 from .checks import add_report_command, add_validate_command
 from .leaderboard import add_leaderboard_command
 from .runs import add_prune_command, add_run_command
@@ -31,7 +32,12 @@ __all__ = ["build_parser", "main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pruning-suite`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv)
+    try:
+        parser = build_parser(argv)
+    except PruningSuiteError as err:  # a study plugin whose options cannot be added
+        if "--debug" in argv:
+            raise
+        return _report(err)
     args = parser.parse_args(argv)
     args.command_line = shlex.join(["pruning-suite", *argv])
     if not getattr(args, "handler", None):
@@ -42,16 +48,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PruningSuiteError as err:
         if args.debug:
             raise
-        print(f"error: {err.message}", file=sys.stderr)
-        if err.hint:
-            print(f"hint: {err.hint}", file=sys.stderr)
-        return err.exit_code
+        return _report(err)
     except BrokenPipeError:  # e.g. `pruning-suite validate --json DIR | head`
         sys.stderr.close()
         return 1
     except KeyboardInterrupt:
         print("interrupted: nothing was written for the unfinished run", file=sys.stderr)
         return 130
+
+
+def _report(err: PruningSuiteError) -> int:
+    """Print ``error:`` and ``hint:`` lines; an unknown name also names the plugins that failed
+    to load (one of them may have provided it). Returns the exit code."""
+    print(f"error: {err.message}", file=sys.stderr)
+    hint = err.hint
+    if err.message.startswith("unknown ") and "failed to load" not in hint:
+        hint += broken_note(broken_plugins())
+    if hint:
+        print(f"hint: {hint.removeprefix('; ')}", file=sys.stderr)
+    return err.exit_code
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PruningSuiteError
+from ..errors import PluginError, PruningSuiteError
 from ..studies.engines import ENGINES
 from .options import add_hidden_debug
 
@@ -40,9 +40,39 @@ def add_study_command(commands: Any, studies: Registry[Study] | None) -> None:
     kinds = study.add_subparsers(title="studies", metavar="STUDY")
     common = _common_options()
     for name, registered in studies.items() if studies is not None else ():
-        parser = kinds.add_parser(name, parents=[common], help=registered.help)
-        registered.add_arguments(parser)
+        try:
+            parser = kinds.add_parser(name, parents=[common], help=registered.help)
+            registered.add_arguments(parser)
+            _add_plugin_option(parser, registered)
+        except Exception as err:  # the study's own code: name the study and its plugin
+            raise _broken_study(name, studies.origin(name), err) from err
         parser.set_defaults(handler=_cmd_study, study=registered)
+
+
+def _add_plugin_option(parser: argparse.ArgumentParser, study: Study) -> None:
+    """``--plugin METHOD`` for a study that reads it (:meth:`Study.base_plugin` not overridden)
+    and did not add it itself."""
+    from ..studies.base import Study
+
+    if type(study).base_plugin is not Study.base_plugin:
+        return
+    try:
+        parser.add_argument(
+            "--plugin", required=True, help="the pruning method ('pruning-suite plugins')"
+        )
+    except argparse.ArgumentError:  # the study declares its own --plugin
+        pass
+
+
+def _broken_study(name: str, plugin: str | None, err: Exception) -> PluginError:
+    from ..contract.kinds import one_line
+
+    return PluginError(
+        f"study {name!r} (plugin {plugin or '?'}) failed while its options were added: "
+        f"{type(err).__name__}: {one_line(err)}",
+        f"fix or uninstall the plugin {plugin or 'that registers it'}; 'pruning-suite plugins' "
+        "lists every study and its plugin",
+    )
 
 
 def _common_options() -> argparse.ArgumentParser:

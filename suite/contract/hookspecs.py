@@ -36,11 +36,17 @@ def register_methods() -> list[type[PruningMethod]]:
 def register_datasets() -> dict[str, Any]:
     """Return the dataset sources this plugin provides, by the name a protocol's ``dataset.name`` uses.
 
-    Every implementation is called; names must be unique across plugins (a name two plugins
-    register is an error). Each value is a :class:`pruning_suite.data.source.DatasetSource`: its
-    channels, whether it has an official test split, and either ``read(data_dir) -> RawData``
-    (decoded arrays, held on the device) or an image-folder loader. ``load_dataset`` looks a
-    protocol's ``dataset.name`` up among these. Return ``{}`` (or ``None``) to register nothing.
+    Every implementation is called, plugin by plugin; names must be unique across plugins (a
+    plugin registering a name registered already, or raising, is listed as broken and adds
+    nothing; the others load), and each key must equal its source's ``name``. Each value is a
+    :class:`pruning_suite.data.source.DatasetSource`: its channels, whether it has an official
+    test split, and either ``read(data_dir) -> RawData`` (decoded arrays, held on the device) or
+    an image-folder loader. ``load_dataset`` looks a protocol's ``dataset.name`` up among these.
+    Return ``{}`` (or ``None``) to register nothing.
+
+    Define the classes and functions at a module's top level: the pruning stage runs in a spawned
+    process, which receives them by pickling. To keep torch out of the plugin module's import,
+    define torch-using code in a submodule and import it inside ``read``.
     """
 
 
@@ -51,6 +57,11 @@ def register_architectures() -> dict[str, Any]:
     Every implementation is called; names must be unique across plugins. A builder is called as
     ``builder(input_shape, num_classes, **kwargs)`` and returns an ``nn.Module`` (see
     :data:`pruning_suite.engine.models.ModelBuilder`). Return ``{}`` (or ``None``) for none.
+
+    Define the classes and functions at a module's top level: the pruning stage runs in a spawned
+    process, which receives them by pickling. To keep torch out of the plugin module's import,
+    define ``nn.Module`` classes in a submodule and import it inside the builder (``def
+    build(input_shape, num_classes): from ._nets import Net; return Net(...)``).
     """
 
 
@@ -58,8 +69,10 @@ def register_architectures() -> dict[str, Any]:
 def register_studies() -> dict[str, Any]:
     """Return studies by the name ``pruning-suite study NAME`` uses.
 
-    Every implementation is called; names must be unique across plugins. The object's interface is
-    :class:`pruning_suite.studies.Study`. Return ``{}`` (or ``None``) for none.
+    Every implementation is called; names must be unique across plugins (lower-case letters,
+    digits and '-', equal to the study's ``name``). The object's interface is
+    :class:`pruning_suite.studies.Study`: at least ``name`` and ``arms``; its subcommand gets
+    ``--plugin`` unless the study adds its own or overrides ``base_plugin``. Return ``{}`` (or ``None``) for none.
     """
 
 
@@ -67,8 +80,10 @@ def register_studies() -> dict[str, Any]:
 def register_report_formats() -> dict[str, Any]:
     """Return report formats by the name ``pruning-suite report --format NAME`` uses.
 
-    Every implementation is called; names must be unique across plugins. The object's interface is
-    :class:`pruning_suite.report.ReportFormat`. Return ``{}`` (or ``None``) for none.
+    Every implementation is called; names must be unique across plugins (lower-case letters,
+    digits and '-', equal to the format's ``name``). The object's interface is
+    :class:`pruning_suite.report.ReportFormat`; ``render`` returns text (anything else, or an
+    exception, is an error naming the plugin). Return ``{}`` (or ``None``) for none.
     """
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from importlib.metadata import EntryPoint, entry_points
@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from ..errors import PluginError, did_you_mean
 from . import hookspecs
+from .kinds import KINDS, call_each, collect, mark_broken, one_line
 from .method import MethodConfig, PruningMethod
 from .registry import NAME_PATTERN, Registry
 
@@ -76,12 +77,16 @@ class PluginRegistry:
         methods: Registered methods by name.
         broken: Plugin name (the entry-point name for installed plugins) -> why it could not be
             loaded: an import error, an unknown hook, an entry point that is not a module, a
-            registration that raised or broke the method contract.
+            registration that raised or broke the method contract, or a ``register_*`` hook that
+            raised or returned a malformed entry or a name another plugin registered first
+            (found when that registry is first read: each is built on first use).
+        distributions: Plugin name -> the distribution that installed it (entry points only).
     """
 
     manager: pluggy.PluginManager
     methods: dict[str, MethodInfo]
     broken: dict[str, str]
+    distributions: dict[str, str] = field(default_factory=dict)
     _registries: dict[str, Registry[Any]] = field(default_factory=dict, repr=False)
 
     def method(self, name: str, config: dict[str, Any] | None = None) -> PruningMethod:
@@ -145,11 +150,32 @@ class PluginRegistry:
         """Fairness rules by id (hook ``register_rules``)."""
         return self._cached("rules")
 
+    def distribution(self, plugin: str) -> str:
+        """The distribution that installed ``plugin``: ``"name version"``, the suite's own for a
+        core plugin, or ``"(direct)"`` for one registered in-process."""
+        from .. import __version__
+
+        if plugin in CORE_PLUGINS:
+            return f"pruning-suite {__version__}"
+        return self.distributions.get(plugin, _DIRECT)
+
+    def registry(self, kind: str, skip: Collection[str] = ()) -> Registry[Any]:
+        """The registry of ``kind`` (``"datasets"``, ..., as the properties are named).
+
+        Args:
+            kind: A key of :data:`~pruning_suite.contract.kinds.KINDS`.
+            skip: Plugin names whose hook is not called (the result is then not cached), e.g.
+                the core architectures, whose registration imports torch.
+        """
+        if skip:
+            return collect(self.manager, KINDS[kind], self.broken, self.distributions, skip)
+        return self._cached(kind)
+
     def _cached(self, kind: str) -> Registry[Any]:
         if kind not in self._registries:
-            results = getattr(self.manager.hook, f"register_{kind}")()
-            singular = kind.removesuffix("s").replace("_", " ")
-            self._registries[kind] = Registry.from_hook_results(singular, results)
+            self._registries[kind] = collect(
+                self.manager, KINDS[kind], self.broken, self.distributions
+            )
         return self._registries[kind]
 
 
@@ -194,7 +220,7 @@ def load_registry(extra_plugins: Sequence[Any] = ()) -> PluginRegistry:
         manager.register(plugin)
     _refuse_unknown_hooks(manager, broken)
     methods = _collect_methods(manager, broken, distributions)
-    return PluginRegistry(manager, methods, broken)
+    return PluginRegistry(manager, methods, broken, distributions)
 
 
 def _register_entry_points(
@@ -229,11 +255,14 @@ def _register_entry_points(
 def _not_a_module(ep: EntryPoint, plugin: object) -> str:
     kind = "class" if inspect.isclass(plugin) else type(plugin).__name__
     what = getattr(plugin, "__name__", repr(plugin))
+    marker = f"{hookspecs.PROJECT}_impl"
+    hooks = [n for n in dir(plugin) if hasattr(getattr(plugin, n, None), marker)]
+    shown = ", ".join(hooks) or "register_methods, ..."
     return (
         f"entry point '{ep.name} = \"{ep.value}\"' resolves to the {kind} {what}, not a plugin "
-        f"module; point the entry point at the module that holds the @hookimpl functions: "
-        f"'{ep.name} = \"{ep.module}\"' (pluggy calls the module's hooks, it does not "
-        "instantiate classes)"
+        "module; pluggy calls a module's hooks, it does not instantiate classes: write the hooks "
+        f"({shown}) as module-level @hookimpl functions, without self, and point the entry "
+        f"point at the module that holds them, e.g. '{ep.name} = \"{ep.module}\"'"
     )
 
 
@@ -279,20 +308,17 @@ def _collect_methods(
     the plugin, and so the distribution, it came from.
     """
     methods: dict[str, MethodInfo] = {}
-    plugins = [impl.plugin for impl in manager.hook.register_methods.get_hookimpls()]
-    for plugin in plugins:
-        name = manager.get_name(plugin)
-        others = [p for p in plugins if p is not plugin]
-        try:
-            results = manager.subset_hook_caller("register_methods", others)()
-        except Exception as err:
-            broken[name] = f"register_methods raised {type(err).__name__}: {err}"
+    for name, results, err in call_each(manager, "register_methods"):
+        if err is not None:
+            mark_broken(
+                broken, name, f"register_methods raised {type(err).__name__}: {one_line(err)}"
+            )
             continue
         dist = distributions.get(name, _DIRECT)
-        for cls in _returned_classes(results, name, broken):
+        for cls in _returned_classes([] if results is None else [results], name, broken):
             problem = _contract_problem(cls, name, from_entry_point=name in distributions)
             if problem:
-                broken[name] = problem
+                mark_broken(broken, name, problem)
                 continue
             methods[cls.name] = MethodInfo(
                 cls.name, cls.version, cls.granularity, cls.description, dist, cls
@@ -304,9 +330,8 @@ def _returned_classes(results: list[Any], plugin_name: str, broken: dict[str, st
     classes: list[Any] = []
     for result in results:
         if not isinstance(result, list | tuple):
-            broken[plugin_name] = (
-                f"register_methods returned {type(result).__name__}, not a list of classes"
-            )
+            why = f"register_methods returned {type(result).__name__}, not a list of classes"
+            mark_broken(broken, plugin_name, why)
             continue
         classes.extend(result)
     return classes

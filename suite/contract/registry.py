@@ -7,12 +7,12 @@ folders, fairness rules) is a :class:`Registry` filled by a ``register_*`` hook 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Generic, TypeVar
 
 from ..errors import PluginError, did_you_mean
 
-__all__ = ["NAME_PATTERN", "Registry"]
+__all__ = ["NAME_PATTERN", "Registry", "broken_note"]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 """Method names, protocol ids and dataset names: lower-case letters, digits and '-'. They become
@@ -22,67 +22,71 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """An ordered mapping of names to registered objects of one kind.
+    """An ordered mapping of names to registered objects of one kind, each with the plugin it came from.
 
     Args:
         kind: What is registered, singular (``"dataset"``); used in error messages.
         hint: Where a user sees what is installed (``"'pruning-suite plugins' lists them"``).
+        broken: Plugin name -> why it failed to load (kept by reference, it may still grow); an
+            unknown name's error names these plugins, since one of them may have provided it.
 
     Raises:
         PluginError: From :meth:`add` on a name registered twice, and from :meth:`get` on an
             unknown name (with close matches and the installed names).
     """
 
-    def __init__(self, kind: str, hint: str = "'pruning-suite plugins' lists them") -> None:
+    def __init__(
+        self,
+        kind: str,
+        hint: str = "'pruning-suite plugins' lists them",
+        broken: Mapping[str, str] | None = None,
+    ) -> None:
         self.kind = kind
         self.hint = hint
+        self._broken = broken if broken is not None else {}
         self._items: dict[str, T] = {}
+        self._origins: dict[str, str] = {}
 
-    @classmethod
-    def from_hook_results(
-        cls, kind: str, results: Iterable[Mapping[str, T] | None], hint: str | None = None
-    ) -> Registry[T]:
-        """A registry from the return values of one ``register_*`` hook call.
+    def add(self, name: str, obj: T, origin: str | None = None) -> None:
+        """Register ``obj`` under ``name``.
 
         Args:
-            kind: What is registered, singular.
-            results: One mapping ``name -> object`` per plugin (``None`` registers nothing).
-            hint: As in the constructor.
-
-        Raises:
-            PluginError: A result that is not a mapping, or a name two plugins register.
-        """
-        registry: Registry[T] = cls(kind, *(() if hint is None else (hint,)))
-        for result in results:
-            if result is None:
-                continue
-            if not isinstance(result, Mapping):
-                raise PluginError(
-                    f"a plugin's register hook for {kind}s returned {type(result).__name__}, "
-                    "not a mapping of names to objects",
-                    f"return a dict such as {{'my-{kind}': obj}} ({registry.hint})",
-                )
-            for name, obj in result.items():
-                registry.add(name, obj)
-        return registry
-
-    def add(self, name: str, obj: T) -> None:
-        """Register ``obj`` under ``name``.
+            name: The name to register.
+            obj: The object.
+            origin: The plugin that registers it (named in a duplicate-name error).
 
         Raises:
             PluginError: ``name`` is not a non-empty string, or is already registered.
         """
         if not isinstance(name, str) or not name:
             raise PluginError(
-                f"a {self.kind} was registered under {name!r}, not a non-empty name",
+                f"{_article(self.kind)} {self.kind} was registered under {name!r}, not a non-empty name",
                 f"register each {self.kind} under a non-empty string",
             )
         if name in self._items:
             raise PluginError(
-                f"two plugins register a {self.kind} named {name!r}",
+                f"{self._registrant(origin)} and {self._registrant(self._origins.get(name))} both "
+                f"register {_article(self.kind)} {self.kind} named {name!r}",
                 f"rename one or uninstall one of them ({self.hint})",
             )
         self._items[name] = obj
+        if origin is not None:
+            self._origins[name] = origin
+
+    def origin(self, name: str) -> str | None:
+        """The plugin that registered ``name`` (None: unknown or added without one)."""
+        return self._origins.get(name)
+
+    def by_origin(self) -> dict[str, list[str]]:
+        """Plugin -> the names it registered, in registration order (``"?"``: no origin given)."""
+        found: dict[str, list[str]] = {}
+        for name in self._items:
+            found.setdefault(self._origins.get(name, "?"), []).append(name)
+        return found
+
+    @staticmethod
+    def _registrant(origin: str | None) -> str:
+        return "another plugin" if origin is None else f"plugin {origin!r}"
 
     def get(self, name: str) -> T:
         """The object registered as ``name``.
@@ -99,7 +103,10 @@ class Registry(Generic[T]):
         """The error for an unknown ``name``: close matches and what is installed."""
         guess = did_you_mean(str(name), self._items, cutoff=0.5)
         known = ", ".join(sorted(self._items)) or "none"
-        return PluginError(f"unknown {self.kind} {name!r}", f"{guess}known: {known} ({self.hint})")
+        return PluginError(
+            f"unknown {self.kind} {name!r}",
+            f"{guess}known: {known} ({self.hint}){broken_note(self._broken)}",
+        )
 
     def names(self) -> list[str]:
         """The registered names, sorted."""
@@ -117,3 +124,15 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def broken_note(broken: Mapping[str, str]) -> str:
+    """``"; plugins that failed to load, one may provide it: 'a', 'b'"``, or ``""`` when none did."""
+    if not broken:
+        return ""
+    names = ", ".join(repr(name) for name in sorted(broken))
+    return f"; plugins that failed to load, one may provide it: {names} ('pruning-suite plugins' says why)"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

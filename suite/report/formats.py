@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from ..errors import PluginError, PruningSuiteError
 from .cells import HEADERS, all_cells, dense_cells, format_macs, headers, signed
 from .stats import RANK_TEST
 from .text import STATISTIC, one_line
@@ -323,7 +324,28 @@ def render(tables: Sequence[Table], fmt: str | ReportFormat = "github") -> str:
         The text, ending with a newline.
 
     Raises:
-        PluginError: ``fmt`` names no registered format.
+        PluginError: ``fmt`` names no registered format, or the format (a plugin's code) raised
+            or returned something other than text; the message names the plugin.
     """
     chosen = fmt if isinstance(fmt, ReportFormat) else find_format(fmt)
-    return chosen.render(tables)
+    try:
+        text = chosen.render(tables)
+    except PruningSuiteError:
+        raise
+    except Exception as err:
+        detail = " ".join(str(err).split())[:200]
+        raise _format_error(chosen.name, f"raised {type(err).__name__}: {detail}") from err
+    if not isinstance(text, str):
+        raise _format_error(chosen.name, f"returned {type(text).__name__}, not text")
+    return text
+
+
+def _format_error(name: str, what: str) -> PluginError:
+    from ..contract import plugins
+
+    plugin = plugins.load_registry().report_formats.origin(name) or "?"
+    return PluginError(
+        f"report format {name!r} (plugin {plugin!r}) {what}",
+        f"fix or uninstall the plugin {plugin!r}, or choose another --format "
+        "('pruning-suite plugins' lists every format and its plugin)",
+    )

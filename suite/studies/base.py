@@ -74,8 +74,10 @@ class Study:
             return {"my-study": MyStudy()}
 
     ``pruning-suite study NAME`` gets the options every study has (``--protocol``, ``--target``,
-    ``--seeds``, ``--out``, ``--report``, ``--device``, ``--data-dir``, ``--smoke``, ``--jobs``)
-    plus those of :meth:`add_arguments`; the runs are skipped when a valid file exists, and the
+    ``--seeds``, ``--out``, ``--report``, ``--device``, ``--data-dir``, ``--smoke``, ``--jobs``),
+    those of :meth:`add_arguments`, and ``--plugin METHOD`` (required; read by
+    :meth:`base_plugin`) unless :meth:`add_arguments` adds its own or the study overrides
+    :meth:`base_plugin` (as ``cross-recipe`` does, with ``--plugins A,B``); the runs are skipped when a valid file exists, and the
     page (``README.md`` in ``--report``) has the arm table, accuracy vs epoch, the sections of
     :meth:`page_tables` and :meth:`page_figures`, and :meth:`verdicts`.
 
@@ -102,8 +104,21 @@ class Study:
         """
 
     def base_plugin(self, args: argparse.Namespace) -> str:
-        """The method of the study's base run configuration (default: ``--plugin``)."""
-        return args.plugin
+        """The method of the study's base run configuration (default: ``--plugin``, which the
+        study's subcommand gets unless the study overrides this method or adds it itself).
+
+        Raises:
+            PruningSuiteError: There is no ``--plugin`` value (a study that replaced the option
+                without overriding this method).
+        """
+        plugin = getattr(args, "plugin", None)
+        if not plugin:
+            raise PruningSuiteError(
+                f"study {self.name!r} has no --plugin value for its base run",
+                "the study's author overrides Study.base_plugin(args) to name the method from "
+                "its own options, or keeps the --plugin option",
+            )
+        return str(plugin)
 
     def arms(
         self,

@@ -155,7 +155,9 @@ def test_entry_point_naming_a_class_gets_a_clear_error(monkeypatch) -> None:
     registry = load_registry()
     why = registry.broken["hrank"]
     assert "resolves to the class HRank, not a plugin module" in why
-    assert "point the entry point at the module" in why
+    assert "as module-level @hookimpl functions, without self" in why
+    assert "(register_methods)" in why  # the class's own hooks
+    assert "point at the module that holds them" in why
     assert "'hrank = \"tests.contract.test_plugins\"'" in why
     assert "hrank" not in registry.methods and "good" not in registry.methods
 

@@ -672,14 +672,12 @@ def test_a_report_path_that_is_a_file_is_refused_before_any_run(tmp_path, capsys
 
 
 class _OneArm(Study):
-    """A tiny study a plugin could ship: one method under the protocol's own recipe."""
+    """A tiny study a plugin could ship: one method under the protocol's own recipe. It is the
+    documented minimum (``arms`` and names); ``--plugin`` comes with every such study."""
 
     name = "one-arm"
     help = "one method under the protocol's recipe"
     intro = "One method under the protocol's own retraining recipe."
-
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--plugin", required=True)
 
     def arms(self, args, base, protocol, seeds) -> list[Arm]:
         return [Arm(f"{args.plugin} as is", tuple(replace(base, seed=s) for s in seeds))]
