@@ -97,6 +97,7 @@ def _add_run_variants(run: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from ..engine.distributed import World
     from ..run.runner import RunConfig, run
     from .progress import ConsoleObserver, print_summary
 
@@ -117,9 +118,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         orthp=args.orthp,
         isolate=not args.in_process,
     )
-    with ConsoleObserver(enabled=not args.quiet) as observer:
+    world = World.from_environment()  # under torchrun, rank 0 alone shows progress
+    leads = world is None or world.is_main
+    with ConsoleObserver(enabled=leads and not args.quiet) as observer:
         result = run(config, observer=observer)
-    print_summary(result.submission, result.path, kept_stored=result.kept_stored)
+    if leads:
+        print_summary(result.submission, result.path, kept_stored=result.kept_stored)
     return 0
 
 

@@ -65,6 +65,7 @@ from .folderscan import (
     read_class_list,
     scan_image_folder,
 )
+from .shards import batch_part
 from .source import limited, verify_checksum
 from .splits import DataSplits, split_indices
 
@@ -277,18 +278,22 @@ class FolderSplit:
         generator: torch.Generator,
         horizontal_flip: bool = False,
         max_batches: int | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One shuffled epoch of randomly cropped (and flipped) training batches.
 
         Draws from ``generator``, in this order: the permutation ``randperm(N)``, then one seed
         ``randint(0, 2**62)`` from which every image's crop and flip are drawn
-        (:func:`random_resized_crop_params`, then ``randint(0, 2)`` for the flip).
+        (:func:`random_resized_crop_params`, then ``randint(0, 2)`` for the flip), seeded by
+        the seed and the image's index, so an image gets the same crop whichever process reads it.
 
         Args:
             batch_size: Examples per batch (the last batch may be smaller).
             generator: The run's CPU generator (advanced by the two draws above).
             horizontal_flip: Flip each image left-right with probability 0.5.
             max_batches: Stop after this many batches (smoke runs); only those images are read.
+            shard: ``(rank, world size)`` of a data-parallel run: decode and yield only the
+                rank's contiguous part of every batch (:func:`~.shards.batch_part`).
         """
         order = torch.randperm(len(self), generator=generator)
         seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
@@ -298,7 +303,10 @@ class FolderSplit:
         images = _FolderImages(
             self.folder, self.paths, labels, self.transform, True, horizontal_flip, seed
         )
-        yield from self._batches(images, order.tolist(), batch_size)
+        batches = _chunks(order.tolist(), batch_size)
+        yield from self._batches(
+            images, [batch[batch_part(len(batch), *shard)] for batch in batches]
+        )
 
     def eval_batches(
         self, batch_size: int = EVAL_BATCH_CAP, order: Sequence[int] | None = None
@@ -311,7 +319,7 @@ class FolderSplit:
         """
         images = _FolderImages(self.folder, self.paths, self.labels.cpu(), self.transform, False)
         indices = list(range(len(self))) if order is None else [int(i) for i in order]
-        yield from self._batches(images, indices, min(batch_size, EVAL_BATCH_CAP))
+        yield from self._batches(images, _chunks(indices, min(batch_size, EVAL_BATCH_CAP)))
 
     def batch(self, index: torch.Tensor | slice) -> torch.Tensor:
         """Evaluation-transformed inputs of the examples ``index`` selects, decoded now.
@@ -336,17 +344,13 @@ class FolderSplit:
         return torch.cat(batches)
 
     def _batches(
-        self, images: _FolderImages, indices: list[int], batch_size: int
+        self, images: _FolderImages, batches: list[list[int]]
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        if not indices:
+        if not any(batches):
             return
         cuda = self.device.type == "cuda"
         loader = torch.utils.data.DataLoader(
-            images,
-            batch_size=batch_size,
-            sampler=indices,
-            num_workers=self.workers,
-            pin_memory=cuda,
+            images, batch_sampler=batches, num_workers=self.workers, pin_memory=cuda
         )
         mean = torch.tensor(self.transform.mean, device=self.device).view(1, -1, 1, 1)
         std = torch.tensor(self.transform.std, device=self.device).view(1, -1, 1, 1)
@@ -354,6 +358,11 @@ class FolderSplit:
             pixels = pixels.to(self.device, non_blocking=cuda)
             inputs = pixels.float().div_(255).sub_(mean).div_(std)
             yield inputs, labels.to(self.device, non_blocking=cuda)
+
+
+def _chunks(indices: list[int], batch_size: int) -> list[list[int]]:
+    """``indices`` cut into consecutive batches of ``batch_size`` (the last may be smaller)."""
+    return [indices[start : start + batch_size] for start in range(0, len(indices), batch_size)]
 
 
 def load_image_folder(

@@ -10,12 +10,14 @@ The data stays on its device: each batch is gathered, normalized and augmented t
 (:meth:`Split.batch`, :func:`augment`). On CUDA the forward passes run under bf16 autocast in
 channels_last format, and the loop does not wait for the GPU between steps (a diverged loss is
 reported at the end of its epoch); on the CPU it is fp32 and checks every step
-(:mod:`pruning_suite.data.fastpath`).
+(:mod:`pruning_suite.data.fastpath`). Inside :func:`~.distributed.joined` (``torchrun``) the
+training is data-parallel, with the update of one process (:mod:`pruning_suite.engine.distributed`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -26,6 +28,7 @@ from ..data import fastpath
 from ..data.datasets import DataSplits, Split, augment
 from ..errors import TrainingError
 from ..protocol.spec import TrainRecipe
+from . import distributed
 from .resume import EpochCheckpoint, fingerprint
 
 __all__ = ["EpochEvaluator", "EpochStats", "evaluate", "train", "training_step"]
@@ -188,6 +191,7 @@ def _train_epoch(
         )
         total += loss.double() * len(labels)
         seen += len(labels)
+    total, seen = distributed.summed(total, seen)
     _check_finite(total, optimizer)
     return float(total) / max(seen, 1), seen
 
@@ -208,7 +212,8 @@ def _training_batches(
     """
     if hasattr(split, "train_batches"):
         flip = recipe.augmentation.horizontal_flip
-        yield from split.train_batches(recipe.batch_size, generator, flip, max_batches)
+        shard = distributed.batch_shard()
+        yield from split.train_batches(recipe.batch_size, generator, flip, max_batches, **shard)
         return
     mean, std = (split.mean, split.std) if split.mean else normalization
     order = fastpath.to_device(torch.randperm(len(split), generator=generator), split.device)
@@ -217,7 +222,7 @@ def _training_batches(
             return
         idx = order[start : start + recipe.batch_size]
         inputs = augment(split.batch(idx), recipe.augmentation, generator, mean=mean, std=std)
-        yield inputs, split.labels[idx]
+        yield distributed.local_part(inputs, split.labels[idx])
 
 
 def train(
@@ -267,12 +272,9 @@ def train(
     seen = [] if seen is None else seen
     generator, optimizer = torch.Generator().manual_seed(seed), _optimizer(model, recipe)
     run = _Epochs(model, data, recipe, generator, optimizer, seen, len(seen), checkpoint)
-    todo = list(range(recipe.epochs) if epochs is None else epochs)
-    if checkpoint is not None:
-        todo = todo[run.resume(seed, todo, max_batches, normalization) :]
+    todo = run.todo(seed, epochs, max_batches, normalization)
     run.evaluate_epoch, step_hook = evaluate_epoch, after_step and (lambda: after_step(optimizer))
-    with fastpath.device_layout(model, data.train.device):
-        runner = fastpath.compiled(model, compile_model)
+    with run.training(compile_model) as runner:
         for epoch in todo:
             row = run.epoch(runner, epoch, max_batches, normalization, step_hook, before_step)
             if on_epoch is not None:
@@ -315,12 +317,33 @@ class _Epochs:
             normalization, step_hook, before_step,
         )  # fmt: skip
         self.seen.append(examples)
-        if self.evaluate_epoch is None:
+        evaluator = self.evaluate_epoch or distributed.epoch_evaluator(data, evaluate)
+        if evaluator is None:
             val, test = evaluate(runner, data.val), evaluate(runner, data.test)
         else:
-            val, test = self.evaluate_epoch(self.model)
+            val, test = evaluator(self.model)
         self.log.append(EpochStats(epoch, lr, loss, val, test))
         return self.log[-1]
+
+    def todo(
+        self, seed: int, epochs: range | None, max_batches: int | None, normalization: Normalization
+    ) -> list[int]:
+        """The epochs to train: ``epochs`` (default all) less those the checkpoint restores (the
+        same number on every rank of a torchrun world)."""
+        todo = list(range(self.recipe.epochs) if epochs is None else epochs)
+        if self.checkpoint is None:
+            return todo
+        return todo[distributed.agreed(self.resume(seed, todo, max_batches, normalization)) :]
+
+    @contextmanager
+    def training(self, compile_model: bool) -> Iterator[nn.Module]:
+        """The module to train through: channels_last on CUDA, compiled when asked, and
+        data-parallel in a torchrun world (:func:`~.distributed.data_parallel`)."""
+        with (
+            fastpath.device_layout(self.model, self.data.train.device),
+            distributed.data_parallel(fastpath.compiled(self.model, compile_model)) as runner,
+        ):
+            yield runner
 
     def resume(
         self, seed: int, todo: list[int], max_batches: int | None, normalization: Normalization
@@ -340,7 +363,7 @@ class _Epochs:
 
     def save(self) -> None:
         """Write the checkpoint after the epoch just logged (nothing without one)."""
-        if self.checkpoint is None:
+        if self.checkpoint is None or not distributed.is_main():
             return
         rows, seen = [row.as_dict() for row in self.log], self.seen[self.first :]
         self.checkpoint.save(self.stamp, self.model, self.optimizer, self.generator, rows, seen)

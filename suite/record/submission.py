@@ -99,6 +99,7 @@ class Environment(_Strict):
     device: str = Field(description="torch device string, e.g. 'cpu' or 'cuda:0'")
     device_name: str
     num_threads: int = Field(ge=1)
+    world_size: int = Field(1, ge=1, description="processes that trained together (torchrun --nproc-per-node, the protocol's batch split across them); 1 = one process")  # fmt: skip
 
 
 class BaseModelInfo(_Strict):

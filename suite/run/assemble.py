@@ -20,6 +20,7 @@ import torch
 
 from .. import __version__
 from ..contract.method import PruningMethod
+from ..engine import distributed
 from ..engine.evidence import Evidence
 from ..engine.latency import LatencyResult
 from ..engine.measure import Counts, sparsity
@@ -296,7 +297,8 @@ def _installed(name: str) -> str:
 
 
 def environment(device: torch.device) -> Environment:
-    """Versions, platform and device of this process, as a submission records them."""
+    """Versions, platform and device of this process, and how many processes trained together
+    (:func:`pruning_suite.engine.distributed.world_size`), as a submission records them."""
     if device.type == "cuda":
         device_name = torch.cuda.get_device_name(device)
     else:
@@ -309,6 +311,7 @@ def environment(device: torch.device) -> Environment:
         device=str(device),
         device_name=device_name,
         num_threads=torch.get_num_threads(),
+        world_size=distributed.world_size(),
     )
 
 

@@ -19,7 +19,7 @@ import pluggy
 from ..contract.hookspecs import hookimpl
 from ..engine.train import EpochStats
 
-__all__ = ["RunObserver", "epoch_notifier", "notify", "observing"]
+__all__ = ["RunObserver", "epoch_notifier", "muted", "notify", "observing"]
 
 
 class RunObserver:
@@ -76,12 +76,28 @@ def observing(manager: pluggy.PluginManager, observer: object | None) -> Iterato
         manager.unregister(observer)
 
 
+_muted = False
+
+
+@contextmanager
+def muted() -> Iterator[None]:
+    """No observer hears anything in the block (the ranks of a torchrun run but rank 0)."""
+    global _muted
+    before, _muted = _muted, True
+    try:
+        yield
+    finally:
+        _muted = before
+
+
 def notify(manager: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> None:
     """Call the observer hook ``hook_name`` on every plugin: ``manager.hook.<hook_name>(**kwargs)``.
 
     An observer is someone else's plugin: one that raises is reported as a ``RuntimeWarning``
     naming it, and the run goes on.
     """
+    if _muted:
+        return
     hook = getattr(manager.hook, hook_name)
     try:
         hook(**kwargs)

@@ -14,7 +14,14 @@ from ..errors import OutputError, PluginError, ProtocolError, PruningSuiteError
 from ..protocol.spec import SEED_RANGE, ComparisonProtocol, PruningTarget, TrainRecipe
 from .config import Regime, RunConfig
 
-__all__ = ["RunPlan", "check_seed", "prepare_output", "resolve_method", "retraining_recipe"]
+__all__ = [
+    "RunPlan",
+    "check_seed",
+    "prepare_output",
+    "resolve_method",
+    "retraining_recipe",
+    "submission_path",
+]
 
 SCRATCH_METHOD = "scratch"
 """The method name a scratch-regime run is recorded under (the submission format's)."""
@@ -140,6 +147,11 @@ def retraining_recipe(protocol: ComparisonProtocol, config: RunConfig) -> TrainR
     return recipe
 
 
+def submission_path(out: Path, plan: RunPlan) -> Path:
+    """``out/<protocol>/<method>/<run-id>.json``, where the run's submission is written."""
+    return Path(out) / plan.protocol.id / plan.method.name / f"{plan.run_id}.json"
+
+
 def prepare_output(out: Path, plan: RunPlan) -> Path:
     """Create the output folder and prove it writable before any training is spent.
 
@@ -149,8 +161,8 @@ def prepare_output(out: Path, plan: RunPlan) -> Path:
     Raises:
         OutputError: The path is taken by a folder, or the folder cannot be written.
     """
-    folder = Path(out) / plan.protocol.id / plan.method.name
-    target = folder / f"{plan.run_id}.json"
+    target = submission_path(out, plan)
+    folder = target.parent
     if target.exists() and not target.is_file():
         raise OutputError(
             f"{target} exists and is not a file; the submission cannot be written there",

@@ -10,7 +10,7 @@ writes the submission (DESIGN.md, "The pipeline of one run").
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -31,10 +31,18 @@ from .config import (
     resolve_device,
 )
 from .observe import RunObserver, notify, observing
-from .plan import RunPlan, check_seed, prepare_output, resolve_method, retraining_recipe
+from .plan import (
+    RunPlan,
+    check_seed,
+    prepare_output,
+    resolve_method,
+    retraining_recipe,
+    submission_path,
+)
 from .prune import PruningOutcome, check_granularity, prune_model, target_reference
+from .ranks import launched, stages_for
 from .regime import scratch_plan
-from .stages import STAGES, RunState
+from .stages import RunState
 
 __all__ = [
     "SMOKE_MAX_BATCHES",
@@ -69,30 +77,38 @@ def run(
 
     One process at a time runs a run id (``flock`` on ``<cache>/work/run-<run id>.lock``; a
     second says once which pid it waits for); a killed run's rerun resumes base training and
-    retraining from their last complete epoch.
+    retraining from their last complete epoch. Under ``torchrun --nproc-per-node N`` the N
+    processes make one run, training data-parallel; rank 0 alone writes (:mod:`~.ranks`), and
+    every rank returns the submission.
 
     Raises:
         PruningSuiteError: Any bad input (unknown protocol/plugin/target, missing dataset, a
             crashing plugin, an unwritable output folder). Nothing is written on error.
     """
     registry = registry or load_registry()
-    state = _start(config, registry)
-    lock = work_dir() / f"run-{state.plan.run_id}.lock"
-    with (
-        exclusive(lock, f"run {state.plan.run_id}"),
-        observing(registry.manager, observer),
-        _threads_for(state.device),
-    ):
-        notify(registry.manager, "on_run_start", run=_run_info(state))
-        for stage in STAGES:
-            stage(state)
-        notify(
-            registry.manager,
-            "on_run_end",
-            submission=state.submission.model_dump(mode="json"),
-            path=str(state.out_path),
-        )
+    with launched(config.device) as (device, world):
+        leads = world is None or world.is_main
+        state = _start(config, registry, device, leads)
+        with (
+            _lock(state) if leads else nullcontext(),
+            observing(registry.manager, observer),
+            _threads_for(state.device),
+        ):
+            notify(registry.manager, "on_run_start", run=_run_info(state))
+            for stage in stages_for(world):
+                stage(state)
+            notify(
+                registry.manager,
+                "on_run_end",
+                submission=state.submission.model_dump(mode="json"),
+                path=str(state.out_path),
+            )
     return RunResult(state.submission, state.out_path, state.kept_stored)
+
+
+def _lock(state: RunState) -> AbstractContextManager[None]:
+    """The run id's lock, ``<cache>/work/run-<run id>.lock``."""
+    return exclusive(work_dir() / f"run-{state.plan.run_id}.lock", f"run {state.plan.run_id}")
 
 
 @contextmanager
@@ -108,10 +124,14 @@ def _threads_for(device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _start(config: RunConfig, registry: PluginRegistry) -> RunState:
-    """Plan the run, pick the device and prove the output writable, before any work."""
+def _start(
+    config: RunConfig, registry: PluginRegistry, device: torch.device, leads: bool
+) -> RunState:
+    """Plan the run and prove the output writable, before any work (only the process that
+    writes: one on its own, or torchrun's rank 0)."""
     plan = plan_run(config, registry)
-    device = resolve_device(config.device)
+    if not leads:
+        return RunState(config, plan, registry, device, submission_path(config.out, plan))
     out_path = prepare_output(config.out, plan)
     check_protocol_folder(out_path.parents[1], plan.protocol)
     return RunState(config, plan, registry, device, out_path)

@@ -118,6 +118,8 @@ class RunState:
         kept_stored: True when ``out_path`` already held a submission this run reproduces
             (:func:`~pruning_suite.record.compare.reproduces`): the stored file was kept
             (``write``).
+        on_base_training: Called when base training starts here (torchrun's rank 0 tells the
+            other ranks to train with it, :mod:`~.ranks`).
     """
 
     config: RunConfig
@@ -151,6 +153,7 @@ class RunState:
     saved: PrunedModelFile | None = field(init=False, default=None)
     submission: Submission = field(init=False)
     kept_stored: bool = field(init=False, default=False)
+    on_base_training: Callable[[], None] = field(default=lambda: None)
 
     def notify(self, hook_name: str, **kwargs: object) -> None:
         """Call an observer hook on the run's plugin manager (:func:`~.observe.notify`)."""
@@ -190,7 +193,7 @@ def obtain_base(state: RunState) -> None:
     base = obtain_base_model(
         model, protocol, state.data, recipe, smoke, epoch_notifier(manager, "base"),
         max_batches(smoke),
-        on_train_start=lambda: state.notify("on_phase_start", phase="base", epochs=recipe.epochs),
+        on_train_start=lambda: _base_training_starts(state, recipe.epochs),
     )  # fmt: skip
     state.model, state.base_seconds = model, base.seconds
     state.base = BaseModelInfo(
@@ -202,6 +205,11 @@ def obtain_base(state: RunState) -> None:
         params=sum(p.numel() for p in model.parameters()),
     )
     _measure_dense(state)
+
+
+def _base_training_starts(state: RunState, epochs: int) -> None:
+    state.on_base_training()
+    state.notify("on_phase_start", phase="base", epochs=epochs)
 
 
 def _measure_dense(state: RunState) -> None:
