@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,10 @@ from ..engine.train import EpochStats
 from ..record.submission import Submission
 from ..run.runner import RunObserver
 
-__all__ = ["ConsoleObserver", "print_summary"]
+__all__ = ["LOG_EVERY_S", "ConsoleObserver", "print_summary"]
+
+LOG_EVERY_S = 30.0
+"""Where stderr is a log file, a line within an epoch at most once per this many seconds."""
 
 
 class ConsoleObserver(RunObserver):
@@ -33,6 +37,7 @@ class ConsoleObserver(RunObserver):
         self.enabled = enabled
         self.lines = enabled and not self.console.is_terminal
         self._done: dict[str, tuple[int, int]] = {}
+        self._logged = time.monotonic()
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -60,10 +65,25 @@ class ConsoleObserver(RunObserver):
         self._tasks[phase] = self.progress.add_task(f"{phase:>10} epochs", total=epochs, info="")
         self._done[phase] = (0, epochs)
 
+    def batches(self, phase: str, done: int, total: int) -> None:
+        """Move the phase's bar within an epoch (so its time left is estimated mid-epoch); in a
+        log, a line at most every :data:`LOG_EVERY_S` seconds."""
+        epochs, total_epochs = self._done.get(phase, (0, 0))
+        if phase not in self._tasks or total <= 0:
+            return
+        self.progress.update(self._tasks[phase], completed=epochs + done / total)
+        now = time.monotonic()
+        if self.lines and now - self._logged >= LOG_EVERY_S:
+            self._logged = now
+            self.console.print(
+                f"{phase:>10} epoch {epochs + 1}/{total_epochs}  batch {done}/{total}",
+                highlight=False,
+            )
+
     def epoch_end(self, phase: str, row: EpochStats) -> None:
         info = f"lr {row.lr:g}  loss {row.train_loss:.3f}  val {row.val_top1:.2f}%"
-        self.progress.update(self._tasks[phase], advance=1, info=info)
         done, total = self._done.get(phase, (0, 0))
+        self.progress.update(self._tasks[phase], completed=done + 1, info=info)
         self._done[phase] = (done + 1, total)
         if self.lines:
             self.console.print(f"{phase:>10} epoch {done + 1}/{total}  {info}", highlight=False)

@@ -147,6 +147,18 @@ def on_phase_start(phase: str, epochs: int) -> None:
 
 
 @hookspec
+def on_batches(phase: str, done: int, total: int) -> None:
+    """Called during a training epoch of the base model or of retraining, at most once a second
+    (``pruning_suite.engine.train.BATCH_REPORT_S``), so a long epoch's progress shows.
+
+    Args:
+        phase: ``"base"`` or ``"retraining"``.
+        done: Batches of the running epoch trained so far.
+        total: Batches per epoch.
+    """
+
+
+@hookspec
 def on_epoch_end(phase: str, row: dict[str, Any]) -> None:
     """Called after every training epoch.
 

@@ -16,6 +16,8 @@ training is data-parallel, with the update of one process (:mod:`pruning_suite.e
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -31,11 +33,40 @@ from ..protocol.spec import TrainRecipe
 from . import distributed
 from .resume import EpochCheckpoint, fingerprint
 
-__all__ = ["EpochEvaluator", "EpochStats", "evaluate", "train", "training_step"]
+__all__ = [
+    "BATCH_REPORT_S",
+    "EpochEvaluator",
+    "EpochObserver",
+    "EpochStats",
+    "evaluate",
+    "train",
+    "training_step",
+]
 
 EVAL_BATCH_SIZE = 1000
 
 Normalization = tuple[tuple[float, ...], tuple[float, ...]]
+
+BATCH_REPORT_S = 1.0
+"""Within an epoch, progress is reported at most once per this many seconds of wall time."""
+
+
+@dataclass(frozen=True)
+class EpochObserver:
+    """An ``on_epoch`` callback of :func:`train` that also hears progress within an epoch.
+
+    Attributes:
+        on_epoch: Called with each epoch's row.
+        on_batches: Called with ``(batches done, batches per epoch)`` of the running epoch, at
+            most once per :data:`BATCH_REPORT_S` seconds (a long epoch's bar moves; no GPU sync).
+    """
+
+    on_epoch: Callable[[EpochStats], None]
+    on_batches: Callable[[int, int], None] | None = None
+
+    def __call__(self, row: EpochStats) -> None:
+        self.on_epoch(row)
+
 
 EpochEvaluator = Callable[[nn.Module], tuple[float, float]]
 """Gives a trained epoch's ``(val_top1, test_top1)`` in percent; the pruning stage's process uses
@@ -168,6 +199,7 @@ def _train_epoch(
     normalization: Normalization,
     after_step: Callable[[], None] | None = None,
     before_step: Callable[[], None] | None = None,
+    on_batches: Callable[[int, int], None] | None = None,
 ) -> tuple[float, int]:
     """One epoch; returns the mean training loss over the examples seen, and their number.
 
@@ -177,8 +209,9 @@ def _train_epoch(
     model.train()
     check_each_step = split.device.type != "cuda"
     total = torch.zeros((), dtype=torch.float64, device=split.device)
-    seen = 0
+    seen, report = 0, _BatchReport(on_batches, split, recipe.batch_size, max_batches)
     for inputs, labels in _training_batches(split, recipe, generator, max_batches, normalization):
+        report.batch()
         loss = _update(
             model,
             optimizer,
@@ -194,6 +227,28 @@ def _train_epoch(
     total, seen = distributed.summed(total, seen)
     _check_finite(total, optimizer)
     return float(total) / max(seen, 1), seen
+
+
+class _BatchReport:
+    """Calls ``on_batches(done, per_epoch)`` at most once per :data:`BATCH_REPORT_S` seconds."""
+
+    def __init__(
+        self,
+        on_batches: Callable[[int, int], None] | None,
+        split: Split,
+        size: int,
+        cap: int | None,
+    ) -> None:
+        self.on_batches, self.done, self.last = on_batches, 0, time.monotonic()
+        self.total = min(-(-len(split) // size), cap or sys.maxsize)
+
+    def batch(self) -> None:
+        if self.on_batches is None:
+            return
+        self.done, now = self.done + 1, time.monotonic()
+        if now - self.last >= BATCH_REPORT_S:
+            self.last = now
+            self.on_batches(self.done - 1, self.total)  # batches finished before this one
 
 
 def _training_batches(
@@ -248,19 +303,18 @@ def train(
         data: Train, validation and test splits; only ``train`` is trained on.
         recipe: Epochs, batch size, SGD hyper-parameters, LR schedule, augmentation.
         seed: Seeds the shuffling and augmentation generator (CPU ``torch.Generator``).
-        on_epoch: Called with each epoch's row after the epoch is evaluated.
+        on_epoch: Called with each epoch's row after the epoch is evaluated; an
+            :class:`EpochObserver` also hears the batches done within an epoch.
         max_batches: Stop each epoch after this many batches (smoke runs only).
-        normalization: Per-channel ``(mean, std)`` of a training split that holds ready
-            (already normalized) inputs; a split that stores pixels brings its own, which wins.
-            Random-crop padding fills with ``(0 - mean) / std``, as torchvision pads raw images.
+        normalization: Per-channel ``(mean, std)`` of a split of ready (normalized) inputs (one
+            that stores pixels brings its own); crops pad with ``(0 - mean) / std``.
         after_step: Called with the optimizer after every step (weight masks re-imposed).
         compile_model: Train and evaluate through ``torch.compile(model)`` (same parameters).
         before_step: Called after every ``loss.backward()``, before ``optimizer.step()``.
         epochs: Train only these 0-based epochs of the recipe (fresh optimizer); default all.
         seen: When given, each epoch's number of training examples is appended to it.
-        checkpoint: Save every epoch's end (after ``on_epoch``) there, and first resume from it
-            when it holds epochs of this very start (:mod:`pruning_suite.engine.resume`; on the
-            CPU bit-identical to an uninterrupted run; restored epochs skip ``on_epoch``).
+        checkpoint: Save every epoch's end there, and first resume from it when it holds epochs
+            of this very start (:mod:`pruning_suite.engine.resume`; bit-identical on the CPU).
         evaluate_epoch: Gives each epoch's (val, test) top-1; default :func:`evaluate` of both.
 
     Returns:
@@ -274,6 +328,7 @@ def train(
     run = _Epochs(model, data, recipe, generator, optimizer, seen, len(seen), checkpoint)
     todo = run.todo(seed, epochs, max_batches, normalization)
     run.evaluate_epoch, step_hook = evaluate_epoch, after_step and (lambda: after_step(optimizer))
+    run.on_batches = on_epoch.on_batches if isinstance(on_epoch, EpochObserver) else None
     with run.training(compile_model) as runner:
         for epoch in todo:
             row = run.epoch(runner, epoch, max_batches, normalization, step_hook, before_step)
@@ -299,6 +354,7 @@ class _Epochs:
     stamp: str = ""
     log: list[EpochStats] = field(default_factory=list)
     evaluate_epoch: EpochEvaluator | None = None
+    on_batches: Callable[[int, int], None] | None = None
 
     def epoch(
         self,
@@ -314,7 +370,7 @@ class _Epochs:
         lr = _set_lr(optimizer, self.recipe.lr_at(epoch))
         loss, examples = _train_epoch(
             runner, optimizer, data.train, self.recipe, self.generator, max_batches,
-            normalization, step_hook, before_step,
+            normalization, step_hook, before_step, self.on_batches,
         )  # fmt: skip
         self.seen.append(examples)
         evaluator = self.evaluate_epoch or distributed.epoch_evaluator(data, evaluate)

@@ -10,14 +10,14 @@ the run registers it on the manager for its duration (:func:`observing`).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pluggy
 
 from ..contract.hookspecs import hookimpl
-from ..engine.train import EpochStats
+from ..engine.train import EpochObserver, EpochStats
 
 __all__ = ["RunObserver", "epoch_notifier", "muted", "notify", "observing"]
 
@@ -38,6 +38,9 @@ class RunObserver:
     def epoch_end(self, phase: str, row: EpochStats) -> None:
         """An epoch of ``phase`` ended."""
 
+    def batches(self, phase: str, done: int, total: int) -> None:
+        """``done`` of the running epoch's ``total`` batches of ``phase`` are trained."""
+
     @hookimpl
     def on_stage(self, stage: str) -> None:
         """Hook ``on_stage``: calls :meth:`stage`."""
@@ -47,6 +50,11 @@ class RunObserver:
     def on_phase_start(self, phase: str, epochs: int) -> None:
         """Hook ``on_phase_start``: calls :meth:`phase_start`."""
         self.phase_start(phase, epochs)
+
+    @hookimpl
+    def on_batches(self, phase: str, done: int, total: int) -> None:
+        """Hook ``on_batches``: calls :meth:`batches`."""
+        self.batches(phase, done, total)
 
     @hookimpl
     def on_epoch_end(self, phase: str, row: dict[str, Any]) -> None:
@@ -110,13 +118,17 @@ def notify(manager: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> None
         )
 
 
-def epoch_notifier(manager: pluggy.PluginManager, phase: str) -> Callable[[EpochStats], None]:
-    """A training loop's ``on_epoch`` callback that calls the ``on_epoch_end`` hook."""
+def epoch_notifier(manager: pluggy.PluginManager, phase: str) -> EpochObserver:
+    """A training loop's ``on_epoch`` callback that calls the ``on_epoch_end`` hook after each
+    epoch, and ``on_batches`` within one."""
 
     def on_epoch(row: EpochStats) -> None:
         notify(manager, "on_epoch_end", phase=phase, row=row.as_dict())
 
-    return on_epoch
+    def on_batches(done: int, total: int) -> None:
+        notify(manager, "on_batches", phase=phase, done=done, total=total)
+
+    return EpochObserver(on_epoch, on_batches)
 
 
 def _culprit(hook: Any, err: BaseException) -> str:

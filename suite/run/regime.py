@@ -20,7 +20,7 @@ from torch import nn
 from ..contract.method import PruningMethod
 from ..data.datasets import Split
 from ..engine.masks import WeightMasks
-from ..engine.train import EpochStats
+from ..engine.train import EpochObserver, EpochStats
 from ..engine.trainability import (
     JSV_BATCH_SIZE,
     JSV_BATCHES,
@@ -161,7 +161,7 @@ class JSVLog:
             self.measure(model, row.epoch)
             then(row)
 
-        return on_epoch
+        return EpochObserver(on_epoch, then.on_batches if isinstance(then, EpochObserver) else None)
 
 
 def trainability_info(

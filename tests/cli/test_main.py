@@ -201,3 +201,20 @@ def test_progress_in_a_log_file_is_one_line_per_epoch(tmp_path, capsys) -> None:
     )
     retraining = [line for line in lines if line.split()[0] == "retraining"]
     assert retraining[0].split()[2] == f"1/{len(retraining)}"
+
+
+def test_progress_moves_within_a_long_epoch(monkeypatch, capsys) -> None:
+    """Issue 13: a 2.5-minute epoch's bar must move; in a log, a line per LOG_EVERY_S seconds."""
+    from pruning_suite.cli import progress
+    from pruning_suite.engine.train import EpochStats
+
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
+    with progress.ConsoleObserver() as observer:
+        observer.phase_start("base", 3)
+        observer.batches("base", 100, 400)
+        observer.epoch_end("base", EpochStats(0, 0.1, 0.5, 90.0, 89.0))
+        observer.batches("base", 200, 400)
+        (task,) = observer.progress.tasks
+        assert task.completed == 1.5  # the bar's time left is estimated mid-epoch
+    err = capsys.readouterr().err
+    assert "base epoch 1/3  batch 100/400" in err and "base epoch 2/3  batch 200/400" in err

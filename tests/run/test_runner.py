@@ -132,6 +132,10 @@ class _Recorder:
     def on_run_end(self, submission, path):
         self.events.append(("end", submission["run_id"], Path(path).exists()))
 
+    @hookimpl
+    def on_batches(self, phase, done, total):
+        self.events.append(("batches", phase, done, total))
+
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> tuple[_Recorder, object]:
@@ -153,6 +157,24 @@ def test_hook_on_epoch_end(recorded) -> None:
     recorder, result = recorded
     retrain = [e for e in recorder.events if e[:2] == ("epoch", "retraining")]
     assert [e[2] for e in retrain] == list(range(len(result.submission.retraining)))
+
+
+def test_hook_on_batches(tmp_path, monkeypatch) -> None:
+    """Within an epoch, the batches trained so far (throttled to once a second; here every
+    batch, the throttle at 0 s), for base training and retraining."""
+    import pruning_suite.engine.train as train_module
+
+    monkeypatch.setattr(train_module, "BATCH_REPORT_S", 0.0)
+    recorder = _Recorder()
+    registry = load_registry(extra_plugins=(recorder,))
+    monkeypatch.setenv("PRUNING_SUITE_CACHE", str(tmp_path / "cache"))  # base trained here
+    run(RunConfig(plugin="l1norm", seed=5, smoke=True, out=tmp_path), registry)
+    for phase in ("base", "retraining"):
+        reports = [e[2:] for e in recorder.events if e[:2] == ("batches", phase)]
+        per_epoch = reports[0][1]
+        assert per_epoch == 20  # the smoke budget's batches per epoch
+        epochs = [e for e in recorder.events if e[:2] == ("epoch", phase)]
+        assert reports == [(done, 20) for _ in epochs for done in range(20)]
 
 
 def test_hook_on_stage(recorded) -> None:
