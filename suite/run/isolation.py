@@ -14,19 +14,24 @@ strings; no code can come back):
   and evaluates the validation and test splits itself. The child holds the training split only
   (:func:`train_only`) and gets back the validation top-1 alone, once per stage epoch; the runner
   writes the test top-1 into the stage's log, whose validation figures must be the ones it sent;
-- the weight masks (weight granularity), which it applies to its own weights;
-- the stage's trained weights, only when the stage trained (``pruning_budget.epochs > 0``): a
-  one-shot method cannot hand back weights at all;
-- the method's last decision, the stage's record (validated again), the target's ratios and the
+- the weight masks (weight granularity), which it applies to its own weights.
+
+The stage's result keeps the weights of its last evaluated epoch, with the later rounds replayed
+on them: nothing else the child sends is loaded. The stage's epochs are the runner's own count
+(:func:`~.config.stage_epochs`), so a one-shot stage (0 epochs) hands back no weights at all, and
+a result naming other epochs, rounds or accuracies than the runner saw is refused. It also takes
+back the method's last decision, the stage's record (validated again), the target's ratios and the
   random generator's state (so the rest of the run draws what it would have drawn in one process).
 
 The child gets copies, never shared memory, so it cannot touch the runner's model, and it gets no
-validation or test example. It runs at most ``pruning_budget.time_limit_s`` seconds of wall time
+validation or test example (emptied splits in fresh storage). It runs at most ``pruning_budget.time_limit_s`` seconds of wall time
 and is then killed; it dies with the runner
 (:func:`~pruning_suite.record.safefiles.die_with_parent`). What it cannot guard against: code that
 runs when the plugin's module is imported (plugins are discovered in the runner's process); the
 dataset's files on disk, which method code could open itself (only ``audit``'s rerun tells); and
-the counts the stage records (samples, gradient passes), which are made in the method's process.
+the counts the stage records (samples, gradient passes), which are made in the method's process;
+and the weights sent after each epoch: method code that replaces the suite's loop in its own
+process can send weights it trained otherwise (on the training split; its compute uncounted).
 """
 
 from __future__ import annotations
@@ -100,7 +105,7 @@ def run_isolated_stage(job: StageJob, hooks: StageHooks = NO_HOOKS) -> PruningSt
 
     Args:
         job: The stage; ``job.model`` (the runner's copy) is pruned in place by replaying the
-            child's removals and masks, and gets the child's weights when the stage trained.
+            child's removals and masks, with the weights of the last epoch it evaluated.
         hooks: ``on_epoch`` and ``on_train_start`` are relayed from the stage's process;
             ``on_round`` and ``evaluate_epoch`` are this module's own.
 
@@ -155,8 +160,16 @@ def train_only(data: DataSplits) -> DataSplits:
 
 
 def _no_examples(split: Any) -> Any:
+    """``split`` without examples, in fresh storage: a ``[:0]`` view would carry the whole
+    storage into the archive (``torch.save`` saves a view's storage), the examples with it."""
     names = ("images", "labels") if hasattr(split, "images") else ("paths", "labels")
-    return dataclasses.replace(split, **{name: getattr(split, name)[:0] for name in names})
+    return dataclasses.replace(split, **{name: _empty(getattr(split, name)) for name in names})
+
+
+def _empty(values: Any) -> Any:
+    if isinstance(values, torch.Tensor):
+        return values.new_empty((0, *values.shape[1:]))
+    return values[:0].copy()  # a NumPy array of paths
 
 
 class _RunnerSide:
@@ -317,8 +330,13 @@ def _replay(
             f"the pruning stage's process sent a malformed result ({type(err).__name__}: {err})",
             _TAMPERED,
         ) from err
-    vals = [val for val, _ in runner_side.evaluated]
-    if list(removals) != runner_side.rounds or [row.val_top1 for row in record.log] != vals:
+    vals, epochs = [val for val, _ in runner_side.evaluated], runner_side.epochs
+    if (
+        list(removals) != runner_side.rounds
+        or [row.val_top1 for row in record.log] != vals
+        or record.epochs != epochs
+        or len(vals) != epochs
+    ):
         raise PluginError(
             f"plugin {job.method.name!r}: the pruning stage's result names other rounds or "
             "accuracies than the stage reported while it ran",
@@ -329,8 +347,6 @@ def _replay(
         for row, (_, test) in zip(record.log, runner_side.evaluated, strict=True)
     ]
     record = record.model_copy(update={"log": log})
-    if record.epochs > 0:
-        _load_trained(model, reply.get("state_dict"), job.method.name)
     if masks is not None:
         masks.apply(model)
     torch.set_rng_state(reply["rng"])
@@ -403,7 +419,6 @@ def _stage(job: StageJob, conn: Connection) -> dict[str, Any]:
     )
     result = run_stage_here(job, hooks)
     model, outcome = job.model, result.outcome
-    trained = result.record.epochs > 0
     return {
         "record": result.record.model_dump(mode="json"),
         "scores": result.decision.scores,
@@ -411,7 +426,6 @@ def _stage(job: StageJob, conn: Connection) -> dict[str, Any]:
         "removals": list(result.removals),
         "layers": [list(layer) for layer in outcome.layers],
         "masks": None if outcome.masks is None else outcome.masks.masks,
-        "state_dict": dict(model.state_dict()) if trained else None,
         "target_ratios": result.target_ratios,
         "training": model.training,
         "rng": torch.get_rng_state(),

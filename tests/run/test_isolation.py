@@ -66,9 +66,11 @@ class _LooksForTestData(PruningMethod):
 
         from pruning_suite.data.splits import Split
 
-        sizes = sorted({len(obj) for obj in gc.get_objects() if type(obj) is Split})
+        splits = [obj for obj in gc.get_objects() if type(obj) is Split]
+        sizes = sorted({len(s) for s in splits})
+        stored = sorted({s.images.untyped_storage().nbytes() for s in splits if len(s) == 0})
         with open(os.environ[_PROBE], "a") as probe:
-            probe.write(f"{sizes}\n")
+            probe.write(json.dumps({"sizes": sizes, "empty_storage_bytes": stored}) + "\n")
         return l1_scores(ctx)
 
 
@@ -90,10 +92,44 @@ class _AsksForTestAccuracy(PruningMethod):
         conn.recv_bytes()
 
 
+class _ForgesItsResult(PruningMethod):
+    """Rewrites the stage's final message: claims a trained stage and sends its own weights."""
+
+    name = "forges-its-result"
+    version = "1"
+
+    def score(self, ctx):
+        from multiprocessing.connection import Connection
+
+        send = Connection.send_bytes
+
+        def forged(conn, data, *args):
+            kind, body = torch.load(io.BytesIO(data), weights_only=True)
+            if kind == "done":
+                body["record"]["epochs"] = 1
+                body["state_dict"] = {
+                    k: torch.zeros_like(v) for k, v in ctx.model.state_dict().items()
+                }
+                buffer = io.BytesIO()
+                torch.save((kind, body), buffer)
+                data = buffer.getvalue()
+            return send(conn, data, *args)
+
+        Connection.send_bytes = forged
+        return l1_scores(ctx)
+
+
 class _Provider:
     @hookimpl
     def register_methods(self):
-        return [_RewritesEvaluate, _Hangs, _ExitsHard, _LooksForTestData, _AsksForTestAccuracy]
+        return [
+            _RewritesEvaluate,
+            _Hangs,
+            _ExitsHard,
+            _LooksForTestData,
+            _AsksForTestAccuracy,
+            _ForgesItsResult,
+        ]
 
 
 @pytest.fixture
@@ -202,12 +238,14 @@ def test_the_stage_process_holds_no_validation_or_test_example(
     monkeypatch.setenv(_PROBE, str(probe))
     config = RunConfig(plugin="looks-for-test-data", protocol="digits-convnet-s4", smoke=True)
     result = run(replace(config, out=tmp_path / "a"), hostile)
-    (sizes,) = probe.read_text().splitlines()  # one round
-    empty, train = json.loads(sizes)
+    (line,) = probe.read_text().splitlines()  # one round
+    seen = json.loads(line)
+    empty, train = seen["sizes"]
     assert empty == 0 and train > result.submission.final.test_examples  # val and test emptied
+    assert seen["empty_storage_bytes"] == [0]  # fresh storage, not a [:0] view of the split
     probe.unlink()
     here = run(replace(config, out=tmp_path / "b", isolate=False), hostile)
-    assert len(json.loads(probe.read_text())) == 3  # in one process: train, val and test
+    assert len(json.loads(probe.read_text())["sizes"]) == 3  # in one process: train, val, test
     log = result.submission.pruning_stage.log
     assert log and log == here.submission.pruning_stage.log  # the runner's figures, same bits
     assert all(row.test_top1 > 0 for row in log)
@@ -217,4 +255,12 @@ def test_a_method_cannot_ask_the_runner_for_more_evaluations(tmp_path, hostile) 
     config = RunConfig(plugin="asks-for-test-accuracy", protocol="digits-convnet-s4", smoke=True)
     with pytest.raises(PluginError, match="more epoch evaluations|other rounds or accuracies"):
         run(replace(config, out=tmp_path), hostile)
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_a_forged_stage_result_is_refused_and_sends_no_weights(tmp_path, hostile) -> None:
+    """A one-shot stage (0 epochs, the runner's own count) takes back no weights; a result that
+    claims otherwise is refused."""
+    with pytest.raises(PluginError, match="other rounds or accuracies"):
+        run(RunConfig(plugin="forges-its-result", smoke=True, out=tmp_path), hostile)
     assert not list(tmp_path.rglob("*.json"))
