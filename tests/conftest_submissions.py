@@ -12,8 +12,15 @@ and is never certified). A protocol not shipped can be given as an object (``und
 loaded from a file in ``tmp_path``); a protocol id or version the suite does not know gets 3 rows,
 a made-up content hash and no recipe or certification (``validate`` then warns that the recipe is
 not checked). The numbers: a 1000-parameter model pruned to 600 (sparsity 0.4), 5000 MACs to 2500
-(speedup 2.0, FLOPs 10000 to 5000), two conv layers halved, retraining ending at 91.0 % test top-1
-against a dense 92.5 % (delta -1.5 pp). All numbers are exact in binary floating point.
+(speedup 2.0, FLOPs 10000 to 5000), two conv layers halved, retraining ending at 90.0 % test top-1
+(324 of digits' 360 test images) against a dense 92.5 % (333 of 360; delta -2.5 pp).
+
+Every top-1 is a whole number of images, ``100.0 * correct / N`` as the runner records it, on the
+protocol's split sizes (:func:`split_sizes`: ``test_size`` and ``val_size``, smoke runs too); a
+``top1`` that no count gives is refused. Like a
+real run, a sample records its counts (``final.*_correct``, ``final.*_examples``), the digests of
+its final model (``evidence``, distinct per run), its pruning stage's counts and its method's code
+digest (one per method name and version), as R-EVAL-3 and R-EVID-2 ask.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +43,54 @@ from pruning_suite.protocol.spec import (
 from pruning_suite.record.submission import Submission
 from pruning_suite.rules.setups import certify
 
-__all__ = ["certified", "make_submission", "run_id_for", "write_submission"]
+__all__ = [
+    "certified",
+    "make_submission",
+    "percent",
+    "run_id_for",
+    "split_sizes",
+    "write_submission",
+]
 
 _HASH_A = "a" * 64
 _HASH_B = "b" * 64
 _HASH_C = "c" * 64
 _SMOKE_EPOCHS = 2
 _CUSTOM_LRS = (0.1, 0.1, 0.01)
+_UNKNOWN_SPLITS = (360, 180)
+"""Test and validation examples of a protocol the suite does not know: digits' splits."""
+_OFFICIAL_TEST = 10000
+"""Test examples of a dataset's official test set (a protocol without ``test_size``)."""
+_CODE = object()
+"""Default of ``make_submission(code_sha256=...)``: the method's own digest."""
+
+
+def split_sizes(known: ComparisonProtocol | None) -> tuple[int, int]:
+    """The test and validation examples of the protocol ``known`` (None: one not known)."""
+    if known is None:
+        return _UNKNOWN_SPLITS
+    return known.dataset.test_size or _OFFICIAL_TEST, known.dataset.val_size
+
+
+def percent(correct: int, examples: int) -> float:
+    """Top-1 in percent of ``correct`` right of ``examples``, as the runner computes it."""
+    return 100.0 * correct / examples
+
+
+def _count(top1: float, examples: int) -> int:
+    """The number of right examples behind ``top1``; refuses a top-1 no count gives."""
+    correct = round(top1 * examples / 100.0)
+    if percent(correct, examples) != top1:
+        low, high = math.floor(top1 * examples / 100.0), math.ceil(top1 * examples / 100.0)
+        raise ValueError(
+            f"top-1 {top1!r}% is not a whole number of {examples} examples; the nearest are "
+            f"{percent(low, examples)!r} and {percent(high, examples)!r} (percent(count, N))"
+        )
+    return correct
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def run_id_for(data: dict[str, Any]) -> str:
@@ -92,19 +141,25 @@ def _dataset_sha256(known: ComparisonProtocol | None) -> str:
     return _HASH_B if pinned == "unpinned" else pinned
 
 
-def _rows(lrs: list[float], top1: float) -> list[dict[str, Any]]:
-    """Retraining rows rising by 0.25 pp an epoch to ``top1`` (exactly) in the last one."""
+def _val_count(test_correct: int, splits: tuple[int, int]) -> int:
+    """Validation examples right beside ``test_correct``: about half a point below."""
+    test, val = splits
+    return max(0, round(test_correct * val / test) - 1)
+
+
+def _rows(lrs: list[float], correct: int, splits: tuple[int, int]) -> list[dict[str, Any]]:
+    """Retraining rows rising by one test image an epoch to ``correct`` in the last one."""
     last = len(lrs) - 1
     rows = []
     for i, lr in enumerate(lrs):
-        test = top1 if i == last else max(0.0, top1 - 0.25 * (last - i))
+        right = max(0, correct - (last - i))
         rows.append(
             {
                 "epoch": i,
                 "lr": lr,
                 "train_loss": 1.0 / (i + 1),
-                "val_top1": max(0.0, test - 0.5),
-                "test_top1": test,
+                "val_top1": percent(_val_count(right, splits), splits[1]),
+                "test_top1": percent(right, splits[0]),
             }
         )
     return rows
@@ -116,7 +171,7 @@ def make_submission(
     method_version: str = "1.0",
     config: dict[str, Any] | None = None,
     seed: int = 0,
-    top1: float = 91.0,
+    top1: float = 90.0,
     dense_top1: float = 92.5,
     smoke: bool = False,
     protocol: str = "digits-convnet",
@@ -126,7 +181,7 @@ def make_submission(
     checkpoint_sha256: str = _HASH_C,
     under: ComparisonProtocol | None = None,
     retraining_override: dict[str, Any] | None = None,
-    code_sha256: str | None = None,
+    code_sha256: Any = _CODE,
 ) -> dict[str, Any]:
     """A valid submission as JSON data; every derived number agrees with the raw ones.
 
@@ -139,8 +194,10 @@ def make_submission(
         method_version: Method version.
         config: Method config (default ``{}``).
         seed: Run seed.
-        top1: Final-epoch test top-1, percent (the last retraining row and ``final``).
-        dense_top1: The base model's dense test top-1, percent.
+        top1: Final-epoch test top-1, percent (the last retraining row and ``final``): a whole
+            number of the run's test examples (:func:`split_sizes`; 90.0 is 324 of 360, see
+            :func:`percent`), else ValueError.
+        dense_top1: The base model's dense test top-1, percent, likewise.
         smoke: Whether it is a smoke run (``rankable`` follows).
         protocol: Protocol id.
         protocol_version: Protocol version.
@@ -152,7 +209,8 @@ def make_submission(
         retraining_override: Recipe fields the run changed (``run --retrain-epochs`` /
             ``--retrain-lr-schedule``: open division), e.g. ``{"epochs": 160}``; the rows,
             the recorded recipe and the run id follow it. Needs a known protocol.
-        code_sha256: The method's code digest (None: not recorded, as before it existed).
+        code_sha256: The method's code digest (default: one per method name and version; None:
+            not recorded, as before it existed).
 
     Returns:
         A fresh dict; mutate it freely (recompute ``run_id`` with :func:`run_id_for` after
@@ -163,7 +221,12 @@ def make_submission(
         protocol, protocol_version = under.id, under.version
     known = under or _known(protocol, protocol_version)
     recipe = _recipe(known, retraining_override) if known is not None else None
-    rows = _rows(_lrs(recipe, smoke), top1)
+    splits = split_sizes(known)
+    correct, dense = _count(top1, splits[0]), _count(dense_top1, splits[0])
+    rows = _rows(_lrs(recipe, smoke), correct, splits)
+    rows[-1]["test_top1"] = top1  # the same number, as given (an int stays one)
+    if code_sha256 is _CODE:
+        code_sha256 = _digest("code", method, method_version)
     data = copy.deepcopy(
         {
             "schema_version": 1,
@@ -206,7 +269,7 @@ def make_submission(
                 "checkpoint_sha256": checkpoint_sha256,
                 "source": "cached",
                 "seed": 0,
-                "dense_val_top1": dense_top1 - 0.5,
+                "dense_val_top1": percent(_val_count(dense, splits), splits[1]),
                 "dense_test_top1": dense_top1,
                 "params": 1000,
             },
@@ -241,8 +304,12 @@ def make_submission(
             "final": {
                 "test_top1": top1,
                 "val_top1": rows[-1]["val_top1"],
-                "pruned_test_top1_before_retraining": 40.0,
+                "pruned_test_top1_before_retraining": percent(_count(40.0, splits[0]), splits[0]),
                 "delta_top1": top1 - dense_top1,
+                "test_correct": correct,
+                "test_examples": splits[0],
+                "val_correct": _val_count(correct, splits),
+                "val_examples": splits[1],
             },
             "timings": {"base_model": 0.0, "pruning": 0.5, "retraining": 12.0, "total": 12.5},
             "pruning_stage": {
@@ -258,6 +325,10 @@ def make_submission(
     if retraining_override:
         data["retraining_override"] = dict(retraining_override)
     data["run_id"] = run_id_for(data)
+    data["evidence"] = {  # the final model's: another run, other weights
+        "test_predictions_sha256": _digest("predictions", data),
+        "weights_sha256": _digest("weights", data),
+    }
     if known is not None and recipe is not None:
         data["retraining_recipe"] = recipe.model_dump(mode="json")
         if (certification := certified(data, known)) is not None:

@@ -5,7 +5,7 @@ Bare check names in RULES.md resolve in this package.
 """
 
 from .deep import check_recounted_counts, check_saved_model
-from .evidence import check_accuracy_counts, check_copied_seeds
+from .evidence import check_accuracy_counts, check_copied_seeds, check_evidence_recorded
 from .measures import (
     check_base_params,
     check_delta_top1,
@@ -81,6 +81,7 @@ __all__ = [
     "check_duplicate_run_ids",
     "check_effective_counts",
     "check_epoch_numbers",
+    "check_evidence_recorded",
     "check_final_is_last_epoch",
     "check_flops_are_twice_macs",
     "check_layer_ratios",

@@ -43,6 +43,7 @@ def _file_rules() -> list[Rule]:
         Rule("R-EVAL-1", measures.check_final_is_last_epoch),
         Rule("R-EVAL-2", measures.check_delta_top1),
         Rule("R-EVAL-3", evidence.check_accuracy_counts),
+        Rule("R-EVID-2", evidence.check_evidence_recorded),
         Rule("R-DEEP-1", deep.check_recounted_counts, scope="deep"),
         Rule("R-DEEP-2", deep.check_saved_model, scope="deep"),
         Rule("R-LOG-1", measures.check_epoch_numbers),

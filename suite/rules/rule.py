@@ -41,12 +41,15 @@ __all__ = [
     "requirement_protocol",
 ]
 
-RULESET_VERSION = 4
+RULESET_VERSION = 5
 """The version of the rule set, recorded in every new submission's certification (as MLPerf pins
 its ruleset). Files without it were certified under rule set 1. Bump it whenever a rule is added,
 removed or changes what it accepts. 3: R-STAGE-3 (the pruning stage's counted compute), R-EVAL-3 and R-EVID-1 (evidence).
 4: R-BASE-4 (one base checkpoint, one set of dense figures); R-STAGE-3 no longer excuses a
-file without the stage's counts by the rule set it claims (the claim is the file's own)."""
+file without the stage's counts by the rule set it claims (the claim is the file's own).
+5: R-EVID-2 (a non-smoke run records its counts, digests, pruning-stage counts and code digest,
+whatever rule set it claims); R-EVAL-3 judges a non-smoke file without counts on the protocol's
+split sizes (``test_size``, ``val_size``); R-EVID-1 compares valid files only."""
 
 REL_TOL_LR = 1e-9
 """Relative tolerance when an epoch's LR is compared with a schedule's."""

@@ -19,11 +19,11 @@ from pruning_suite.protocol.sections import Reference
 from tests.conftest_submissions import make_submission, write_submission
 
 HOSTILE = "<script>alert(1)</script>"
-TOP1 = {
-    "l1norm": (90.0, 91.0, 92.0),
-    "taylor": (89.5, 90.5, 91.5),
-    "random": (85.0, 86.0, 87.0),
-    HOSTILE: (80.0, 81.0, 82.0),
+TOP1 = {  # whole numbers of digits' 360 test images (2.5 pp = 9 images)
+    "l1norm": (87.5, 90.0, 92.5),
+    "taylor": (85.0, 87.5, 90.0),
+    "random": (75.0, 77.5, 80.0),
+    HOSTILE: (65.0, 67.5, 70.0),
 }
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 
@@ -81,7 +81,7 @@ def write_results(folder: Path) -> Path:
     )
     for seed in range(3):
         data = make_submission(
-            seed=seed, top1=88.0, under=under, retraining_override={"lr_schedule": "0:0.001"}
+            seed=seed, top1=87.5, under=under, retraining_override={"lr_schedule": "0:0.001"}
         )
         write_submission(folder / "open", data)
     bad = make_submission(method="broken", under=under)

@@ -59,14 +59,14 @@ def test_confidence_interval_of_three_seeds() -> None:
 
 
 def test_a_difference_within_seed_noise_shares_a_rank() -> None:
-    # 0.5 pp apart with a sample std of 1: Welch p = 0.57, not told apart
-    (table,) = build_tables(_row("l1norm", (90.0, 91.0, 92.0)) + _row("random", (89.5, 90.5, 91.5)))
+    # 2.5 pp (9 of 360 images) apart with a sample std of 2.5: Welch p = 0.29, not told apart
+    (table,) = build_tables(_row("l1norm", (87.5, 90.0, 92.5)) + _row("random", (85.0, 87.5, 90.0)))
     assert [(r.method, r.rank) for r in table.rows] == [("l1norm", "1-2"), ("random", "1-2")]
 
 
 def test_a_difference_beyond_seed_noise_ranks_apart() -> None:
-    # 5 pp apart with a sample std of 1: Welch p = 0.0036
-    (table,) = build_tables(_row("l1norm", (90.0, 91.0, 92.0)) + _row("random", (85.0, 86.0, 87.0)))
+    # 12.5 pp apart with a sample std of 2.5 (5 and 1 scaled by 2.5): Welch p = 0.0036
+    (table,) = build_tables(_row("l1norm", (87.5, 90.0, 92.5)) + _row("random", (75.0, 77.5, 80.0)))
     assert [(r.method, r.rank) for r in table.rows] == [("l1norm", "1"), ("random", "2")]
     assert welch_p_value((90.0, 91.0, 92.0), (85.0, 86.0, 87.0)) == pytest.approx(
         0.0036022326091040033
@@ -81,11 +81,11 @@ def test_ranks_are_ranges_not_chains() -> None:
 
 
 def test_every_format_shows_ranks_cis_and_names_the_test() -> None:
-    tables = build_tables(_row("l1norm", (90.0, 91.0, 92.0)) + _row("random", (89.5, 90.5, 91.5)))
+    tables = build_tables(_row("l1norm", (87.5, 90.0, 92.5)) + _row("random", (85.0, 87.5, 90.0)))
     for fmt in ("github", "latex", "html"):
         text = html.unescape(render(tables, fmt)) if fmt == "html" else render(tables, fmt)
         assert "Welch's two-sided t-test" in text and "alpha 0.05" in text, fmt
-        assert "[88.52, 93.48]" in text, fmt  # 91 ± 4.3027 / sqrt(3)
+        assert "[83.79, 96.21]" in text, fmt  # 90 ± 4.3027 * 2.5 / sqrt(3)
         assert "95" in text and "CI" in text, fmt
     github = render(tables, "github")
     ranked = [line.split("|")[1].strip() for line in github.splitlines() if "v1.0" in line]
@@ -93,12 +93,12 @@ def test_every_format_shows_ranks_cis_and_names_the_test() -> None:
     assert r"1--2 & l1norm v1.0" in render(tables, "latex")
     rows = list(csv.DictReader(io.StringIO(render(tables, "csv"))))
     assert [(r["rank_welch_t_test_alpha_0.05"], r["top1_ci95_low"]) for r in rows] == [
-        ("1-2", "88.52"),
-        ("1-2", "88.02"),
+        ("1-2", "83.79"),
+        ("1-2", "81.29"),
     ]
 
 
 def test_rows_listed_apart_get_no_rank() -> None:
-    (table,) = build_tables(_row("l1norm", (90.0, 91.0, 92.0)) + _row("random", (95.0,)))
+    (table,) = build_tables(_row("l1norm", (87.5, 90.0, 92.5)) + _row("random", (95.0,)))
     assert [r.rank for r in table.rows] == ["1"]
     assert [(r.method, r.rank) for r in table.incomplete] == [("random", "")]

@@ -6,9 +6,11 @@ import json
 import shutil
 
 from pruning_suite.record.jsonio import write_json_atomic
-from pruning_suite.rules.evidence import impossible_accuracy
+from pruning_suite.record.submission import Submission
+from pruning_suite.rules import CheckContext
+from pruning_suite.rules.evidence import check_evidence_recorded, impossible_accuracy
 from pruning_suite.validate import validate_file, validate_paths
-from tests.conftest_submissions import run_id_for
+from tests.conftest_submissions import make_submission, run_id_for
 
 
 def _rules(problems) -> list[tuple[str, str]]:
@@ -72,6 +74,75 @@ def test_R_EVID_1_a_copied_seed_is_caught_across_the_tree(default_runs, tmp_path
     copied = [p for problems in results.values() for p in problems if p.rule == "R-EVID-1"]
     assert len(copied) == 2 and all(p.severity == "error" for p in copied)
     assert str(original) in copied[1].message or str(original) in copied[0].message
+
+
+def test_R_EVAL_3_without_counts_the_protocols_split_sizes_still_judge_accuracies(
+    default_runs, tmp_path
+) -> None:
+    def counts_dropped(data):
+        for key in ("test_correct", "test_examples", "val_correct", "val_examples"):
+            data["final"][key] = None
+        data["final"]["val_top1"] = 99.5  # impossible on digits' 180 validation images
+        data["retraining"][-1]["val_top1"] = 99.5
+
+    problems = validate_file(_forged(default_runs, tmp_path, counts_dropped))
+    assert ("R-EVAL-3", "$.retraining[19].val_top1") in _rules(problems)
+
+
+def test_R_EVAL_3_without_counts_a_possible_accuracy_is_not_refused(default_runs, tmp_path) -> None:
+    def counts_dropped(data):
+        for key in ("test_correct", "test_examples", "val_correct", "val_examples"):
+            data["final"][key] = None
+
+    problems = validate_file(_forged(default_runs, tmp_path, counts_dropped))
+    assert [p.rule for p in problems if p.rule == "R-EVAL-3"] == []
+    assert ("R-EVID-2", "$.final") in _rules(problems)  # the counts are still asked for
+
+
+def test_R_EVID_2_a_run_that_dropped_its_evidence_is_refused_whatever_rule_set_it_claims(
+    default_runs, tmp_path
+) -> None:
+    def stripped(data):
+        data["evidence"] = None
+        data["final"]["test_correct"] = data["final"]["test_examples"] = None
+        data["certification"]["ruleset"] = 2
+
+    problems = validate_file(_forged(default_runs, tmp_path, stripped))
+    found = [p for p in problems if p.rule == "R-EVID-2"]
+    assert [(p.where, p.severity) for p in found] == [("$.final", "error")]
+    assert (
+        "test and validation counts, weight and prediction digests are not recorded"
+        in found[0].message
+    )
+
+
+def test_R_EVID_2_a_run_without_its_code_digest_or_stage_counts_is_refused(
+    default_runs, tmp_path
+) -> None:
+    def no_code(data):
+        data["method"]["code_sha256"] = None
+        data["run_id"] = run_id_for(data)  # a forger recomputes the run id
+
+    def no_stage(data):
+        data["pruning_stage"] = None
+        data["certification"]["ruleset"] = 3
+
+    for edit, where, what in (
+        (no_code, "$.method.code_sha256", "method code digest"),
+        (no_stage, "$.pruning_stage", "pruning-stage counts"),
+    ):
+        path = _forged(default_runs, tmp_path, edit)
+        found = [p for p in validate_file(path) if p.rule == "R-EVID-2"]
+        assert [(p.where, p.severity) for p in found] == [(where, "error")], edit.__name__
+        assert f"the run's {what} are not recorded" in found[0].message
+
+
+def test_R_EVID_2_a_smoke_run_need_not_record_evidence() -> None:
+    data = make_submission(smoke=True)
+    data["evidence"] = data["method"]["code_sha256"] = data["pruning_stage"] = None
+    sub = Submission.model_validate(data)
+    assert list(check_evidence_recorded(CheckContext(sub))) == []
+    assert list(check_evidence_recorded(CheckContext(sub.model_copy(update={"smoke": False}))))
 
 
 def test_R_STAGE_3_counts_removed_do_not_meet_S4_1_whatever_rule_set_is_claimed(

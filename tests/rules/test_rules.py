@@ -34,7 +34,13 @@ from pruning_suite.rules import (
     scratch_epochs,
 )
 from pruning_suite.validate import validate_file, validate_paths
-from tests.conftest_submissions import certified, make_submission, run_id_for, write_submission
+from tests.conftest_submissions import (
+    certified,
+    make_submission,
+    percent,
+    run_id_for,
+    write_submission,
+)
 
 DIGITS = load_protocol("digits-convnet")
 DIGITS_TOML = (
@@ -66,14 +72,17 @@ def _recertify(data: dict, protocol: ComparisonProtocol = DIGITS) -> dict:
     return data
 
 
-def _set_accuracies(data: dict, test: list[float], val: list[float] | None = None) -> dict:
-    """Per-epoch test (and validation) top-1 of the retraining rows; ``final`` = the last row."""
-    val = val or [t - 0.5 for t in test]
+def _set_accuracies(data: dict, test: list[int], val: list[int] | None = None) -> dict:
+    """Per-epoch test (and validation) images right in the retraining rows, of the run's test
+    (validation) examples, as top-1; ``final`` = the last row, with its counts."""
+    n_test, n_val = data["final"]["test_examples"], data["final"]["val_examples"]
+    val = val or [round(t * n_val / n_test) - 1 for t in test]
     assert len(test) == len(val) == len(data["retraining"])
     for row, t, v in zip(data["retraining"], test, val, strict=True):
-        row["test_top1"], row["val_top1"] = t, v
+        row["test_top1"], row["val_top1"] = percent(t, n_test), percent(v, n_val)
     last = data["retraining"][-1]
     data["final"].update(test_top1=last["test_top1"], val_top1=last["val_top1"])
+    data["final"].update(test_correct=test[-1], val_correct=val[-1])
     data["final"]["delta_top1"] = last["test_top1"] - data["base_model"]["dense_test_top1"]
     return data
 
@@ -111,7 +120,7 @@ def _untrusted_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         path.write_text(text, encoding="utf-8")
         files[name] = (path, reason)
 
-    put("nan", good.replace('"test_top1": 91.0', '"test_top1": NaN', 1), "numbers must be finite")
+    put("nan", good.replace('"test_top1": 90.0', '"test_top1": NaN', 1), "numbers must be finite")
     put("duplicate-key", good.replace('"seed": 0,', '"seed": 0,\n  "seed": 1,', 1), "duplicate key")
     put("deep", '{"a": ' + "[" * 10_000 + "]" * 10_000 + "}", "nested deeper than 64 levels")
     for name, seed in (("seed-string", '"3"'), ("seed-float", "3.5")):
@@ -156,7 +165,8 @@ def test_R_SCHEMA_1_cli_refuses_hostile_files_without_a_traceback(tmp_path) -> N
 
 
 def test_R_EVAL_1_reported_accuracy_is_the_final_epoch_never_a_best_one(tmp_path) -> None:
-    # 3 epochs of gradual pruning (dense accuracy 76.1, 76.0, 76.2), then 7 of retraining
+    # 3 epochs of gradual pruning (274, 273, 275 of 360 test images: 76.1 %, 75.8 %, 76.4 %),
+    # then 7 of retraining
     protocol = _protocol_file(
         tmp_path,
         "digits-gradual",
@@ -165,8 +175,14 @@ def test_R_EVAL_1_reported_accuracy_is_the_final_epoch_never_a_best_one(tmp_path
     )
     data = make_submission(under=protocol)
     stage = [
-        {"epoch": i, "lr": 0.01, "train_loss": 0.5, "val_top1": t - 0.5, "test_top1": t}
-        for i, t in enumerate((76.1, 76.0, 76.2))
+        {
+            "epoch": i,
+            "lr": 0.01,
+            "train_loss": 0.5,
+            "val_top1": percent(t // 2 - 1, 180),
+            "test_top1": percent(t, 360),
+        }
+        for i, t in enumerate((274, 273, 275))
     ]
     data["pruning_stage"] = {
         **data["pruning_stage"],
@@ -174,30 +190,37 @@ def test_R_EVAL_1_reported_accuracy_is_the_final_epoch_never_a_best_one(tmp_path
         "lr_schedule": "0:0.01",
         "log": stage,
     }
-    _set_accuracies(data, [70.3, 73.8, 74.6, 75.2, 75.1, 75.0, 75.0])
+    _set_accuracies(data, [253, 266, 269, 272, 271, 270, 270])  # 75.0 % = 270 of 360
     _recertify(data, protocol)
     final = Submission.model_validate(data).final
     assert (final.test_top1, final.selection) == (75.0, "final-epoch")
     assert data["certification"]["setup"] == "S4.2"
     assert _problems(tmp_path, data, [protocol]) == []
-    for claimed in (76.2, 75.2):  # the best pruning-stage epoch, the best retraining epoch
+    # the best pruning-stage epoch, the best retraining epoch (counts edited alike)
+    for right in (275, 272):
+        claimed = percent(right, 360)
         edited = json.loads(json.dumps(data))
-        edited["final"]["test_top1"] = claimed
+        edited["final"].update(test_top1=claimed, test_correct=right)
         edited["final"]["delta_top1"] = claimed - edited["base_model"]["dense_test_top1"]
         problems = _problems(tmp_path, edited, [protocol])
         assert _rules(problems) == [("R-EVAL-1", "error", "$.final.test_top1")], claimed
-        assert f"final.test_top1 is {claimed} but the last retraining epoch" in problems[0].message
+        assert f"final.test_top1 is {claimed:.10g} but the last retraining epoch" in (
+            problems[0].message
+        )
 
 
 def test_R_EVAL_1_best_val_selects_on_the_validation_split_only(tmp_path) -> None:
     data = make_submission()
-    test = [80.0] * 17 + [93.0, 91.5, 91.0]  # best test epoch: 17
-    val = [80.0] * 17 + [89.0, 90.0, 90.0]  # best validation epoch: 18 (earliest of the tie)
+    test = [288] * 17 + [335, 329, 328]  # of 360: best test epoch 17
+    val = [144] * 17 + [160, 162, 162]  # of 180: best validation epoch 18 (earliest of the tie)
     _set_accuracies(data, test, val)
-    data["final"].update(selection="best-val", selected_epoch=18, test_top1=91.5, val_top1=90.0)
-    data["final"]["delta_top1"] = 91.5 - 92.5
+    data["final"].update(selection="best-val", selected_epoch=18, test_correct=329, val_correct=162)
+    data["final"].update(test_top1=percent(329, 360), val_top1=percent(162, 180))
+    data["final"]["delta_top1"] = percent(329, 360) - 92.5
     assert _problems(tmp_path, _recertify(data)) == []
-    data["final"].update(selected_epoch=17, test_top1=93.0, val_top1=89.0, delta_top1=0.5)
+    data["final"].update(selected_epoch=17, test_correct=335, val_correct=160)
+    data["final"].update(test_top1=percent(335, 360), val_top1=percent(160, 180))
+    data["final"]["delta_top1"] = percent(335, 360) - 92.5
     problems = _problems(tmp_path, _recertify(data))
     assert [p.where for p in problems] == [
         "$.final.selected_epoch",
@@ -210,32 +233,32 @@ def test_R_EVAL_1_best_val_selects_on_the_validation_split_only(tmp_path) -> Non
 
 def test_R_EVAL_2_delta_is_recomputed_from_the_raw_fields(tmp_path) -> None:
     data = make_submission()
-    data["final"]["delta_top1"] = 1.5  # sign flipped: 91.0 - 92.5 is -1.5
+    data["final"]["delta_top1"] = 2.5  # sign flipped: 90.0 - 92.5 is -2.5
     (problem,) = _problems(tmp_path, data)
     assert _rules([problem]) == [("R-EVAL-2", "error", "$.final.delta_top1")]
-    assert "delta_top1 is 1.5 but final.test_top1 - base_model.dense_test_top1 is -1.5" in (
+    assert "delta_top1 is 2.5 but final.test_top1 - base_model.dense_test_top1 is -2.5" in (
         problem.message
     )
 
 
 def test_R_EVAL_2_report_deltas_are_against_the_protocols_base_model(tmp_path) -> None:
     protocol = _protocol_file(
-        tmp_path, "digits-pinned", extra="\n[base_reference]\ndense_test_top1 = 69.76\n"
+        tmp_path, "digits-pinned", extra="\n[base_reference]\ndense_test_top1 = 67.5\n"
     )
-    subs = [
+    subs = [  # 252, 261 and 243 of 360 test images
         Submission.model_validate(
-            make_submission(under=protocol, method=name, top1=69.90, dense_top1=dense)
+            make_submission(under=protocol, method=name, top1=70.0, dense_top1=dense)
         )
-        for name, dense in (("a", 70.28), ("b", 69.76))
+        for name, dense in (("a", 72.5), ("b", 67.5))
     ]
-    assert [s.final.delta_top1 for s in subs] == pytest.approx([-0.38, 0.14])  # their own
+    assert [s.final.delta_top1 for s in subs] == pytest.approx([-2.5, 2.5])  # their own
     tables = build_tables(subs, [protocol])
     rows = [row for table in tables for row in table.incomplete]  # 1 of 3 seeds: listed apart
     deltas = {row.method: row.delta_top1 for row in rows}
-    assert deltas == pytest.approx({"a": 0.14, "b": 0.14})
+    assert deltas == pytest.approx({"a": 2.5, "b": 2.5})
     text = render(tables)
-    assert text.count(" +0.14 |") == 2 and "-0.38" not in text
-    assert "delta vs the protocol's base model (dense test top-1 69.76)" in text
+    assert text.count(" +2.50 |") == 2 and "-2.50" not in text
+    assert "delta vs the protocol's base model (dense test top-1 67.50)" in text
     # a's own base is not the protocol's (S2 unmet): it is certified S1 and tabled apart
     assert [(t.division, t.setup, [r.method for r in t.rows + t.incomplete]) for t in tables] == [
         ("closed", "S4.2", ["b"]),
@@ -345,7 +368,7 @@ def test_R_RANK_1_smoke_runs_are_not_rankable_and_never_ranked(tmp_path) -> None
     data["rankable"] = True
     (problem,) = _problems(tmp_path, data)
     assert _rules([problem]) == [("R-RANK-1", "error", "$.rankable")]
-    smoke = Submission.model_validate(make_submission(smoke=True, seed=1, top1=99.0))
+    smoke = Submission.model_validate(make_submission(smoke=True, seed=1, top1=97.5))
     (table,) = build_tables([Submission.model_validate(make_submission()), smoke])
     assert [row.seeds for row in table.incomplete] == [(0,)] and table.smoke_runs == 1
 
@@ -472,7 +495,7 @@ def test_R_BASE_2_a_pinned_base_model_must_be_the_one_started_from(tmp_path) -> 
     pinned = f'\n[base_reference]\ncheckpoint_sha256 = "{"c" * 64}"\ndense_test_top1 = 92.5\n'
     protocol = _protocol_file(tmp_path, "digits-base", extra=pinned)
     assert _problems(tmp_path, make_submission(under=protocol), [protocol]) == []
-    other = make_submission(under=protocol, checkpoint_sha256="d" * 64, dense_top1=93.0)
+    other = make_submission(under=protocol, checkpoint_sha256="d" * 64, dense_top1=95.0)
     _recertify(other, protocol)
     assert (other["certification"]["setup"], other["certification"]["division"]) == ("S1", "open")
     problems = _problems(tmp_path, other, [protocol])
@@ -480,7 +503,7 @@ def test_R_BASE_2_a_pinned_base_model_must_be_the_one_started_from(tmp_path) -> 
         ("R-BASE-2", "warning", "$.base_model.checkpoint_sha256"),
         ("R-BASE-2", "warning", "$.base_model.dense_test_top1"),
     ]
-    assert "base dense test top-1 93.00 is not the protocol's 92.50" in problems[1].message
+    assert "base dense test top-1 95.00 is not the protocol's 92.50" in problems[1].message
 
 
 def test_R_BASE_2_an_imported_base_model_is_not_the_protocols(tmp_path) -> None:
@@ -557,8 +580,11 @@ def test_R_STAGE_1_pruning_stage_epochs_within_the_budget(tmp_path) -> None:
         "not S4.1: the pruning stage trained 2 epochs; the protocol's budget is 0"
     )
     del data["pruning_stage"]
-    (problem,) = _problems(tmp_path, _recertify(data))
-    assert (problem.rule, problem.where) == ("R-STAGE-1", "$.pruning_stage")
+    problems = _problems(tmp_path, _recertify(data))
+    assert sorted((p.rule, p.where) for p in problems) == [
+        ("R-EVID-2", "$.pruning_stage"),  # a non-smoke run records its stage's counts
+        ("R-STAGE-1", "$.pruning_stage"),
+    ]
 
 
 def test_R_STAGE_2_pruning_stage_lr_schedule_is_the_budgets(tmp_path) -> None:
@@ -590,8 +616,11 @@ def test_R_STAGE_3_method_compute_within_the_calibration_budget(tmp_path) -> Non
     assert _problems(tmp_path, _recertify(data)) == []
     for key in ("calibration_samples", "method_grad_samples", "method_optimizer_steps"):
         del data["pruning_stage"][key]  # not counted: held to it from rule set 3 on
-    (problem,) = _problems(tmp_path, _recertify(data))
-    assert (problem.rule, problem.where) == ("R-STAGE-3", "$.pruning_stage")
+    problems = _problems(tmp_path, _recertify(data))
+    assert sorted((p.rule, p.where) for p in problems) == [
+        ("R-EVID-2", "$.pruning_stage"),  # and refused: a non-smoke run records them
+        ("R-STAGE-3", "$.pruning_stage"),
+    ]
 
 
 def test_R_CERT_1_a_claimed_setup_must_be_the_one_the_fields_support(tmp_path) -> None:
@@ -654,7 +683,9 @@ def _scratch(data: dict, **changes) -> dict:
         dict(rows[min(i, len(rows) - 1)], epoch=i, lr=recipe.lr_at(i))
         for i in range(data["scratch"]["epochs"])
     ]
-    return _recertify(_set_accuracies(data, [r["test_top1"] for r in data["retraining"]]))
+    examples = data["final"]["test_examples"]
+    right = [round(r["test_top1"] * examples / 100) for r in data["retraining"]]
+    return _recertify(_set_accuracies(data, right))
 
 
 def test_R_SX_1_a_scratch_block_is_checked_against_its_budget(tmp_path) -> None:
@@ -682,8 +713,8 @@ def test_R_SX_1_a_scratch_block_is_checked_against_its_budget(tmp_path) -> None:
 def test_R_SEED_1_seeds_0_0_1_of_one_method_fail(tmp_path) -> None:
     paths = [
         write_submission(tmp_path / "a", make_submission(seed=0, top1=90.0)),
-        write_submission(tmp_path / "b", make_submission(seed=0, top1=92.0)),  # a rerun
-        write_submission(tmp_path / "a", make_submission(seed=1, top1=91.0)),
+        write_submission(tmp_path / "b", make_submission(seed=0, top1=92.5)),  # a rerun
+        write_submission(tmp_path / "a", make_submission(seed=1, top1=87.5)),
     ]
     results = validate_paths([tmp_path])
     for path in paths[:2]:
@@ -752,7 +783,7 @@ def test_R_BASE_3_a_run_on_another_base_model_is_reported(tmp_path) -> None:
 def test_R_BASE_4_an_edited_base_accuracy_beside_runs_of_the_same_base_model_is_caught(
     tmp_path,
 ) -> None:
-    for seed, dense in ((0, 92.5), (1, 92.5), (2, 90.5)):
+    for seed, dense in ((0, 92.5), (1, 92.5), (2, 90.0)):
         write_submission(tmp_path, make_submission(seed=seed, dense_top1=dense))
     results = validate_paths([tmp_path])
     flagged = {path.name: ps for path, ps in results.items() if ps}
@@ -768,17 +799,17 @@ def test_R_BASE_4_an_edited_base_accuracy_beside_runs_of_the_same_base_model_is_
 def test_report_states_the_sample_std_and_a_single_runs_is_na() -> None:
     subs = [
         Submission.model_validate(make_submission(seed=s, top1=t))
-        for s, t in ((0, 90.0), (1, 93.0))
+        for s, t in ((0, 90.0), (1, 95.0))
     ]
     subs.append(Submission.model_validate(make_submission(method="random", top1=80.0)))
     (table,) = build_tables(subs)
     rows = {row.method: row for row in table.rows + table.incomplete}
-    assert rows["l1norm"].top1_std == pytest.approx(2.1213203435596424)  # sqrt(4.5), ddof=1
+    assert rows["l1norm"].top1_std == pytest.approx(3.5355339059327378)  # sqrt(12.5), ddof=1
     assert rows["random"].top1_std is None
     for fmt in ("github", "latex", "html"):
         assert "mean ± sample std over seeds" in render([table], fmt).replace(r"$\pm$", "±")
     text = render([table])
-    assert "91.50 ± 2.12" in text and "80.00 ± n/a" in text and "80.00 ± 0.00" not in text
+    assert "92.50 ± 3.54" in text and "80.00 ± n/a" in text and "80.00 ± 0.00" not in text
     csv_text = render([table], "csv")
     assert "top1_sample_std" in csv_text.splitlines()[0] and ",n/a," in csv_text
 

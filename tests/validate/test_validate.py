@@ -71,7 +71,7 @@ def test_valid_submission_has_no_problems(tmp_path):
 
 
 def test_ints_for_float_fields_are_valid(tmp_path):
-    data = make_submission(top1=91, dense_top1=92)
+    data = make_submission(top1=90, dense_top1=95)
     data["pruning"]["speedup"] = 2
     assert _problems_of(tmp_path, data) == []
 
@@ -204,7 +204,7 @@ def test_top_level_array_is_one_problem(tmp_path):
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_constants_are_one_problem(tmp_path, token):
     text = json.dumps(make_submission(), indent=2).replace(
-        '"test_top1": 91.0', f'"test_top1": {token}', 1
+        '"test_top1": 90.0', f'"test_top1": {token}', 1
     )
     problem = _one_problem(_write_text(tmp_path, text))
     assert problem.where == "$"
@@ -327,8 +327,9 @@ def _set(path, value):
             _set(("pruning", "layers", 1, "achieved_ratio"), 0.4),
             "$.pruning.layers[1].achieved_ratio",
         ),
-        (_set(("final", "test_top1"), 90.0), "$.final.test_top1"),
-        (_set(("final", "val_top1"), 91.0), "$.final.val_top1"),
+        # another count's accuracy, its count edited alike: only the last epoch disagrees
+        (lambda d: d["final"].update(test_top1=92.5, test_correct=333), "$.final.test_top1"),
+        (lambda d: d["final"].update(val_top1=90.0, val_correct=162), "$.final.val_top1"),
         (_set(("final", "delta_top1"), 1.5), "$.final.delta_top1"),
         (_set(("retraining", 1, "epoch"), 5), "$.retraining[1].epoch"),
         (_set(("rankable",), False), "$.rankable"),
@@ -338,7 +339,7 @@ def test_consistency_mismatch_is_reported_at_its_path(tmp_path, mutate, where):
     data = make_submission()
     mutate(data)
     if where == "$.final.test_top1":
-        data["final"]["delta_top1"] = 90.0 - 92.5  # keep the delta consistent
+        data["final"]["delta_top1"] = 92.5 - 92.5  # keep the delta consistent
     problem = _one_problem(write_submission(tmp_path, data))
     assert problem.where == where
 
@@ -354,7 +355,7 @@ def test_tolerances(tmp_path):
     data = make_submission()
     data["pruning"]["speedup"] = 2.0 * (1 + 5e-7)
     data["pruning"]["sparsity"] = 0.4 + 5e-10
-    data["final"]["delta_top1"] = -1.5 + 5e-10
+    data["final"]["delta_top1"] = -2.5 + 5e-10
     assert _problems_of(tmp_path, data) == []
 
 
@@ -393,6 +394,7 @@ def test_folder_is_searched_recursively_and_duplicate_run_ids_reported(tmp_path)
         assert [(p.rule, p.where) for p in _errors(results[path])] == [
             ("R-SEED-1", "$.seed"),
             ("R-ID-3", "$.run_id"),
+            ("R-EVID-1", "$.evidence.weights_sha256"),  # the same weights: a copy
         ]
         assert str(twin) in results[path][-1].message
 
@@ -654,6 +656,9 @@ def _shorten(data, n):
     last = data["retraining"][-1]
     data["final"]["test_top1"], data["final"]["val_top1"] = last["test_top1"], last["val_top1"]
     data["final"]["delta_top1"] = last["test_top1"] - data["base_model"]["dense_test_top1"]
+    for split in ("test", "val"):  # the counts behind the accuracies
+        examples = data["final"][f"{split}_examples"]
+        data["final"][f"{split}_correct"] = round(last[f"{split}_top1"] * examples / 100)
     return data
 
 
