@@ -75,6 +75,29 @@ def _broken_study(name: str, plugin: str | None, err: Exception) -> PluginError:
     )
 
 
+def _arms(study: Study, args: argparse.Namespace, *given: Any) -> list[Any]:
+    """``study.arms(...)``, checked: a raising or malformed result is a one-line error naming
+    the study (a plugin's code), never a traceback."""
+    from ..contract.kinds import one_line
+    from ..studies.base import Arm
+
+    try:
+        arms = list(study.arms(args, *given))
+    except PruningSuiteError:
+        raise
+    except Exception as err:  # someone's study code
+        raise PluginError(
+            f"study {study.name!r} raised {type(err).__name__} in arms(): {one_line(err)}",
+            "fix or uninstall the plugin that registers it ('pruning-suite plugins' lists it)",
+        ) from err
+    if not arms or not all(isinstance(arm, Arm) for arm in arms):
+        raise PluginError(
+            f"study {study.name!r}: arms() returned {arms!r:.80}, not a non-empty list of Arm",
+            "a study's arms() returns its arms (pruning_suite.studies.base.Arm)",
+        )
+    return arms
+
+
 def _common_options() -> argparse.ArgumentParser:
     """The options of every study: protocol, seeds, folders, device, smoke, jobs."""
     common = argparse.ArgumentParser(add_help=False)
@@ -144,7 +167,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
         out=args.out,
         smoke=args.smoke,
     )
-    arms = study.arms(args, base, protocol, seeds)
+    arms = _arms(study, args, base, protocol, seeds)
     result = run_study(arms, _executor(args), progress=print)
     summary = study.summary(result, args)
     if summary:

@@ -39,7 +39,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import OutputError
-from ..protocol.catalogue import known_protocol, shipped_protocol
+from ..protocol.catalogue import any_protocol, known_protocol
 from ..protocol.spec import ComparisonProtocol
 from ..record.submission import Submission
 from ..report.rows import Table
@@ -119,7 +119,7 @@ def _protocol_of(
 ) -> ComparisonProtocol | None:
     mine = (table.protocol, table.protocol_version)
     found = next((p for p in protocols if (p.id, p.version) == mine), None)
-    return found or shipped_protocol(*mine)
+    return found or any_protocol(*mine)
 
 
 def _page_name(protocol: str, version: int) -> str:

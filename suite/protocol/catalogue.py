@@ -27,6 +27,7 @@ from .comparison import DEFAULT_PROTOCOL, ComparisonProtocol, load_protocol_file
 
 __all__ = [
     "ProtocolFile",
+    "any_protocol",
     "find_protocol",
     "known_protocol",
     "list_protocols",
@@ -152,6 +153,18 @@ def shipped_protocol(protocol_id: str, version: int) -> ComparisonProtocol | Non
     return protocol if protocol is not None and protocol.version == version else None
 
 
+def any_protocol(protocol_id: str, version: int) -> ComparisonProtocol | None:
+    """The protocol ``protocol_id@version`` the suite ships, else one a plugin's folder holds
+    (a broken plugin folder counts as none); None when neither knows it."""
+    shipped = shipped_protocol(protocol_id, version)
+    if shipped is not None:
+        return shipped
+    try:
+        return registered_protocol(protocol_id, version)
+    except ProtocolError:
+        return None
+
+
 def registered_protocol(
     protocol_id: str, version: int, folders: Registry[Any] | None = None
 ) -> ComparisonProtocol | None:
@@ -197,13 +210,7 @@ def _candidates(
     protocol_id: str, version: int, given: Sequence[ComparisonProtocol]
 ) -> Iterable[ComparisonProtocol | None]:
     yield from given
-    shipped = shipped_protocol(protocol_id, version)
-    yield shipped
-    if shipped is None:  # a plugin's protocol: its folders are read only when needed
-        try:
-            yield registered_protocol(protocol_id, version)
-        except ProtocolError:
-            yield None  # a broken plugin folder: the file is judged as of an unknown protocol
+    yield any_protocol(protocol_id, version)
 
 
 def known_protocol(

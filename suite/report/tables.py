@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from ..protocol.catalogue import known_protocol, shipped_protocol
+from ..protocol.catalogue import any_protocol, known_protocol
 from ..protocol.spec import ComparisonProtocol
 from ..record.identity import RankingKey, ranking_key
 from ..record.submission import Submission
@@ -148,7 +148,7 @@ def _build_table(
     protocol = next(
         (p for p in protocols if (p.id, p.version) == (table.protocol, table.protocol_version)),
         None,
-    ) or shipped_protocol(table.protocol, table.protocol_version)
+    ) or any_protocol(table.protocol, table.protocol_version)
     pinned = protocol.base_reference if protocol is not None else None
     if pinned is not None and pinned.dense_test_top1 is not None:
         table.dense_top1 = pinned.dense_test_top1

@@ -71,6 +71,7 @@ def _tree_rules() -> list[Rule]:
         Rule("R-SEED-1", tree.check_seeds_distinct, scope="tree"),
         Rule("R-SEED-2", tree.check_seed_count, scope="tree", severity="warning"),
         Rule("R-PROTO-3", tree.check_protocol_versions, scope="tree", severity="warning"),
+        Rule("R-PROTO-4", tree.check_protocol_contents, scope="tree"),
         Rule("R-BASE-3", tree.check_base_models, scope="tree", severity="warning"),
         Rule("R-BASE-4", tree.check_base_model_figures, scope="tree"),
         Rule("R-ID-3", tree.check_duplicate_run_ids, scope="tree"),

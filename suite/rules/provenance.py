@@ -156,7 +156,7 @@ def check_certification(ctx: CheckContext) -> Iterator[Finding]:
     Recomputed with :func:`pruning_suite.rules.setups.recheck` under the known protocol: the
     suite's rules and the plugin setup rules the file was certified under that are installed
     here. A file that claims a stricter setup or the closed division without meeting them is an
-    error. When some of its plugin rules are not installed, a setup below the recomputed one is
+    error; one that claims less (a rule could not run when it was certified) is a warning. When some of its plugin rules are not installed, a setup below the recomputed one is
     accepted (a plugin rule only lowers a certification), with a warning naming them. A file
     without a certification (older format) is a warning: it is ranked as open division.
     """
@@ -177,6 +177,17 @@ def check_certification(ctx: CheckContext) -> Iterator[Finding]:
     rules = load_rules() if ctx.rules is None else ctx.rules
     missing = [name for name in recorded.plugin_rules if name not in rules]
     if (recorded.setup, recorded.division) == (expected.setup, expected.division):
+        return
+    lower = recorded.division == "open" or expected.division == "closed"
+    if not missing and lower and not_stricter(recorded.setup, expected.setup):
+        yield Finding(
+            "$.certification",
+            f"certification says {recorded.setup or 'no setup'} ({recorded.division} division), "
+            f"less than the {expected.setup} its fields support here (a rule that could not run "
+            "then, or a plugin rule not installed now)",
+            "rerun it to record the certification its fields earn",
+            severity="warning",
+        )
         return
     if missing and not_stricter(recorded.setup, expected.setup):
         yield Finding(

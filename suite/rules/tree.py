@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
-from ..protocol.catalogue import shipped_protocol
+from ..protocol.catalogue import any_protocol
 from ..protocol.spec import ComparisonProtocol
 from ..record.identity import RankingKey, ranking_key
 from .provenance import inline
@@ -93,11 +93,11 @@ def _unused_seed(seeds: list[int]) -> int:
 def _protocol_of(
     protocol_id: str, version: int, given: Sequence[ComparisonProtocol]
 ) -> ComparisonProtocol | None:
-    """The protocol ``protocol_id@version``: a given one first, else the shipped one."""
+    """The protocol ``protocol_id@version``: a given one first, else a shipped or plugin one."""
     for protocol in given:
         if (protocol.id, protocol.version) == (protocol_id, version):
             return protocol
-    return shipped_protocol(protocol_id, version)
+    return any_protocol(protocol_id, version)
 
 
 def check_protocol_versions(entries: Sequence[TreeEntry], tree: TreeContext) -> Iterator[Finding]:
@@ -117,6 +117,33 @@ def check_protocol_versions(entries: Sequence[TreeEntry], tree: TreeContext) -> 
                 "rerun old runs under the newest version, or keep the versions in separate folders",
                 file=entry.path,
             )
+
+
+def check_protocol_contents(entries: Sequence[TreeEntry], tree: TreeContext) -> Iterator[Finding]:
+    """R-PROTO-4: one protocol id and version in one tree has one content hash.
+
+    Results are ranked by protocol id and version, so two contents under one id and version (a
+    custom protocol edited without a new version, run into two folders) would share a table.
+    Each file of such an id and version is an error naming the hashes.
+    """
+    hashes: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for entry in entries:
+        if entry.submission is not None:
+            ref = entry.submission.protocol
+            hashes[(ref.id, ref.version)].add(ref.content_hash)
+    for entry in entries:
+        sub = entry.submission
+        if sub is None or len(found := hashes[(sub.protocol.id, sub.protocol.version)]) < 2:
+            continue
+        yield Finding(
+            "$.protocol.content_hash",
+            f"protocol {inline(sub.protocol.id)}@{sub.protocol.version} has {len(found)} contents "
+            f"in these files ({', '.join(h[:12] for h in sorted(found))}); they would share one "
+            "table",
+            "give a changed protocol a new version (or id) and rerun its runs, or keep the "
+            "contents in separate trees",
+            file=entry.path,
+        )
 
 
 def check_base_models(entries: Sequence[TreeEntry], tree: TreeContext) -> Iterator[Finding]:

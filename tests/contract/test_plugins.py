@@ -287,13 +287,14 @@ def test_validate_and_report_know_a_plugins_protocol_without_a_file(
     """A run under a plugin's protocol is judged under that protocol (its rules and seeds), as a
     shipped one is: no ``--protocol FILE`` needed (the walkthrough of issue 11)."""
     from pruning_suite.cli.main import main
-    from pruning_suite.protocol.catalogue import find_protocol, load_protocol
+    from pruning_suite.protocol.catalogue import any_protocol, find_protocol, load_protocol
 
     add_entry_points(monkeypatch, tiny="tests.tiny_plugin")
     protocol = load_protocol(tiny_plugin.PROTOCOL)
     found = find_protocol(protocol.id, protocol.version, protocol.content_hash)
     assert found is not None and found.content_hash == protocol.content_hash
     assert find_protocol(protocol.id, protocol.version, "0" * 64) is None  # other content
+    assert any_protocol(protocol.id, protocol.version) == protocol  # its seeds count in report
     args = ["run", "--plugin", "l1norm", "--protocol", tiny_plugin.PROTOCOL, "--smoke"]
     assert main([*args, "--quiet", "--out", str(tmp_path)]) == 0
     capsys.readouterr()

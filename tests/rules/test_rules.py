@@ -769,6 +769,21 @@ def test_R_PROTO_3_one_protocol_at_two_versions_is_reported(tmp_path) -> None:
     assert [t.protocol_version for t in tables] == [1, 2]  # never one table
 
 
+def test_R_PROTO_4_one_protocol_version_with_two_contents_is_an_error(tmp_path) -> None:
+    first = make_submission(protocol="my-protocol", seed=0)
+    edited = make_submission(protocol="my-protocol", seed=1)
+    edited["protocol"]["content_hash"] = "e" * 64
+    edited["run_id"] = run_id_for(edited)
+    paths = [write_submission(tmp_path, data) for data in (first, edited)]
+    results = validate_paths([tmp_path])
+    for path in paths:
+        (problem,) = [p for p in results[path] if p.rule == "R-PROTO-4"]
+        assert (problem.severity, problem.where) == ("error", "$.protocol.content_hash")
+        assert "protocol my-protocol@1 has 2 contents in these files" in problem.message
+    alone = validate_paths([paths[0]])[paths[0]]
+    assert not [p for p in alone if p.rule == "R-PROTO-4"]
+
+
 def test_R_BASE_3_a_run_on_another_base_model_is_reported(tmp_path) -> None:
     for seed, sha in ((0, "c" * 64), (1, "c" * 64), (2, "d" * 64)):
         write_submission(tmp_path, make_submission(seed=seed, checkpoint_sha256=sha))

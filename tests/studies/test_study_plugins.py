@@ -74,3 +74,32 @@ def test_a_study_named_like_a_builtin_breaks_its_plugin_only(monkeypatch, capsys
     assert "broken plugin 'mine': register_studies registers the study 'lr-sweep'" in (
         capsys.readouterr().err
     )
+
+
+class _Raising(_Minimal):
+    name = "raising"
+
+    def arms(self, args, base, protocol, seeds):
+        raise RuntimeError("arms exploded")
+
+
+class _NoArms(_Minimal):
+    name = "no-arms"
+
+    def arms(self, args, base, protocol, seeds):
+        return None
+
+
+def test_a_study_whose_arms_raise_or_are_none_is_an_error_naming_it(
+    monkeypatch, capsys, tmp_path
+) -> None:
+    from pruning_suite.cli.main import main
+
+    _install(monkeypatch, raising=_Raising(), **{"no-arms": _NoArms()})
+    common = ["--plugin", "l1norm", "--smoke", "--report", str(tmp_path / "r")]
+    assert main(["study", "raising", *common]) == 2
+    err = capsys.readouterr().err
+    assert "error: study 'raising' raised RuntimeError in arms(): arms exploded" in err
+    assert "Traceback" not in err
+    assert main(["study", "no-arms", *common]) == 2
+    assert "error: study 'no-arms' raised TypeError in arms()" in capsys.readouterr().err
