@@ -153,10 +153,8 @@ class PluginRegistry:
     def distribution(self, plugin: str) -> str:
         """The distribution that installed ``plugin``: ``"name version"``, the suite's own for a
         core plugin, or ``"(direct)"`` for one registered in-process."""
-        from .. import __version__
-
         if plugin in CORE_PLUGINS:
-            return f"pruning-suite {__version__}"
+            return f"pruning-suite {_suite_version()}"
         return self.distributions.get(plugin, _DIRECT)
 
     def registry(self, kind: str, skip: Collection[str] = ()) -> Registry[Any]:
@@ -360,3 +358,14 @@ def _contract_problem(cls: Any, plugin_name: str, from_entry_point: bool) -> str
     if from_entry_point and cls.name != plugin_name:
         return f"entry point {plugin_name!r} registers a method named {cls.name!r}; the two must be equal"
     return None
+
+
+def _suite_version() -> str:
+    """The installed pruning-suite's version (from its distribution: this layer sits below the
+    package's ``__init__``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pruning-suite")
+    except PackageNotFoundError:
+        return "unknown"

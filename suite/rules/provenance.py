@@ -156,7 +156,8 @@ def check_certification(ctx: CheckContext) -> Iterator[Finding]:
     Recomputed with :func:`pruning_suite.rules.setups.recheck` under the known protocol: the
     suite's rules and the plugin setup rules the file was certified under that are installed
     here. A file that claims a stricter setup or the closed division without meeting them is an
-    error; one that claims less (a rule could not run when it was certified) is a warning. When some of its plugin rules are not installed, a setup below the recomputed one is
+    error, and so is one that claims less, unless a rule could not run when it was certified
+    (its ``unmet`` says so): then it is a warning. When some of its plugin rules are not installed, a setup below the recomputed one is
     accepted (a plugin rule only lowers a certification), with a warning naming them. A file
     without a certification (older format) is a warning: it is ranked as open division.
     """
@@ -179,12 +180,13 @@ def check_certification(ctx: CheckContext) -> Iterator[Finding]:
     if (recorded.setup, recorded.division) == (expected.setup, expected.division):
         return
     lower = recorded.division == "open" or expected.division == "closed"
-    if not missing and lower and not_stricter(recorded.setup, expected.setup):
+    crashed = any(" could not run: " in reason for reason in recorded.unmet)
+    if crashed and lower and not_stricter(recorded.setup, expected.setup):
         yield Finding(
             "$.certification",
             f"certification says {recorded.setup or 'no setup'} ({recorded.division} division), "
-            f"less than the {expected.setup} its fields support here (a rule that could not run "
-            "then, or a plugin rule not installed now)",
+            f"less than the {expected.setup} its fields support here: a rule could not run when "
+            "it was certified",
             "rerun it to record the certification its fields earn",
             severity="warning",
         )

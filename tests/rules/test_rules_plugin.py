@@ -217,3 +217,8 @@ def test_a_rule_that_raises_is_an_error_naming_it_never_a_traceback(tmp_path) ->
     # certification: a requirement that could not be checked is not met
     cert = certify(Submission.model_validate(make_submission()), DIGITS, rules)
     assert cert.setup is None and "R-PLUG-9: rule R-PLUG-9 could not run" in cert.unmet[0]
+    # such a file, read where the rule runs (or is not installed), is a warning, not an error
+    data = {**make_submission(), "certification": cert.model_dump(mode="json")}
+    path = write_submission(tmp_path / "crashed", data)
+    (problem,) = [p for p in validate_paths([path])[path] if p.rule == "R-CERT-1"]
+    assert problem.severity == "warning" and "a rule could not run" in problem.message
