@@ -21,7 +21,18 @@ import pluggy
 
 from .registry import NAME_PATTERN, Registry
 
-__all__ = ["KINDS", "Kind", "call_each", "collect", "mark_broken", "one_line"]
+__all__ = [
+    "KINDS",
+    "RULE_PATTERN",
+    "RULE_SCOPES",
+    "UNCHECKED_SCOPES",
+    "Kind",
+    "call_each",
+    "collect",
+    "mark_broken",
+    "one_line",
+    "rule_problem",
+]
 
 ARCHITECTURE_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 """Architecture names may also hold '_' (``vgg16_bn``); they never become file names."""
@@ -75,6 +86,37 @@ def _dataset(key: str, obj: Any) -> str | None:
     return None
 
 
+RULE_PATTERN = r"^R-[A-Z]+-\d+$"
+"""The form of a rule id: ``R-<FAMILY>-<N>``, e.g. ``R-RETRAIN-2``."""
+
+RULE_SCOPES = ("file", "tree", "run", "read", "deep")
+UNCHECKED_SCOPES = ("run", "read")
+"""Scopes of rules without a check: enforced by the runner, or by validate's reading stages."""
+
+
+def rule_problem(key: str, obj: Any) -> str | None:
+    """The problem with a rule registered under ``key`` (the rule type itself lives in
+    ``pruning_suite.rules``, above this layer: its fields are checked, not its class)."""
+    if not all(hasattr(obj, a) for a in ("id", "check", "scope", "setup", "severity")):
+        return f"{_shown(obj)} for {key!r}, not a Rule (pruning_suite.rules)"
+    if obj.id != key or not re.fullmatch(RULE_PATTERN, key):
+        return (
+            f"the rule {_shown(obj.id)} under the id {key!r}; a rule is registered under its "
+            "own id, R-<FAMILY>-<N>"
+        )
+    unchecked = obj.scope in UNCHECKED_SCOPES
+    if (
+        obj.scope not in RULE_SCOPES
+        or (obj.check is None) != unchecked
+        or not (unchecked or callable(obj.check))
+    ):
+        return (
+            f"the rule {key!r} with scope {_shown(obj.scope)} and check {_shown(obj.check)}; a "
+            "file or tree rule has a check, a run or read rule none"
+        )
+    return None
+
+
 def _builder(key: str, obj: Any) -> str | None:
     if callable(obj):
         return None
@@ -93,7 +135,7 @@ KINDS: dict[str, Kind] = {
         Kind("datasets", "dataset", NAME_PATTERN, _dataset),
         Kind("architectures", "architecture", ARCHITECTURE_PATTERN, _builder),
         Kind("protocol_folders", "protocol folder", NAME_PATTERN, _folder),
-        Kind("rules", "rule", None, None),  # pruning_suite.rules.registry.check_rules
+        Kind("rules", "rule", None, rule_problem),
         Kind("studies", "study", NAME_PATTERN, _named("Study (pruning_suite.studies)", "arms")),
         Kind(
             "report_formats",

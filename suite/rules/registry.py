@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from ..contract.kinds import RULE_PATTERN, rule_problem
 from ..contract.plugins import PluginRegistry, load_registry
 from ..contract.registry import Registry
 from ..errors import PluginError
@@ -16,11 +17,9 @@ from .rule import Rule
 
 __all__ = ["RULE_ID", "check_rules", "load_rules"]
 
-RULE_ID = re.compile(r"^R-[A-Z]+-\d+$")
+RULE_ID = re.compile(RULE_PATTERN)
 """The form of a rule id: ``R-<FAMILY>-<N>``, e.g. ``R-RETRAIN-2``."""
 
-_SCOPES = ("file", "tree", "run", "read", "deep")
-_UNCHECKED = ("run", "read")
 _HINT = "a rule is a pruning_suite.rules.Rule registered under its own id by register_rules"
 
 
@@ -43,15 +42,16 @@ def load_rules(plugins: PluginRegistry | None = None) -> Registry[Rule]:
 
 
 def check_rules(rules: Registry[Rule]) -> None:
-    """Refuse a registry holding anything but well-formed rules (see :func:`load_rules`)."""
+    """Refuse a registry holding anything but well-formed rules (a registry built by hand;
+    :func:`load_rules` gets one whose plugins' malformed rules were left out, each plugin listed
+    as broken by ``pruning-suite plugins``).
+
+    Raises:
+        PluginError: Something that is not a :class:`Rule`, under another id than its own, or
+            with a malformed id, scope or check.
+    """
     for name, rule in rules.items():
-        if not isinstance(rule, Rule):
-            raise PluginError(f"rule {name!r} is a {type(rule).__name__}, not a Rule", _HINT)
-        if rule.id != name or not RULE_ID.match(name):
-            raise PluginError(f"rule {rule.id!r} is registered as {name!r}", _HINT)
-        if rule.scope not in _SCOPES or (rule.check is None) != (rule.scope in _UNCHECKED):
-            raise PluginError(
-                f"rule {name!r} has scope {rule.scope!r} and check {rule.check!r}",
-                "a file or tree rule has a check; a run or read rule (enforced by the runner, "
-                "or by validate's reading stages) has none",
-            )
+        problem = None if isinstance(rule, Rule) else f"{type(rule).__name__}, not a Rule"
+        problem = problem or rule_problem(name, rule)
+        if problem is not None:
+            raise PluginError(f"rule {name!r}: {problem}", _HINT)

@@ -11,11 +11,13 @@ import pytest
 from pruning_suite import hookimpl
 from pruning_suite.cli.main import main
 from pruning_suite.contract.plugins import load_registry
+from pruning_suite.contract.registry import Registry
 from pruning_suite.errors import PluginError
 from pruning_suite.protocol.spec import load_protocol
 from pruning_suite.record.submission import Submission
 from pruning_suite.report.tables import build_tables
 from pruning_suite.rules import Finding, Rule, certify, load_rules
+from pruning_suite.rules.registry import check_rules
 from pruning_suite.validate import validate_paths
 from tests.conftest_submissions import make_submission, write_submission
 
@@ -62,21 +64,34 @@ def test_hook_register_rules(tmp_path) -> None:
 
 
 def test_a_plugin_rule_must_be_a_rule_under_its_own_id() -> None:
+    """A malformed rule breaks its own plugin (listed with the reason), never every command."""
+
     class Bad:
         @hookimpl
         def register_rules(self):
             return {"R-PLUG-3": Rule("R-PLUG-4", check_even_seed)}
-
-    with pytest.raises(PluginError, match="registered as 'R-PLUG-3'"):
-        load_rules(load_registry(extra_plugins=(Bad(),)))
 
     class NotARule:
         @hookimpl
         def register_rules(self):
             return {"R-PLUG-5": check_even_seed}
 
+    class BadScope:
+        @hookimpl
+        def register_rules(self):
+            return {"R-PLUG-6": Rule("R-PLUG-6", None, scope="file")}
+
+    registry = load_registry(extra_plugins=(Bad(), NotARule(), BadScope()))
+    rules = load_rules(registry)
+    assert not {"R-PLUG-3", "R-PLUG-4", "R-PLUG-5", "R-PLUG-6"} & set(rules)
+    assert "R-MEAS-1" in rules  # the suite's own rules are all there
+    why = " ".join(registry.broken.values())
+    assert "under the id 'R-PLUG-3'" in why and "not a Rule" in why
+    assert "the rule 'R-PLUG-6' with scope 'file' and check None" in why
+    hand_built = Registry("rule")
+    hand_built.add("R-PLUG-5", check_even_seed)
     with pytest.raises(PluginError, match="not a Rule"):
-        load_rules(load_registry(extra_plugins=(NotARule(),)))
+        check_rules(hand_built)
 
 
 _PLUGIN_MODULE = '''
