@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -124,9 +125,13 @@ def _builder(key: str, obj: Any) -> str | None:
 
 
 def _folder(key: str, obj: Any) -> str | None:
-    if isinstance(obj, str | os.PathLike) or all(hasattr(obj, a) for a in ("iterdir", "joinpath")):
-        return None
-    return f"{_shown(obj)} for {key!r}, not a folder (a path or an importlib.resources traversable)"
+    if isinstance(obj, str | os.PathLike):
+        obj = Path(obj)
+    if not all(hasattr(obj, a) for a in ("iterdir", "joinpath", "is_dir")):
+        return f"{_shown(obj)} for {key!r}, not a folder (a path or an importlib.resources traversable)"
+    if not obj.is_dir():
+        return f"the protocol folder {key!r} at {_shown(str(obj))}, which is not a folder"
+    return None
 
 
 KINDS: dict[str, Kind] = {

@@ -201,3 +201,19 @@ def test_plugins_lists_what_every_plugin_registers(monkeypatch, capsys) -> None:
     assert registered["blobs"]["datasets"] == ["blobs"]
     assert registered["pruning_suite.engine.builtin"]["architectures"] is None
     assert "R-MEAS-1" in registered["pruning_suite.rules.builtin"]["rules"]
+
+
+def test_a_missing_protocol_folder_breaks_only_its_plugin(monkeypatch, tmp_path) -> None:
+    from pruning_suite.protocol.catalogue import load_protocol
+
+    plugin = module_plugin(
+        monkeypatch,
+        "gone_folder_plugin",
+        register_protocol_folders=hookimpl(lambda: {"gone": tmp_path / "nowhere"}),
+    )
+    add_entry_points(monkeypatch, gone=plugin)
+    registry = load_registry()
+    assert "gone" not in registry.protocol_folders
+    assert "the protocol folder 'gone'" in registry.broken["gone"]
+    assert "which is not a folder" in registry.broken["gone"]
+    assert load_protocol("digits-convnet").id == "digits-convnet"  # the suite's own still load
