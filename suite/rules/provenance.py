@@ -14,7 +14,7 @@ from ..protocol.catalogue import shipped_latest
 from ..record.identity import RunIdentity, run_id
 from ..record.jsonio import file_sha256
 from .registry import load_rules
-from .rule import CheckContext, Finding
+from .rule import CheckContext, Finding, rule_failed
 from .setups import not_stricter, recheck
 
 __all__ = [
@@ -157,9 +157,10 @@ def check_certification(ctx: CheckContext) -> Iterator[Finding]:
     suite's rules and the plugin setup rules the file was certified under that are installed
     here. A file that claims a stricter setup or the closed division without meeting them is an
     error, and so is one that claims less, unless a rule could not run when it was certified
-    (its ``unmet`` says so): then it is a warning. When some of its plugin rules are not installed, a setup below the recomputed one is
-    accepted (a plugin rule only lowers a certification), with a warning naming them. A file
-    without a certification (older format) is a warning: it is ranked as open division.
+    (its ``unmet`` says so): then it is a warning. When some of its plugin rules are not
+    installed, a setup below the recomputed one is accepted (a plugin rule only lowers a
+    certification), with a warning naming them. A file without a certification (older format)
+    is a warning: it is ranked as open division.
     """
     sub = ctx.submission
     if ctx.protocol is None:
@@ -180,7 +181,7 @@ def check_certification(ctx: CheckContext) -> Iterator[Finding]:
     if (recorded.setup, recorded.division) == (expected.setup, expected.division):
         return
     lower = recorded.division == "open" or expected.division == "closed"
-    crashed = any(" could not run: " in reason for reason in recorded.unmet)
+    crashed = any(rule_failed(reason) for reason in recorded.unmet)
     if crashed and lower and not_stricter(recorded.setup, expected.setup):
         yield Finding(
             "$.certification",

@@ -63,6 +63,15 @@ ABS_TOL = 1e-9
 ABS_TOL_TOP1 = 1e-6
 """Absolute tolerance (percentage points) of a dense top-1 against a pinned one."""
 
+COULD_NOT_RUN = " could not run: "
+"""In a finding's message (and so in a certification's ``unmet`` line): the rule's check raised."""
+
+
+def rule_failed(line: str) -> bool:
+    """True for a finding message or ``unmet`` line saying a rule's check raised."""
+    return COULD_NOT_RUN in line
+
+
 Severity = Literal["error", "warning"]
 Scope = Literal["file", "tree", "run", "read", "deep"]
 
@@ -194,7 +203,7 @@ class Rule:
             return [
                 Finding(
                     "$",
-                    f"rule {self.id} could not run: {type(err).__name__}: {err}",
+                    f"rule {self.id}{COULD_NOT_RUN}{type(err).__name__}: {err}",
                     "a bug in the rule's code; 'pruning-suite plugins' names the plugin that "
                     "registers it (uninstall it, or report the bug to its authors)",
                     severity="error",

@@ -49,6 +49,7 @@ from ..record.submission import (
     TrainabilityInfo,
 )
 from ..rules import certify
+from ..rules.rule import rule_failed
 from .config import RunConfig
 
 __all__ = ["PrunedCounts", "RunRecords", "assemble_submission", "environment", "git_commit"]
@@ -169,7 +170,7 @@ def assemble_submission(records: RunRecords) -> Submission:
     )
     certification = certify(submission, records.protocol)
     for reason in certification.unmet:
-        if " could not run: " in reason:  # a rule's bug lowers the certification: say so
+        if rule_failed(reason):  # a rule's bug lowers the certification: say so
             note(f"warning: {reason} (the run is certified without it)")
     return submission.model_copy(update={"certification": certification})
 

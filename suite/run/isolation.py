@@ -20,18 +20,20 @@ The stage's result keeps the weights of its last evaluated epoch, with the later
 on them: nothing else the child sends is loaded. The stage's epochs are the runner's own count
 (:func:`~.config.stage_epochs`), so a one-shot stage (0 epochs) hands back no weights at all, and
 a result naming other epochs, rounds or accuracies than the runner saw is refused. It also takes
-back the method's last decision, the stage's record (validated again), the target's ratios and the
-  random generator's state (so the rest of the run draws what it would have drawn in one process).
+back the method's last decision, the stage's record (validated again), the target's ratios and
+the random generator's state (so the rest of the run draws what it would have drawn in one
+process).
 
 The child gets copies, never shared memory, so it cannot touch the runner's model, and it gets no
-validation or test example (emptied splits in fresh storage). It runs at most ``pruning_budget.time_limit_s`` seconds of wall time
-and is then killed; it dies with the runner
+validation or test example (emptied splits in fresh storage). It runs at most
+``pruning_budget.time_limit_s`` seconds of wall time and is then killed; it dies with the runner
 (:func:`~pruning_suite.record.safefiles.die_with_parent`). What it cannot guard against: code that
 runs when the plugin's module is imported (plugins are discovered in the runner's process); the
-dataset's files on disk, which method code could open itself (only ``audit``'s rerun tells); and
-the counts the stage records (samples, gradient passes), which are made in the method's process;
-and the weights sent after each epoch: method code that replaces the suite's loop in its own
-process can send weights it trained otherwise (on the training split; its compute uncounted).
+dataset's files on disk, which method code could open itself (``audit`` reruns the same code, so
+it does not tell either); the counts the stage records (samples, gradient passes), which are made
+in the method's process; and the weights sent after each epoch: method code that replaces the
+suite's loop in its own process can send weights it trained otherwise (on the training split;
+its compute uncounted).
 """
 
 from __future__ import annotations
@@ -152,8 +154,7 @@ def run_stage_here(job: StageJob, hooks: StageHooks = NO_HOOKS) -> PruningStageR
 def train_only(data: DataSplits) -> DataSplits:
     """``data`` with its validation and test splits emptied (no examples, same type and
     normalization): what the stage's process gets. The splits' files on disk stay readable to
-    method code (``data.source``); only ``audit``'s rerun guards against a method that reads
-    them."""
+    method code (``data.source``); no check here or in ``audit`` tells a method that reads them."""
     return DataSplits(
         data.train, _no_examples(data.val), _no_examples(data.test), data.sha256, data.source
     )
