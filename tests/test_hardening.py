@@ -165,7 +165,7 @@ def test_a_directory_where_the_submission_goes_fails_before_training(tmp_path) -
 
 
 def test_a_corrupt_cache_entry_is_retrained_not_trusted(tmp_path) -> None:
-    from pruning_suite.run.basecache import base_model_key
+    from pruning_suite.run.cachekey import base_model_key
     from pruning_suite.run.runner import SMOKE_MAX_EPOCHS
 
     first = run(RunConfig(plugin="l1norm", smoke=True, out=tmp_path))

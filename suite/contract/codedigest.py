@@ -8,7 +8,8 @@ and ``pruning-suite audit`` names a file whose digest the installed code does no
 The digest covers the source of the module that defines the method class and of every module of
 the same package that it imports, directly or through another such module (a built-in plugin's
 private helpers, a third-party package's internals); the suite's own modules and other
-distributions are not part of it. This module does not import torch.
+distributions are not part of it. The same walk digests the suite's own base-training code
+(:mod:`pruning_suite.run.cachekey`). This module does not import torch.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import sys
 from types import ModuleType
 from typing import Any
 
-__all__ = ["code_sha256", "method_code_sha256", "method_modules"]
+__all__ = [
+    "code_sha256",
+    "method_code_sha256",
+    "method_modules",
+    "modules_sha256",
+    "reached_modules",
+]
 
 
 def method_modules(cls: type) -> list[ModuleType]:
@@ -32,9 +39,14 @@ def method_modules(cls: type) -> list[ModuleType]:
     home = sys.modules.get(cls.__module__)
     if home is None:
         return []
-    package = home.__name__.rpartition(".")[0]
+    return reached_modules([home], home.__name__.rpartition(".")[0])
+
+
+def reached_modules(starts: list[ModuleType], package: str) -> list[ModuleType]:
+    """``starts`` and, transitively, every module inside ``package`` (a dotted name; none when
+    empty) that one of them refers to by a global name, sorted by name."""
     found: dict[str, ModuleType] = {}
-    pending = [home]
+    pending = list(starts)
     while pending:
         module = pending.pop()
         if module.__name__ in found:
@@ -45,13 +57,17 @@ def method_modules(cls: type) -> list[ModuleType]:
 
 
 def code_sha256(cls: type) -> str | None:
-    """sha256 (64 hex digits) over the name and source bytes of each of
-    :func:`method_modules`, or None when a module's source cannot be read (a class defined in
-    an interactive session or by ``exec``)."""
-    digest = hashlib.sha256()
-    modules = method_modules(cls)
+    """:func:`modules_sha256` of :func:`method_modules`: the digest of a method class's code."""
+    return modules_sha256(method_modules(cls))
+
+
+def modules_sha256(modules: list[ModuleType]) -> str | None:
+    """sha256 (64 hex digits) over the name and source bytes of each module in order, or None
+    when there is none or a module's source cannot be read (a class defined in an interactive
+    session or by ``exec``, a module installed without its ``.py``)."""
     if not modules:
         return None
+    digest = hashlib.sha256()
     for module in modules:
         try:
             path = inspect.getsourcefile(module)

@@ -3,7 +3,8 @@
 Every method under a protocol starts from the same base model (setup S2 of Wang et al., arXiv
 2301.05219). A base model is cached under a content hash of everything that can change its
 weights: architecture, dataset spec and checksum, base recipe, base seed, pretrained weights (when
-the protocol names them), smoke budget and the version of the training code. Cache folder:
+the protocol names them), smoke budget and the digest of the training code
+(:mod:`pruning_suite.run.cachekey`; an imported base model's key leaves it out). Cache folder:
 ``$PRUNING_SUITE_CACHE`` or ``~/.cache/pruning-suite``; files ``base/<key>.pt`` (a state_dict,
 read with ``weights_only=True``) and ``base/<key>.json`` (metadata: protocol, how the model was
 obtained, checkpoint sha256, dense accuracies, ``trained_on``). The key leaves the device out:
@@ -20,7 +21,6 @@ How a base model is obtained (``source``, recorded in every submission):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -38,9 +38,10 @@ from ..data.datasets import DataSplits
 from ..engine.resume import EpochCheckpoint, Resumed
 from ..engine.train import EpochStats, evaluate, train
 from ..errors import CheckpointError, OutputError, TrainingError
-from ..protocol.spec import ComparisonProtocol, TrainRecipe, canonical_json
+from ..protocol.spec import ComparisonProtocol, TrainRecipe
 from ..record.jsonio import file_sha256, write_json_atomic
 from ..record.safefiles import check_free_space, exclusive, note, write_atomic
+from .cachekey import base_model_key, import_key
 from .statedicts import (
     check_sha,
     existing_file,
@@ -55,7 +56,6 @@ __all__ = [
     "announce_resume",
     "BaseModel",
     "CacheEntry",
-    "base_model_key",
     "cache_dir",
     "file_sha256",
     "import_base_model",
@@ -70,9 +70,6 @@ __all__ = [
     "state_bytes",
     "work_dir",
 ]
-
-TRAINING_CODE_VERSION = 1
-"""Bump when the training loop changes in a way that can move a base model's weights."""
 
 SOURCES = ("trained", "cached", "imported", "pretrained")
 """How a base model was obtained (see the module docstring)."""
@@ -149,33 +146,6 @@ def room_needed(model: nn.Module) -> int:
     return 5 * state_bytes(model)
 
 
-def base_model_key(
-    protocol: ComparisonProtocol, recipe: TrainRecipe, dataset_sha256: str, smoke: bool
-) -> str:
-    """Content hash (16 hex digits) of everything that determines the base model's weights."""
-    content = {
-        "architecture": protocol.architecture.model_dump(mode="json"),
-        "dataset": _dataset_content(protocol),
-        "dataset_sha256": dataset_sha256,
-        "recipe": recipe.model_dump(mode="json"),
-        "seed": protocol.base_model.seed,
-        "smoke": smoke,
-        "training_code": TRAINING_CODE_VERSION,
-    }
-    if protocol.base_model.pretrained is not None:
-        content["pretrained"] = protocol.base_model.pretrained.model_dump(mode="json")
-    return hashlib.sha256(canonical_json(content).encode()).hexdigest()[:16]
-
-
-def _dataset_content(protocol: ComparisonProtocol) -> dict[str, Any]:
-    """The dataset spec as hashed; fields added later are left out at None, so old keys hold."""
-    content = protocol.dataset.model_dump(mode="json")
-    return {k: v for k, v in content.items() if not (k in _ADDED_DATASET_FIELDS and v is None)}
-
-
-_ADDED_DATASET_FIELDS = ("eval_resize", "class_list")
-
-
 def obtain_base_model(
     model: nn.Module,
     protocol: ComparisonProtocol,
@@ -219,9 +189,10 @@ def obtain_base_model(
         return _load_pretrained(model, protocol, data.sha256)
     key = base_model_key(protocol, recipe, data.sha256, smoke)
     with exclusive(work_dir() / f"base-{key}.lock", f"the training of base model {key}"):
-        cached = _load_cached(model, *_paths(key))
-        if cached is not None:
+        cached = None if smoke else _load_imported(model, protocol, data.sha256)
+        if cached is None and (cached := _load_cached(model, *_paths(key))) is not None:
             _say_if_trained_elsewhere(key, _device(model))
+        if cached is not None:
             return cached
         if on_train_start is not None:
             on_train_start()
@@ -315,7 +286,7 @@ def load_cached_base_model(
         except CheckpointError:
             return None
     key = base_model_key(protocol, protocol.base_model.recipe, dataset_sha256, smoke=False)
-    return _load_cached(model, *_paths(key))
+    return _load_imported(model, protocol, dataset_sha256) or _load_cached(model, *_paths(key))
 
 
 def import_base_model(
@@ -357,7 +328,7 @@ def import_base_model(
     if weights is not None:
         check_sha(file, sha, weights)
     load_state_dict_strict(model, read_state_dict(file), file, protocol)
-    key = base_model_key(protocol, protocol.base_model.recipe, data.sha256, smoke=False)
+    key = import_key(protocol, data.sha256)
     checkpoint, meta_path = _paths(key)
     if checkpoint.exists() and not replace:
         raise CheckpointError(
@@ -387,8 +358,7 @@ def _load_pretrained(
 ) -> BaseModel:
     weights = protocol.base_model.pretrained
     assert weights is not None
-    key = base_model_key(protocol, protocol.base_model.recipe, dataset_sha256, smoke=False)
-    imported, hub = _paths(key)[0], pretrained_path(weights)
+    imported, hub = _paths(import_key(protocol, dataset_sha256))[0], pretrained_path(weights)
     path = imported if imported.is_file() else hub
     if not path.is_file():
         raise CheckpointError(
@@ -418,6 +388,14 @@ def reinitialize(model: nn.Module) -> None:
     for module in model.modules():
         if hasattr(module, "reset_parameters"):
             module.reset_parameters()
+
+
+def _load_imported(
+    model: nn.Module, protocol: ComparisonProtocol, dataset_sha256: str
+) -> BaseModel | None:
+    """The imported or published base model cached for the protocol, or None."""
+    found = _load_cached(model, *_paths(import_key(protocol, dataset_sha256)))
+    return found if found is not None and found.source in ("imported", "pretrained") else None
 
 
 def _load_cached(model: nn.Module, checkpoint: Path, meta_path: Path) -> BaseModel | None:

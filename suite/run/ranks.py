@@ -40,7 +40,8 @@ from ..errors import PruningSuiteError
 from ..record.jsonio import read_json
 from ..record.submission import Submission
 from .assemble import PrunedCounts
-from .basecache import base_model_key, reinitialize, work_dir
+from .basecache import reinitialize, work_dir
+from .cachekey import base_model_key
 from .config import budget, max_batches, resolve_device
 from .observe import muted
 from .stages import (

@@ -28,7 +28,8 @@ from pruning_suite.data.datasets import CIFAR_LAYOUTS, IDX_FILES
 from pruning_suite.data.imagefolder import read_class_list
 from pruning_suite.engine.models import build_model
 from pruning_suite.protocol.spec import load_protocol
-from pruning_suite.run.basecache import base_model_key, file_sha256
+from pruning_suite.run.basecache import file_sha256
+from pruning_suite.run.cachekey import base_model_key
 from pruning_suite.run.preview import preview_pruning
 from pruning_suite.run.runner import RunConfig, run
 

@@ -7,6 +7,7 @@ of it that names a weights file the test writes.
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -14,11 +15,13 @@ import pytest
 import torch
 
 from pruning_suite.cli.main import main
+from pruning_suite.contract.codedigest import modules_sha256, reached_modules
 from pruning_suite.engine.models import build_model
 from pruning_suite.errors import CheckpointError
 from pruning_suite.protocol.spec import load_protocol
-from pruning_suite.run import basecache
-from pruning_suite.run.basecache import base_model_key, file_sha256, pretrained_path
+from pruning_suite.run import basecache, cachekey
+from pruning_suite.run.basecache import file_sha256, pretrained_path
+from pruning_suite.run.cachekey import base_model_key, import_key
 from pruning_suite.run.runner import RunConfig, run
 from pruning_suite.run.zoo import import_base, list_bases, smoke_recipe, train_base
 
@@ -44,6 +47,11 @@ def _key(protocol_id: str = DIGITS, smoke: bool = False) -> str:
     return base_model_key(protocol, recipe, protocol.dataset.sha256, smoke)
 
 
+def _import_key(protocol_id: str = DIGITS) -> str:
+    protocol = load_protocol(protocol_id)
+    return import_key(protocol, protocol.dataset.sha256)
+
+
 def test_base_train_caches_what_run_then_uses(tmp_path: Path, capsys) -> None:
     assert main(["base", "train", "--protocol", DIGITS, "--smoke"]) == 0
     out = capsys.readouterr().out
@@ -62,13 +70,49 @@ def test_base_import_registers_a_state_dict_that_run_uses(tmp_path: Path, capsys
     assert main(["base", "import", str(file), "--protocol", DIGITS]) == 0
     assert "imported" in capsys.readouterr().out
     (entry,) = [row for row in list_bases() if row.protocol == f"{DIGITS}@1"]
-    assert (entry.source, entry.key, entry.sha256) == ("imported", _key(), file_sha256(file))
+    assert (entry.source, entry.key, entry.sha256) == ("imported", _import_key(), file_sha256(file))
     assert entry.dense_test_top1 is not None and 0 <= entry.dense_test_top1 <= 100
 
     result = run(RunConfig(plugin="l1norm", out=tmp_path / "out"))  # full budget: finds the import
     base = result.submission.base_model
     assert (base.source, base.checkpoint_sha256) == ("imported", file_sha256(file))
     assert base.dense_test_top1 == entry.dense_test_top1
+
+
+def test_a_base_model_trained_by_other_training_code_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache entry written by other training code (an older suite, a checkout with edits
+    sharing the cache folder) is another key: this code trains its own. An imported base model
+    was trained by neither, so it stays the protocol's base model under any training code."""
+    ours = train_base(DIGITS, smoke=True)
+    monkeypatch.setattr(cachekey, "training_code_sha256", lambda: "0" * 64)
+    other = train_base(DIGITS, smoke=True)
+    assert (ours.source, other.source) == ("trained", "trained")
+    assert other.key != ours.key and other.key == _key(smoke=True)
+    file = tmp_path / "mine.pt"
+    torch.save(_digits_state(seed=5), file)
+    import_base(file, DIGITS)
+    monkeypatch.setattr(cachekey, "training_code_sha256", lambda: "1" * 64)
+    result = run(RunConfig(plugin="l1norm", out=tmp_path / "out"))
+    assert result.submission.base_model.source == "imported"
+    assert result.submission.base_model.checkpoint_sha256 == file_sha256(file)
+
+
+def test_the_training_code_digest_covers_the_training_path_only() -> None:
+    """The digest is over the loop, architectures, data pipeline and cache, and not over the
+    pruning stage, rules or records: editing those keeps every cached base model."""
+    starts = [importlib.import_module(f"pruning_suite.{m}") for m in cachekey.TRAINING_MODULES]
+    names = {
+        m.__name__.removeprefix("pruning_suite.") for m in reached_modules(starts, "pruning_suite")
+    }
+    assert {"engine.train", "engine.nets", "engine.resume", "data.splits", "data.idx",
+            "run.basecache"} <= names  # fmt: skip
+    assert not {"run.stages", "run.pruning_loop", "engine.surgery", "record.submission"} & names
+    assert not any(name.startswith(("rules", "methods", "validate")) for name in names)
+    assert cachekey.training_code_sha256() == modules_sha256(
+        reached_modules(starts, "pruning_suite")
+    )
 
 
 def test_import_refuses_a_pickled_module(tmp_path: Path, capsys) -> None:
@@ -190,7 +234,7 @@ def test_base_list_shows_cache_and_pretrained_weights(tmp_path: Path, capsys) ->
     rows = json.loads(capsys.readouterr().out)
     imported = [r for r in rows if r["source"] == "imported"]
     assert [(r["protocol"], r["key"], r["sha256"]) for r in imported] == [
-        (f"{DIGITS}@1", _key(), file_sha256(file))
+        (f"{DIGITS}@1", _import_key(), file_sha256(file))
     ]
     (resnet,) = [r for r in rows if r["protocol"].startswith("imagenet-resnet50@")]
     assert resnet["source"] == "pretrained" and resnet["sha256"] is None

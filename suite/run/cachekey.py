@@ -1,0 +1,97 @@
+"""The base-model cache key: a content hash of everything that determines a base model's weights.
+
+Every method under a protocol starts from the same base model (setup S2 of Wang et al., arXiv
+2301.05219), cached by :mod:`pruning_suite.run.basecache` under this key: architecture, dataset
+spec and checksum, base recipe, base seed, pretrained weights (when the protocol names them),
+smoke budget, and the digest of the code that trains it (:func:`training_code_sha256`).
+
+The cache is shared by every checkout and installed version that uses the same cache folder. A
+base model trained by other code (an older suite, a checkout with edits to the training loop)
+has other weights for the same protocol, recipe and seed. With a hand-bumped version number in
+the key, such a model was once taken for this code's: the digits-convnet results committed on
+2026-12-05 record base model ``9f09bd606d61``, which neither the commit that made them nor
+later code trains (both train ``27f915691f12``), so a fresh clone could not reproduce them.
+With the digest in the key, a base model trained by other code is another cache entry, and its
+epoch checkpoint is never resumed. An imported or published base model was not trained by this
+code: its key (:func:`import_key`) leaves the digest out, so it outlives an upgrade.
+
+The digest covers the source of :data:`TRAINING_MODULES` and of every module of the suite they
+refer to (:func:`~pruning_suite.contract.codedigest.reached_modules`): the training loop, the
+architectures, the data pipeline and the cache itself (seeding and initialization).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+from typing import Any
+
+from ..contract.codedigest import modules_sha256, reached_modules
+from ..protocol.spec import ComparisonProtocol, TrainRecipe, canonical_json
+
+__all__ = ["TRAINING_MODULES", "base_model_key", "import_key", "training_code_sha256"]
+
+_SUITE = __name__.partition(".")[0]
+
+TRAINING_MODULES = ("engine.train", "engine.models", "data.datasets", "run.basecache")
+"""Where base training starts, relative to the suite's package."""
+
+
+def base_model_key(
+    protocol: ComparisonProtocol, recipe: TrainRecipe, dataset_sha256: str, smoke: bool
+) -> str:
+    """Content hash (16 hex digits) of everything that determines the weights of the base model
+    this code trains, the digest of the training code included
+    (:func:`training_code_sha256`)."""
+    return _key(protocol, recipe, dataset_sha256, smoke, training_code_sha256())
+
+
+def import_key(protocol: ComparisonProtocol, dataset_sha256: str) -> str:
+    """Where an imported or published (pretrained) base model is cached: the full-budget
+    :func:`base_model_key` without the training code, which did not make it."""
+    return _key(protocol, protocol.base_model.recipe, dataset_sha256, False, None)
+
+
+def _key(
+    protocol: ComparisonProtocol,
+    recipe: TrainRecipe,
+    dataset_sha256: str,
+    smoke: bool,
+    training_code: str | None,
+) -> str:
+    content = {
+        "architecture": protocol.architecture.model_dump(mode="json"),
+        "dataset": _dataset_content(protocol),
+        "dataset_sha256": dataset_sha256,
+        "recipe": recipe.model_dump(mode="json"),
+        "seed": protocol.base_model.seed,
+        "smoke": smoke,
+    }
+    if training_code is not None:
+        content["training_code"] = training_code
+    if protocol.base_model.pretrained is not None:
+        content["pretrained"] = protocol.base_model.pretrained.model_dump(mode="json")
+    return hashlib.sha256(canonical_json(content).encode()).hexdigest()[:16]
+
+
+def _dataset_content(protocol: ComparisonProtocol) -> dict[str, Any]:
+    """The dataset spec as hashed; fields added later are left out at None, so old keys hold."""
+    content = protocol.dataset.model_dump(mode="json")
+    return {k: v for k, v in content.items() if not (k in _ADDED_DATASET_FIELDS and v is None)}
+
+
+_ADDED_DATASET_FIELDS = ("eval_resize", "class_list")
+
+
+@functools.cache
+def training_code_sha256() -> str:
+    """sha256 (64 hex digits) of the suite's base-training code, or of its version when that
+    code's source cannot be read (an install without ``.py`` files)."""
+    starts = [importlib.import_module(f"{_SUITE}.{name}") for name in TRAINING_MODULES]
+    digest = modules_sha256(reached_modules(starts, _SUITE))
+    if digest is not None:
+        return digest
+    from importlib.metadata import version
+
+    return "version " + version("pruning-suite")
