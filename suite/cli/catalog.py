@@ -38,14 +38,17 @@ def add_protocols_command(commands: Any) -> None:
 
 
 def _cmd_protocols(args: argparse.Namespace) -> int:
-    from ..protocol.catalogue import list_protocols
+    from ..protocol.catalogue import catalogue_problems, list_protocols
 
     if args.action == "show" or args.protocol_id:
         _show_protocol(args.protocol_id)
-    elif args.json:
+        return 0
+    if args.json:
         print(json.dumps([_protocol_summary(p) for p in list_protocols()], indent=2))
     else:
         _print_protocols(list_protocols())
+    for problem in catalogue_problems():
+        print(f"left out: {problem}", file=sys.stderr)
     return 0
 
 

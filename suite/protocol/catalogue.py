@@ -5,7 +5,9 @@ A protocol folder is a folder of ``<id>.toml`` files registered through the hook
 :mod:`pruning_suite.protocol.builtin`), and a third-party package ships its protocols the same way,
 as lm-evaluation-harness's task folders do. Protocol ids are unique across all folders: two folders
 holding the same id are an error, never a silent override, because results are filed and ranked by
-protocol id and version.
+protocol id and version. A plugin's folder cannot stop the rest of the catalogue: an id two folders
+define fails alone (loading it names both files), a malformed file of a plugin's folder is left out
+of :func:`list_protocols`, and :func:`catalogue_problems` names each, one line apiece.
 
 Torch-free: listing and loading protocols needs only TOML and pydantic.
 """
@@ -28,13 +30,13 @@ from .comparison import DEFAULT_PROTOCOL, ComparisonProtocol, load_protocol_file
 __all__ = [
     "ProtocolFile",
     "any_protocol",
+    "catalogue_problems",
     "find_protocol",
     "known_protocol",
     "list_protocols",
     "load_protocol",
     "protocol_files",
     "registered_protocol",
-    "shipped_latest",
     "shipped_latest",
     "shipped_protocol",
 ]
@@ -73,34 +75,49 @@ def protocol_files(folders: Registry[Any] | None = None) -> dict[str, ProtocolFi
             ``load_registry().protocol_folders`` (every installed plugin's folders).
 
     Returns:
-        Protocol id -> its file, sorted by id.
-
-    Raises:
-        ProtocolError: A registered folder is not a folder, or two folders hold the same id.
+        Protocol id -> its file, sorted by id; an id that two folders define is left out
+        (:func:`catalogue_problems` names it), as is every file of a registered folder that is
+        not a folder.
     """
-    if folders is None:
-        from ..contract.plugins import load_registry
-
-        folders = load_registry().protocol_folders
-    found: dict[str, ProtocolFile] = {}
-    for name, folder in folders.items():
-        for entry in _files_in(name, folder):
-            if entry.id in found:
-                raise _clash(found[entry.id], entry)
-            found[entry.id] = entry
-    return dict(sorted(found.items()))
+    return _scan(_folders(folders)).files
 
 
 def list_protocols(folders: Registry[Any] | None = None) -> list[ComparisonProtocol]:
     """Every registered protocol (the shipped ones and those of plugins), sorted by id.
 
+    A malformed file of a plugin's folder is left out (:func:`catalogue_problems` names it).
+
     Args:
         folders: As in :func:`protocol_files`.
 
     Raises:
-        ProtocolError: As :func:`protocol_files`, or a malformed protocol file.
+        ProtocolError: A malformed file of the suite's own folder.
     """
-    return [_load_entry(entry) for entry in protocol_files(folders).values()]
+    protocols = []
+    for entry in protocol_files(folders).values():
+        try:
+            protocols.append(_load_entry(entry))
+        except ProtocolError:
+            if entry.folder == SHIPPED:
+                raise
+    return protocols
+
+
+def catalogue_problems(folders: Registry[Any] | None = None) -> list[str]:
+    """One line per protocol the catalogue leaves out: an id two folders define, a registered
+    folder that is not a folder, a malformed file of a plugin's folder (its error and hint).
+
+    Args:
+        folders: As in :func:`protocol_files`.
+    """
+    scan = _scan(_folders(folders))
+    problems = [*scan.clashes.values(), *scan.folder_errors]
+    for entry in scan.files.values():
+        try:
+            _load_entry(entry)
+        except ProtocolError as err:
+            problems.append(err)
+    return [f"{err.message} ({err.hint})" if err.hint else err.message for err in problems]
 
 
 def load_protocol(
@@ -114,21 +131,21 @@ def load_protocol(
         folders: As in :func:`protocol_files`.
 
     Raises:
-        ProtocolError: Unknown id ("did you mean" included), a malformed file, a file whose id
-            differs from its name, or a file that reuses a registered protocol's id and version
+        ProtocolError: Unknown id ("did you mean" included), an id two folders define, a
+            malformed file, a file whose id differs from its name, or a file that reuses a registered protocol's id and version
             with other content (R-PROTO-2).
     """
     protocol_id = protocol_id or DEFAULT_PROTOCOL
     if protocol_id.endswith(SUFFIX):
         return _no_shadowing(load_protocol_file(Path(protocol_id)), protocol_id, folders)
-    files = protocol_files(folders)
-    if protocol_id not in files:
+    entry, files = _lookup(protocol_id, folders)
+    if entry is None:
         guess = did_you_mean(protocol_id, files)
         raise ProtocolError(
             f"unknown protocol {protocol_id!r}",
             f"{guess}known protocols: {', '.join(files)} ('pruning-suite protocols' lists them)",
         )
-    return _load_entry(files[protocol_id])
+    return _load_entry(entry)
 
 
 def shipped_latest(protocol_id: str) -> ComparisonProtocol | None:
@@ -174,8 +191,11 @@ def registered_protocol(
         protocol_id: A protocol id.
         version: The protocol version.
         folders: As in :func:`protocol_files`.
+
+    Raises:
+        ProtocolError: Two folders define ``protocol_id``, or its file is malformed.
     """
-    entry = protocol_files(folders).get(protocol_id)
+    entry = _lookup(protocol_id, folders)[0]
     protocol = _load_entry(entry) if entry is not None else None
     return protocol if protocol is not None and protocol.version == version else None
 
@@ -235,6 +255,55 @@ def _shipped_protocols() -> dict[str, ComparisonProtocol]:
     return {protocol.id: protocol for protocol in list_protocols(folders)}
 
 
+@dataclass(frozen=True)
+class _Scan:
+    files: dict[str, ProtocolFile]
+    clashes: dict[str, ProtocolError]
+    folder_errors: list[ProtocolError]
+
+
+def _folders(folders: Registry[Any] | None) -> Registry[Any]:
+    if folders is not None:
+        return folders
+    from ..contract.plugins import load_registry
+
+    return load_registry().protocol_folders
+
+
+def _scan(folders: Registry[Any]) -> _Scan:
+    """Every protocol file by id; an id found in two folders goes to ``clashes`` instead."""
+    found: dict[str, ProtocolFile] = {}
+    clashes: dict[str, ProtocolError] = {}
+    errors: list[ProtocolError] = []
+    for name, folder in folders.items():
+        try:
+            entries = list(_files_in(name, folder))
+        except ProtocolError as err:
+            errors.append(err)
+            continue
+        for entry in entries:
+            if entry.id in found:
+                clashes.setdefault(entry.id, _clash(found[entry.id], entry))
+            else:
+                found[entry.id] = entry
+    files = {key: entry for key, entry in sorted(found.items()) if key not in clashes}
+    return _Scan(files, clashes, errors)
+
+
+def _lookup(
+    protocol_id: str, folders: Registry[Any] | None
+) -> tuple[ProtocolFile | None, dict[str, ProtocolFile]]:
+    """The file of ``protocol_id`` (None when no folder has it) and every file by id.
+
+    Raises:
+        ProtocolError: Two folders define ``protocol_id``.
+    """
+    scan = _scan(_folders(folders))
+    if protocol_id in scan.clashes:
+        raise scan.clashes[protocol_id]
+    return scan.files.get(protocol_id), scan.files
+
+
 def _files_in(name: str, folder: Any) -> Iterable[ProtocolFile]:
     root = Path(folder) if isinstance(folder, str) else folder
     if not root.is_dir():
@@ -277,7 +346,7 @@ def _no_shadowing(
     Results are filed and ranked by protocol id and version, so such a file would mix runs under
     another recipe into the registered protocol's tables (and overwrite its run files).
     """
-    entry = protocol_files(folders).get(protocol.id)
+    entry = _lookup(protocol.id, folders)[0]
     if entry is None:
         return protocol
     registered = _load_entry(entry)

@@ -10,6 +10,8 @@ import json
 import re
 from collections.abc import Iterator
 
+from ..contract.plugins import load_registry
+from ..contract.registry import broken_note
 from ..protocol.catalogue import shipped_latest
 from ..record.identity import RunIdentity, run_id
 from ..record.jsonio import file_sha256
@@ -198,7 +200,8 @@ def check_certification(ctx: CheckContext) -> Iterator[Finding]:
             f"certified under plugin rules not installed here ({', '.join(missing)}); the "
             f"suite's rules support {expected.setup or 'no setup'}, the file claims "
             f"{recorded.setup or 'no setup'}",
-            "install the plugins that register them to recheck it fully",
+            "install the plugins that register them to recheck it fully"
+            + broken_note(load_registry().broken),
             severity="warning",
         )
         return

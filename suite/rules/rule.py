@@ -29,6 +29,7 @@ __all__ = [
     "REL_TOL_LR",
     "REL_TOL_SPEEDUP",
     "RULESET_VERSION",
+    "SETUPS",
     "CheckContext",
     "Finding",
     "Rule",
@@ -151,6 +152,9 @@ class TreeContext:
     given: tuple[ComparisonProtocol, ...] = ()
 
 
+SETUPS: tuple[str, ...] = ("S1", "S2", "S3.1", "S3.2", "S4.1", "S4.2")
+"""The comparison setups, weakest to strictest (Wang et al., arXiv 2301.05219, Table 2)."""
+
 FileCheck = Callable[[CheckContext], Iterable[Finding]]
 TreeCheck = Callable[[Sequence[TreeEntry], TreeContext], Iterable[Finding]]
 
@@ -164,12 +168,17 @@ class Rule:
         check: For scope ``"file"`` a :data:`FileCheck`, for ``"tree"`` a :data:`TreeCheck`; None
             for scope ``"run"`` (enforced by construction in the runner, nothing to check) and
             ``"read"`` (checked by ``validate``'s reading stages, before any rule runs).
-        setup: The comparison setup the rule is a requirement of (``"S3.1"``), or None. A setup
-            rule's findings lower the certification instead of invalidating the file.
+        setup: The comparison setup the rule is a requirement of (one of :data:`SETUPS`, e.g.
+            ``"S3.1"``), or None. A setup rule's findings lower the certification instead of
+            invalidating the file.
         scope: ``"file"`` (one submission), ``"tree"`` (the files of a folder), ``"run"``,
             ``"read"``, or ``"deep"`` (a file rule that rebuilds models: ``validate --deep``).
         severity: The default severity of its findings.
         description: What the rule requires, in prose (the check's docstring when not given).
+
+    Raises:
+        ValueError: ``setup`` is none of :data:`SETUPS` (a plugin registering such a rule is
+            listed as broken by ``pruning-suite plugins``).
     """
 
     id: str
@@ -180,6 +189,10 @@ class Rule:
     description: str = ""
 
     def __post_init__(self) -> None:
+        if self.setup is not None and self.setup not in SETUPS:
+            raise ValueError(
+                f"rule {self.id}: setup {self.setup!r} is none of {', '.join(SETUPS)} (or None)"
+            )
         if not self.description and self.check is not None:
             object.__setattr__(self, "description", (self.check.__doc__ or "").strip())
 

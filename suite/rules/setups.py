@@ -34,7 +34,15 @@ from ..contract.registry import Registry
 from ..protocol.spec import ComparisonProtocol, TrainRecipe
 from ..record.submission import Certification, Submission
 from .registry import load_rules
-from .rule import ABS_TOL_TOP1, RULESET_VERSION, CheckContext, Finding, Rule, lr_matches
+from .rule import (
+    ABS_TOL_TOP1,
+    RULESET_VERSION,
+    SETUPS,
+    CheckContext,
+    Finding,
+    Rule,
+    lr_matches,
+)
 from .scratch import ScratchBudget, scratch_epochs
 from .targets import achieved_speedup, check_target_tolerance
 from .targets import judged_by as _judged_by
@@ -58,9 +66,6 @@ __all__ = [
     "setup_rules",
     "unmet_requirements",
 ]
-
-SETUPS: tuple[str, ...] = ("S1", "S2", "S3.1", "S3.2", "S4.1", "S4.2")
-"""The comparison setups, weakest to strictest (Wang et al., arXiv 2301.05219, Table 2)."""
 
 CLOSED_SETUPS = frozenset({"S3.2", "S4.1", "S4.2"})
 """Setups of the closed division: the protocol's own whole retraining recipe, or stricter."""

@@ -204,6 +204,43 @@ def test_protocol_ids_are_unique_across_folders(monkeypatch, tmp_path) -> None:
     assert "protocol id 'digits-convnet' is defined twice" in info.value.message
     assert "'pruning-suite'" in info.value.message and "'copycat'" in info.value.message
     assert "unique across every registered protocol folder" in info.value.hint
+    with pytest.raises(ProtocolError, match="defined twice"):
+        catalogue.registered_protocol("digits-convnet", 1)
+    assert catalogue.any_protocol("digits-convnet", 1) is not None  # the shipped one
+
+
+def test_a_broken_protocol_folder_breaks_only_its_own_protocols(monkeypatch, capsys, tmp_path):
+    """A plugin folder with an id clash and a malformed file: every other protocol still lists
+    and runs, and 'protocols' names both problems on stderr, one line each."""
+    from pathlib import Path
+
+    from pruning_suite.cli.main import main
+    from pruning_suite.protocol import builtin, catalogue
+
+    shipped = Path(str(builtin.shipped_folder()))
+    (tmp_path / "fashion-mnist-lenet5.toml").write_text(
+        (shipped / "fashion-mnist-lenet5.toml").read_text()
+    )
+    (tmp_path / "half-written.toml").write_text("id = 'half-written'\n[dataset\n")
+    plugin = module_plugin(monkeypatch, "messy_plugin", register_protocol_folders=hookimpl(
+        lambda: {"messy": tmp_path}))  # fmt: skip
+    add_entry_points(monkeypatch, messy=plugin)
+
+    ids = [protocol.id for protocol in catalogue.list_protocols()]
+    assert "digits-convnet" in ids and "cifar10-resnet56" in ids
+    assert "fashion-mnist-lenet5" not in ids and "half-written" not in ids
+    problems = catalogue.catalogue_problems()
+    assert len(problems) == 2
+    assert "protocol id 'fashion-mnist-lenet5' is defined twice" in problems[0]
+    assert "half-written.toml" in problems[1]
+    assert catalogue.load_protocol("digits-convnet").id == "digits-convnet"
+    assert main(["protocols"]) == 0
+    captured = capsys.readouterr()
+    assert "digits-convnet" in captured.out and "half-written" not in captured.out
+    assert captured.err.count("left out: ") == 2
+    assert main(["run", "--plugin", "l1norm", "--smoke", "--out", str(tmp_path / "out")]) == 0
+    assert main(["run", "--plugin", "l1norm", "--protocol", "fashion-mnist-lenet5"]) == 2
+    assert "defined twice" in capsys.readouterr().err
 
 
 def test_hook_register_datasets(monkeypatch, tmp_path) -> None:

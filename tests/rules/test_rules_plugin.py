@@ -20,6 +20,7 @@ from pruning_suite.rules import Finding, Rule, certify, load_rules
 from pruning_suite.rules.registry import check_rules
 from pruning_suite.validate import validate_paths
 from tests.conftest_submissions import make_submission, write_submission
+from tests.entry_points import add_entry_points
 
 DIGITS = load_protocol("digits-convnet")
 
@@ -81,9 +82,17 @@ def test_a_plugin_rule_must_be_a_rule_under_its_own_id() -> None:
         def register_rules(self):
             return {"R-PLUG-6": Rule("R-PLUG-6", None, scope="file")}
 
-    registry = load_registry(extra_plugins=(Bad(), NotARule(), BadScope()))
+    class UnknownSetup:
+        @hookimpl
+        def register_rules(self):
+            return {"R-PLUG-7": Rule("R-PLUG-7", check_even_seed, setup="S5")}
+
+    registry = load_registry(extra_plugins=(Bad(), NotARule(), BadScope(), UnknownSetup()))
     rules = load_rules(registry)
-    assert not {"R-PLUG-3", "R-PLUG-4", "R-PLUG-5", "R-PLUG-6"} & set(rules)
+    assert not {"R-PLUG-3", "R-PLUG-4", "R-PLUG-5", "R-PLUG-6", "R-PLUG-7"} & set(rules)
+    assert "setup 'S5' is none of S1, S2, S3.1, S3.2, S4.1, S4.2" in " ".join(
+        registry.broken.values()
+    )
     assert "R-MEAS-1" in rules  # the suite's own rules are all there
     why = " ".join(registry.broken.values())
     assert "under the id 'R-PLUG-3'" in why and "not a Rule" in why
@@ -179,7 +188,7 @@ def _cert_under(data: dict, rules) -> dict:
 
 
 def test_R_CERT_1_a_file_certified_under_a_plugin_rule_not_installed_here_is_a_warning(
-    tmp_path,
+    tmp_path, monkeypatch
 ) -> None:
     with_plugin = load_rules(load_registry(extra_plugins=(_RulePlugin(),)))
     path = write_submission(tmp_path, _cert_under(make_submission(seed=1), with_plugin))
@@ -190,6 +199,10 @@ def test_R_CERT_1_a_file_certified_under_a_plugin_rule_not_installed_here_is_a_w
     (problem,) = [p for p in validate_paths([path])[path] if p.rule == "R-CERT-1"]
     assert problem.severity == "warning" and "R-PLUG-2" in problem.message
     assert "the suite's rules support S4.2, the file claims S3.1" in problem.message
+    assert "failed to load" not in problem.hint
+    add_entry_points(monkeypatch, plug_rules="no_such_rule_plugin_anywhere")
+    (problem,) = [p for p in validate_paths([path])[path] if p.rule == "R-CERT-1"]
+    assert "plugins that failed to load, one may provide it: 'plug_rules'" in problem.hint
     # claiming more than the suite's own rules support stays an error, plugin rules or not
     data = json.loads(path.read_text())
     data["certification"]["setup"] = "S4.2"
