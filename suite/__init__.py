@@ -2,7 +2,9 @@
 
 The executable form of Wang et al., "Why is the State of Neural Network Pruning so Confusing?"
 (arXiv 2301.05219). Plugins import only from this module's public API (``__all__``).
-Importing it does not import torch.
+Importing it does not import torch; it pins the CPU libraries' numerics to AVX2 for the torch
+imported after it (:mod:`pruning_suite.engine.numerics`), so a seed gives the same bits on any
+x86-64 CPU.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .contract.method import (
     PruningMethod,
     PruningSchedule,
 )
+from .engine.numerics import pin_cpu_numerics
 from .errors import (
     CheckpointError,
     DatasetError,
@@ -28,6 +31,8 @@ from .errors import (
     TrainingError,
     VerificationError,
 )
+
+pin_cpu_numerics()
 
 __version__ = "0.1.0"
 

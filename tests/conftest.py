@@ -1,8 +1,15 @@
-"""Shared fixtures: an isolated base-model cache and a fresh plugin registry per test."""
+"""Shared fixtures: an isolated base-model cache and a fresh plugin registry per test.
+
+``pruning_suite`` is imported before anything imports torch, so the test process computes with
+the same pinned CPU numerics as the command line and the pruning stage's child process
+(:mod:`pruning_suite.engine.numerics`).
+"""
 
 from __future__ import annotations
 
 import pytest
+
+import pruning_suite  # noqa: F401  (first: pins the CPU numerics before torch loads)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -33,9 +33,10 @@ import torch
 from torch import nn
 
 from ..errors import OutputError
-from ..record.safefiles import write_atomic
+from ..protocol.spec import TrainRecipe
+from ..record.safefiles import note, write_atomic
 
-__all__ = ["FORMAT", "EpochCheckpoint", "Resumed", "fingerprint"]
+__all__ = ["FORMAT", "EpochCheckpoint", "Resumed", "announce_resume", "fingerprint"]
 
 FORMAT = 1
 """Version of the checkpoint's layout; a file of another version is ignored."""
@@ -190,3 +191,13 @@ def _unwritable(path: Path, err: OSError) -> OutputError:
         f"cannot write the epoch checkpoint {path}: {err.strerror or err}",
         "free space on the cache's disk, or set PRUNING_SUITE_CACHE to a writable folder",
     )
+
+
+def announce_resume(phase: str, recipe: TrainRecipe) -> Callable[[Resumed], None]:
+    """An :class:`EpochCheckpoint` ``on_resume`` callback that says on stderr after which epoch
+    ``phase`` resumes."""
+
+    def say(resumed: Resumed) -> None:
+        note(f"{phase} resumes after epoch {len(resumed.log)} of {recipe.epochs}")
+
+    return say

@@ -1,8 +1,7 @@
 """The submission: one JSON file per run, with full provenance.
 
-The pydantic models here are the single source of truth; ``schemas/submission.schema.json``
-(JSON Schema Draft 2020-12) is generated from them (``python -m pruning_suite.record.schema``) so that
-third parties can validate a submission with any jsonschema implementation, without the suite.
+The pydantic models here are the single source of truth; ``schemas/submission.schema.json`` (JSON
+Schema 2020-12, ``python -m pruning_suite.record.schema``) lets anyone validate a file without us.
 
 Units: accuracies are top-1 in percent [0, 100]; sparsity and pruning ratios are fractions [0, 1];
 MACs are multiply-accumulates and FLOPs = 2 x MACs, both per single input example at the
@@ -100,6 +99,7 @@ class Environment(_Strict):
     device_name: str
     num_threads: int = Field(ge=1)
     world_size: int = Field(1, ge=1, description="processes that trained together (torchrun --nproc-per-node, the protocol's batch split across them); 1 = one process")  # fmt: skip
+    cpu_numerics: str | None = Field(None, max_length=200, description="what decided the CPU arithmetic: ATen's capability in force and MKL_CBWR / DNNL_MAX_CPU_ISA (pinned to AVX2 so a seed gives the same bits on any x86-64 CPU); None in files made before it was recorded")  # fmt: skip
 
 
 class BaseModelInfo(_Strict):

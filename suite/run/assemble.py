@@ -24,6 +24,7 @@ from ..engine import distributed
 from ..engine.evidence import Evidence
 from ..engine.latency import LatencyResult
 from ..engine.measure import Counts, sparsity
+from ..engine.numerics import cpu_numerics
 from ..engine.train import EpochStats
 from ..protocol.spec import ComparisonProtocol, PruningTarget, TrainRecipe
 from ..record.safefiles import note
@@ -302,8 +303,9 @@ def _installed(name: str) -> str:
 
 
 def environment(device: torch.device) -> Environment:
-    """Versions, platform and device of this process, and how many processes trained together
-    (:func:`pruning_suite.engine.distributed.world_size`), as a submission records them."""
+    """Versions, platform and device of this process, how many processes trained together
+    (:func:`pruning_suite.engine.distributed.world_size`) and what decided its CPU arithmetic
+    (:func:`pruning_suite.engine.numerics.cpu_numerics`), as a submission records them."""
     if device.type == "cuda":
         device_name = torch.cuda.get_device_name(device)
     else:
@@ -317,6 +319,7 @@ def environment(device: torch.device) -> Environment:
         device_name=device_name,
         num_threads=torch.get_num_threads(),
         world_size=distributed.world_size(),
+        cpu_numerics=cpu_numerics(),
     )
 
 

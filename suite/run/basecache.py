@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..data.datasets import DataSplits
-from ..engine.resume import EpochCheckpoint, Resumed
+from ..engine.resume import EpochCheckpoint, announce_resume
 from ..engine.train import EpochStats, evaluate, train
 from ..errors import CheckpointError, OutputError, TrainingError
 from ..protocol.spec import ComparisonProtocol, TrainRecipe
@@ -53,7 +53,7 @@ from .statedicts import (
 
 __all__ = [
     "SOURCES",
-    "announce_resume",
+    "base_checkpoint",
     "BaseModel",
     "CacheEntry",
     "cache_dir",
@@ -68,6 +68,7 @@ __all__ = [
     "reinitialize",
     "room_needed",
     "state_bytes",
+    "train_from_seed",
     "work_dir",
 ]
 
@@ -211,16 +212,12 @@ def _train_base(
 ) -> BaseModel:
     """Train the base model (resuming from its epoch checkpoint), cache it, drop the checkpoint."""
     check_free_space(cache_dir(), room_needed(model), "the cache")
-    torch.manual_seed(protocol.base_model.seed)
-    reinitialize(model)
     epochs = EpochCheckpoint(
-        work_dir() / f"base-{key}.pt", on_resume=announce_resume("base training", recipe)
+        base_checkpoint(key), on_resume=announce_resume("base training", recipe)
     )
     started = time.perf_counter()
-    normalization = (protocol.dataset.mean, protocol.dataset.std)
     try:
-        log = train(model, data, recipe, protocol.base_model.seed, on_epoch, max_batches,
-                    normalization, checkpoint=epochs)  # fmt: skip
+        log = train_from_seed(model, protocol, data, recipe, on_epoch, max_batches, epochs)
     except TrainingError:
         epochs.discard()  # it diverges again from there: nothing to resume
         raise
@@ -231,6 +228,34 @@ def _train_base(
     sha = _save(model, checkpoint, meta_path, protocol, key, meta)
     epochs.discard()
     return BaseModel(checkpoint, sha, "trained", seconds, tuple(log))
+
+
+def train_from_seed(
+    model: nn.Module,
+    protocol: ComparisonProtocol,
+    data: DataSplits,
+    recipe: TrainRecipe,
+    on_epoch: Callable[[EpochStats], None] | None,
+    max_batches: int | None,
+    checkpoint: EpochCheckpoint,
+) -> list[EpochStats]:
+    """Base training proper, as every rank of a distributed run does it: the protocol's base
+    seed, PyTorch's default init (:func:`reinitialize`), ``recipe`` on the training split,
+    resuming from ``checkpoint``. Returns the per-epoch log.
+
+    Raises:
+        TrainingError: The loss diverged.
+    """
+    torch.manual_seed(protocol.base_model.seed)
+    reinitialize(model)
+    normalization = (protocol.dataset.mean, protocol.dataset.std)
+    return train(model, data, recipe, protocol.base_model.seed, on_epoch, max_batches,
+                 normalization, checkpoint=checkpoint)  # fmt: skip
+
+
+def base_checkpoint(key: str) -> Path:
+    """The epoch checkpoint of base model ``key``'s training, in :func:`work_dir`."""
+    return work_dir() / f"base-{key}.pt"
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -257,16 +282,6 @@ def _say_if_trained_elsewhere(key: str, device: torch.device) -> None:
             f"base model {key} was trained on {other} ({precision}); this run on {device.type} "
             f"uses it as it is (to train one here instead, remove {checkpoint})"
         )
-
-
-def announce_resume(phase: str, recipe: TrainRecipe) -> Callable[[Resumed], None]:
-    """An :class:`~pruning_suite.engine.resume.EpochCheckpoint` ``on_resume`` callback that says
-    on stderr after which epoch ``phase`` resumes."""
-
-    def say(resumed: Resumed) -> None:
-        note(f"{phase} resumes after epoch {len(resumed.log)} of {recipe.epochs}")
-
-    return say
 
 
 def load_cached_base_model(

@@ -35,12 +35,11 @@ from ..engine.distributed import World
 from ..engine.measure import measure, measure_effective
 from ..engine.models import build_model
 from ..engine.resume import EpochCheckpoint
-from ..engine.train import train
 from ..errors import PruningSuiteError
 from ..record.jsonio import read_json
 from ..record.submission import Submission
 from .assemble import PrunedCounts
-from .basecache import reinitialize, work_dir
+from .basecache import base_checkpoint, train_from_seed
 from .cachekey import base_model_key
 from .config import budget, max_batches, resolve_device
 from .observe import muted
@@ -177,14 +176,11 @@ def _train_with_leader(state: RunState, model: torch.nn.Module) -> None:
     """Base training as the leader's (``basecache``): same init, recipe and epoch checkpoint,
     which this rank reads and never writes."""
     protocol, smoke = state.plan.protocol, state.config.smoke
-    recipe, seed = budget(protocol.base_model.recipe, smoke), protocol.base_model.seed
-    key = base_model_key(protocol, recipe, state.data.sha256, smoke)
-    torch.manual_seed(seed)
-    reinitialize(model)
-    normalization = (protocol.dataset.mean, protocol.dataset.std)
-    checkpoint = EpochCheckpoint(work_dir() / f"base-{key}.pt")
-    train(model, state.data, recipe, seed, None, max_batches(smoke), normalization,
-          checkpoint=checkpoint)  # fmt: skip
+    recipe = budget(protocol.base_model.recipe, smoke)
+    checkpoint = EpochCheckpoint(
+        base_checkpoint(base_model_key(protocol, recipe, state.data.sha256, smoke))
+    )
+    train_from_seed(model, protocol, state.data, recipe, None, max_batches(smoke), checkpoint)
 
 
 def _lead_prune(state: RunState) -> None:

@@ -30,7 +30,7 @@ from ..engine.latency import (
 )
 from ..engine.measure import Counts, measure, measure_effective
 from ..engine.models import build_model
-from ..engine.resume import EpochCheckpoint, Resumed
+from ..engine.resume import EpochCheckpoint, Resumed, announce_resume
 from ..engine.train import EpochStats, evaluate, train
 from ..errors import OutputError, PruningSuiteError, TrainingError
 from ..protocol.spec import TrainRecipe
@@ -50,7 +50,6 @@ from ..record.submission import (
 )
 from .assemble import PrunedCounts, RunRecords, assemble_submission
 from .basecache import (
-    announce_resume,
     cache_dir,
     file_sha256,
     obtain_base_model,

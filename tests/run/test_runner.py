@@ -376,3 +376,9 @@ def test_a_scratch_method_cannot_run_under_the_prune_regime(tmp_path) -> None:
     with pytest.raises(PluginError, match="cannot run under regime 'prune'"):
         run(RunConfig(plugin="scratch", regime="prune", smoke=True, out=tmp_path))
     assert not any(tmp_path.iterdir())
+
+
+def test_a_run_records_what_decided_its_cpu_arithmetic(default_runs) -> None:
+    env = default_runs["l1norm"].submission.environment
+    assert env.device == "cpu" and env.cpu_numerics is not None
+    assert env.cpu_numerics.startswith("ATen ") and "MKL_CBWR=" in env.cpu_numerics
