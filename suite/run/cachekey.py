@@ -25,9 +25,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import os
 from typing import Any
 
 from ..contract.codedigest import modules_sha256, reached_modules
+from ..engine.numerics import CPU_PINS, NATIVE
 from ..protocol.spec import ComparisonProtocol, TrainRecipe, canonical_json
 
 __all__ = ["TRAINING_MODULES", "base_model_key", "import_key", "training_code_sha256"]
@@ -42,9 +44,10 @@ def base_model_key(
     protocol: ComparisonProtocol, recipe: TrainRecipe, dataset_sha256: str, smoke: bool
 ) -> str:
     """Content hash (16 hex digits) of everything that determines the weights of the base model
-    this code trains, the digest of the training code included
-    (:func:`training_code_sha256`)."""
-    return _key(protocol, recipe, dataset_sha256, smoke, training_code_sha256())
+    this code trains, the digest of the training code and the CPU numerics settings
+    (:mod:`pruning_suite.engine.numerics`) included (:func:`training_code_sha256`)."""
+    numerics = " ".join(f"{name}={os.environ.get(name)}" for name in (*CPU_PINS, NATIVE))
+    return _key(protocol, recipe, dataset_sha256, smoke, f"{training_code_sha256()} {numerics}")
 
 
 def import_key(protocol: ComparisonProtocol, dataset_sha256: str) -> str:
