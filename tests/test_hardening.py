@@ -166,12 +166,14 @@ def test_a_directory_where_the_submission_goes_fails_before_training(tmp_path) -
 
 def test_a_corrupt_cache_entry_is_retrained_not_trusted(tmp_path) -> None:
     from pruning_suite.run.cachekey import base_model_key
+    from pruning_suite.run.config import cpu_threads_in_force
     from pruning_suite.run.runner import SMOKE_MAX_EPOCHS
 
     first = run(RunConfig(plugin="l1norm", smoke=True, out=tmp_path))
     protocol = load_protocol(None)
     recipe = protocol.base_model.recipe.model_copy(update={"epochs": SMOKE_MAX_EPOCHS})
-    key = base_model_key(protocol, recipe, protocol.dataset.sha256, smoke=True)
+    with cpu_threads_in_force(torch.device("cpu")):
+        key = base_model_key(protocol, recipe, protocol.dataset.sha256, True, torch.device("cpu"))
     meta = cache_dir() / "base" / f"{key}.json"
     assert meta.is_file()
     meta.write_text("null")

@@ -22,6 +22,7 @@ __all__ = [
     "compiled",
     "device_layout",
     "folder_loader",
+    "precision",
     "to_device",
     "with_device_layout",
 ]
@@ -38,6 +39,12 @@ def autocast(device: torch.device) -> AbstractContextManager[object]:
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=AUTOCAST_DTYPE)
     return nullcontext()
+
+
+def precision(device: torch.device) -> str:
+    """The arithmetic of training on ``device``'s type: ``"bf16 autocast"`` on CUDA, else
+    ``"float32"`` (recorded with every trained base model)."""
+    return "bf16 autocast" if device.type == "cuda" else "float32"
 
 
 def with_device_layout(inputs: torch.Tensor) -> torch.Tensor:

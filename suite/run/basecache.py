@@ -4,11 +4,12 @@ Every method under a protocol starts from the same base model (setup S2 of Wang 
 2301.05219). A base model is cached under a content hash of everything that can change its
 weights: architecture, dataset spec and checksum, base recipe, base seed, pretrained weights (when
 the protocol names them), smoke budget and the digest of the training code
-(:mod:`pruning_suite.run.cachekey`; an imported base model's key leaves it out). Cache folder:
-``$PRUNING_SUITE_CACHE`` or ``~/.cache/pruning-suite``; files ``base/<key>.pt`` (a state_dict,
-read with ``weights_only=True``) and ``base/<key>.json`` (metadata: protocol, how the model was
-obtained, checkpoint sha256, dense accuracies, ``trained_on``). The key leaves the device out:
-a run on another device type than the one that trained the model uses it and says so.
+and how this process trains: device type, precision, threads... (:mod:`pruning_suite.run.cachekey`;
+an imported base model's key leaves the last two out). Cache folder: ``$PRUNING_SUITE_CACHE`` or
+``~/.cache/pruning-suite``; files ``base/<key>.pt`` (a state_dict, read with
+``weights_only=True``) and ``base/<key>.json`` (metadata: protocol, how the model was obtained,
+checkpoint sha256, dense accuracies, ``trained_on``: :func:`~.cachekey.trained_with`). A run that
+trains a base model beside others of its protocol made by other code, settings or data says so.
 
 How a base model is obtained (``source``, recorded in every submission):
 
@@ -41,7 +42,7 @@ from ..errors import CheckpointError, OutputError, TrainingError
 from ..protocol.spec import ComparisonProtocol, TrainRecipe
 from ..record.jsonio import file_sha256, write_json_atomic
 from ..record.safefiles import check_free_space, exclusive, note, write_atomic
-from .cachekey import base_model_key, import_key
+from .cachekey import base_model_key, import_key, trained_with
 from .statedicts import (
     check_sha,
     existing_file,
@@ -188,13 +189,13 @@ def obtain_base_model(
     """
     if protocol.base_model.pretrained is not None:
         return _load_pretrained(model, protocol, data.sha256)
-    key = base_model_key(protocol, recipe, data.sha256, smoke)
+    key = base_model_key(protocol, recipe, data.sha256, smoke, _device(model))
     with exclusive(work_dir() / f"base-{key}.lock", f"the training of base model {key}"):
-        cached = None if smoke else _load_imported(model, protocol, data.sha256)
-        if cached is None and (cached := _load_cached(model, *_paths(key))) is not None:
-            _say_if_trained_elsewhere(key, _device(model))
+        imported = None if smoke else _load_imported(model, protocol, data.sha256)
+        cached = imported or _load_cached(model, *_paths(key))
         if cached is not None:
             return cached
+        _say_if_others_cached(protocol, key, smoke)
         if on_train_start is not None:
             on_train_start()
         return _train_base(model, protocol, data, recipe, smoke, key, on_epoch, max_batches)
@@ -222,7 +223,7 @@ def _train_base(
         epochs.discard()  # it diverges again from there: nothing to resume
         raise
     seconds = time.perf_counter() - started
-    meta = {"source": "trained", "smoke": smoke, "trained_on": _trained_on(_device(model)),
+    meta = {"source": "trained", "smoke": smoke, "trained_on": trained_with(_device(model)),
             **_accuracies(log[-1].val_top1, log[-1].test_top1)}  # fmt: skip
     checkpoint, meta_path = _paths(key)
     sha = _save(model, checkpoint, meta_path, protocol, key, meta)
@@ -262,26 +263,31 @@ def _device(model: nn.Module) -> torch.device:
     return next(iter(model.parameters())).device
 
 
-def _trained_on(device: torch.device) -> dict[str, str]:
-    """The device type and arithmetic a base model was trained with (CUDA: bf16 autocast)."""
-    precision = "bf16 autocast" if device.type == "cuda" else "float32"
-    return {"device": device.type, "precision": precision}
-
-
-def _say_if_trained_elsewhere(key: str, device: torch.device) -> None:
-    """Say so when the cached base model was trained on another device type: it is used as it
-    is (every method then starts from it, S2), but training here would give other bits."""
-    checkpoint, meta_path = _paths(key)
-    try:
-        trained_on = dict(json.loads(meta_path.read_text()).get("trained_on") or {})
-    except (OSError, ValueError, AttributeError, TypeError):
+def _say_if_others_cached(protocol: ComparisonProtocol, key: str, smoke: bool) -> None:
+    """Before training base model ``key``, name the protocol's other cached base models (same
+    budget): trained by other code or settings, or imported for other data or by an older suite
+    (whose import key differed), none is this run's."""
+    others = [
+        entry
+        for entry in list_cache()
+        if (entry.protocol, entry.protocol_version) == (protocol.id, protocol.version)
+        and entry.smoke == smoke
+        and entry.key != key
+    ]
+    if not others:
         return
-    other, precision = trained_on.get("device"), trained_on.get("precision", "?")
-    if isinstance(other, str) and other != device.type:
-        note(
-            f"base model {key} was trained on {other} ({precision}); this run on {device.type} "
-            f"uses it as it is (to train one here instead, remove {checkpoint})"
+    named = ", ".join(f"{entry.key} ({entry.source})" for entry in others)
+    imported = any(entry.source in ("imported", "pretrained") for entry in others)
+    note(
+        f"{protocol.id}@{protocol.version} has other cached base models ({named}), made by "
+        "other training code, device, threads or data, so this run trains its own"
+        + (
+            "; to start from an imported one, import its file again ('pruning-suite base "
+            "import FILE --protocol ...')"
+            if imported
+            else ""
         )
+    )
 
 
 def load_cached_base_model(
@@ -300,7 +306,8 @@ def load_cached_base_model(
             return _load_pretrained(model, protocol, dataset_sha256)
         except CheckpointError:
             return None
-    key = base_model_key(protocol, protocol.base_model.recipe, dataset_sha256, smoke=False)
+    recipe = protocol.base_model.recipe
+    key = base_model_key(protocol, recipe, dataset_sha256, False, _device(model))
     return _load_imported(model, protocol, dataset_sha256) or _load_cached(model, *_paths(key))
 
 

@@ -18,6 +18,14 @@ code: its key (:func:`import_key`) leaves the digest out, so it outlives an upgr
 The digest covers the source of :data:`TRAINING_MODULES` and of every module of the suite they
 refer to (:func:`~pruning_suite.contract.codedigest.reached_modules`): the training loop, the
 architectures, the data pipeline and the cache itself (seeding and initialization).
+
+A trained base model's key also holds how this process trains (:func:`trained_with`): device
+type, precision, torch version, processes, and on the CPU the thread count and the CPU numerics
+settings. Each changes the bits: measured on this project's 2-core machine, the
+fashion-mnist-lenet5 smoke base model came out as ``e120873dddff`` with 1 thread and as
+``e3a4f5c2627a`` with 2 or 3. A run on another device, or with other threads, therefore trains
+its own base model rather than taking one it could not have made; every run with the same
+settings still starts from the same one (S2). The smoke budget's batch cap is in the key too.
 """
 
 from __future__ import annotations
@@ -28,11 +36,22 @@ import importlib
 import os
 from typing import Any
 
+import torch
+
 from ..contract.codedigest import modules_sha256, reached_modules
+from ..data.fastpath import precision
+from ..engine import distributed
 from ..engine.numerics import CPU_PINS, NATIVE
 from ..protocol.spec import ComparisonProtocol, TrainRecipe, canonical_json
+from .config import SMOKE_MAX_BATCHES
 
-__all__ = ["TRAINING_MODULES", "base_model_key", "import_key", "training_code_sha256"]
+__all__ = [
+    "TRAINING_MODULES",
+    "base_model_key",
+    "import_key",
+    "trained_with",
+    "training_code_sha256",
+]
 
 _SUITE = __name__.partition(".")[0]
 
@@ -41,13 +60,40 @@ TRAINING_MODULES = ("engine.train", "engine.models", "data.datasets", "run.basec
 
 
 def base_model_key(
-    protocol: ComparisonProtocol, recipe: TrainRecipe, dataset_sha256: str, smoke: bool
+    protocol: ComparisonProtocol,
+    recipe: TrainRecipe,
+    dataset_sha256: str,
+    smoke: bool,
+    device: torch.device,
 ) -> str:
     """Content hash (16 hex digits) of everything that determines the weights of the base model
-    this code trains, the digest of the training code and the CPU numerics settings
-    (:mod:`pruning_suite.engine.numerics`) included (:func:`training_code_sha256`)."""
-    numerics = " ".join(f"{name}={os.environ.get(name)}" for name in (*CPU_PINS, NATIVE))
-    return _key(protocol, recipe, dataset_sha256, smoke, f"{training_code_sha256()} {numerics}")
+    this code trains on ``device``: the protocol's part, the digest of the training code
+    (:func:`training_code_sha256`) and how this process trains (:func:`trained_with`)."""
+    trained = {"code": training_code_sha256(), **trained_with(device)}
+    return _key(protocol, recipe, dataset_sha256, smoke, trained)
+
+
+def trained_with(device: torch.device) -> dict[str, Any]:
+    """How this process trains on ``device``, beyond the protocol, as the key holds it and a
+    trained base model's metadata records it (``trained_on``).
+
+    Returns:
+        ``device`` (type, e.g. ``"cpu"``), ``precision`` (:func:`~pruning_suite.data.fastpath.precision`),
+        ``torch`` (version), ``world_size`` (processes training together); on the CPU also
+        ``threads`` (intra-op threads now) and ``cpu_numerics`` (the variables of
+        :mod:`pruning_suite.engine.numerics`, None when unset). A GPU's model is left out, so
+        runs spread over several kinds of GPU share one base model.
+    """
+    trained: dict[str, Any] = {
+        "device": device.type,
+        "precision": precision(device),
+        "torch": torch.__version__,
+        "world_size": distributed.world_size(),
+    }
+    if device.type == "cpu":
+        trained["threads"] = torch.get_num_threads()
+        trained["cpu_numerics"] = {name: os.environ.get(name) for name in (*CPU_PINS, NATIVE)}
+    return trained
 
 
 def import_key(protocol: ComparisonProtocol, dataset_sha256: str) -> str:
@@ -61,7 +107,7 @@ def _key(
     recipe: TrainRecipe,
     dataset_sha256: str,
     smoke: bool,
-    training_code: str | None,
+    trained: dict[str, Any] | None,
 ) -> str:
     content = {
         "architecture": protocol.architecture.model_dump(mode="json"),
@@ -69,10 +115,10 @@ def _key(
         "dataset_sha256": dataset_sha256,
         "recipe": recipe.model_dump(mode="json"),
         "seed": protocol.base_model.seed,
-        "smoke": smoke,
+        "smoke": {"max_batches": SMOKE_MAX_BATCHES} if smoke else False,
     }
-    if training_code is not None:
-        content["training_code"] = training_code
+    if trained is not None:
+        content["trained_with"] = trained
     if protocol.base_model.pretrained is not None:
         content["pretrained"] = protocol.base_model.pretrained.model_dump(mode="json")
     return hashlib.sha256(canonical_json(content).encode()).hexdigest()[:16]

@@ -7,7 +7,8 @@ The smoke budget is defined here once (:func:`smoke_recipe`): ``run --smoke``, `
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -28,6 +29,7 @@ __all__ = [
     "RunResult",
     "budget",
     "cpu_threads",
+    "cpu_threads_in_force",
     "resolve_device",
     "smoke_recipe",
     "stage_epochs",
@@ -87,6 +89,24 @@ def cpu_threads() -> int:
             f"set it to an integer from 1 to 256, or unset it for the default {CPU_THREADS}",
         )
     return int(text)
+
+
+@contextmanager
+def cpu_threads_in_force(device: torch.device) -> Iterator[None]:
+    """On the CPU, run the block with :func:`cpu_threads` intra-op threads (same bits whatever the
+    machine's default, ``OMP_NUM_THREADS`` or ``--jobs``); the caller's count is restored after.
+    ``run`` and ``base train`` train inside it.
+
+    Raises:
+        PruningSuiteError: ``PRUNING_SUITE_CPU_THREADS`` is not a thread count.
+    """
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def max_batches(smoke: bool) -> int | None:

@@ -178,7 +178,7 @@ def _train_with_leader(state: RunState, model: torch.nn.Module) -> None:
     protocol, smoke = state.plan.protocol, state.config.smoke
     recipe = budget(protocol.base_model.recipe, smoke)
     checkpoint = EpochCheckpoint(
-        base_checkpoint(base_model_key(protocol, recipe, state.data.sha256, smoke))
+        base_checkpoint(base_model_key(protocol, recipe, state.data.sha256, smoke, state.device))
     )
     train_from_seed(model, protocol, state.data, recipe, None, max_batches(smoke), checkpoint)
 

@@ -9,8 +9,7 @@ writes the submission (DESIGN.md, "The pipeline of one run").
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -27,7 +26,7 @@ from .config import (
     SMOKE_MAX_EPOCHS,
     RunConfig,
     RunResult,
-    cpu_threads,
+    cpu_threads_in_force,
     resolve_device,
 )
 from .observe import RunObserver, notify, observing
@@ -92,7 +91,7 @@ def run(
         with (
             _lock(state) if leads else nullcontext(),
             observing(registry.manager, observer),
-            _threads_for(state.device),
+            cpu_threads_in_force(state.device),
         ):
             notify(registry.manager, "on_run_start", run=_run_info(state))
             for stage in stages_for(world):
@@ -109,19 +108,6 @@ def run(
 def _lock(state: RunState) -> AbstractContextManager[None]:
     """The run id's lock, ``<cache>/work/run-<run id>.lock``."""
     return exclusive(work_dir() / f"run-{state.plan.run_id}.lock", f"run {state.plan.run_id}")
-
-
-@contextmanager
-def _threads_for(device: torch.device) -> Iterator[None]:
-    """On the CPU, train with :func:`~.config.cpu_threads` intra-op threads (same bits whatever
-    the machine's default or ``--jobs``); the caller's count is restored afterwards."""
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(cpu_threads())
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _start(

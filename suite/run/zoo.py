@@ -32,7 +32,7 @@ from .basecache import (
     obtain_base_model,
     pretrained_path,
 )
-from .config import budget, max_batches, resolve_device, smoke_recipe
+from .config import budget, cpu_threads_in_force, max_batches, resolve_device, smoke_recipe
 
 __all__ = ["BaseRow", "import_base", "list_bases", "smoke_recipe", "train_base"]
 
@@ -88,7 +88,8 @@ def train_base(
 
     Trains it with the protocol's base recipe and caches it, or loads it from the cache (trained
     or imported earlier); for a protocol with pretrained weights, finds and verifies them. The
-    same cache entry ``pruning-suite run`` uses (``smoke`` matches ``run --smoke``).
+    same cache entry ``pruning-suite run`` uses (``smoke`` matches ``run --smoke``; on the CPU it
+    trains with a run's threads, :func:`~.config.cpu_threads_in_force`).
 
     Args:
         protocol_id: Shipped protocol id or ``.toml`` path.
@@ -107,7 +108,8 @@ def train_base(
     """
     protocol, data, model = _setup(protocol_id, data_dir, device, smoke)
     recipe = budget(protocol.base_model.recipe, smoke)
-    base = obtain_base_model(model, protocol, data, recipe, smoke, on_epoch, max_batches(smoke))
+    with cpu_threads_in_force(data.train.device):  # the threads a run trains with
+        base = obtain_base_model(model, protocol, data, recipe, smoke, on_epoch, max_batches(smoke))
     in_cache = base.checkpoint.parent == cache_dir() / "base"  # else torch's hub cache
     return BaseRow(
         protocol=f"{protocol.id}@{protocol.version}",

@@ -1,14 +1,50 @@
-"""A cached base model records the device it was trained on; a run on another device type uses
-it and says so (issue 13: a base trained on CUDA in bf16 was reused by a CPU run without a word)."""
+"""How a base model was trained is part of its cache key (issue 13: a base trained on CUDA in bf16
+was reused by a CPU run without a word; 1 and 2 CPU threads train other bits)."""
 
 from __future__ import annotations
 
 import json
 
+import torch
+
+from pruning_suite.protocol.spec import load_protocol
+from pruning_suite.run.cachekey import base_model_key, trained_with
 from pruning_suite.run.runner import RunConfig, run
 
+CPU = torch.device("cpu")
 
-def test_a_base_model_trained_on_another_device_is_used_and_named(
+
+def test_the_key_holds_device_precision_threads_torch_and_processes(monkeypatch) -> None:
+    protocol = load_protocol(None)
+    recipe, sha = protocol.base_model.recipe, protocol.dataset.sha256
+
+    def key(device: torch.device = CPU, smoke: bool = False) -> str:
+        return base_model_key(protocol, recipe, sha, smoke, device)
+
+    threads = torch.get_num_threads()
+    here = key()
+    assert key(torch.device("cuda")) != here and key(smoke=True) != here
+    try:
+        torch.set_num_threads(threads + 1)
+        assert key() != here
+    finally:
+        torch.set_num_threads(threads)
+    assert key() == here
+    monkeypatch.setattr(torch, "__version__", "0.0.0")
+    assert key() != here
+    monkeypatch.undo()
+    monkeypatch.setattr("pruning_suite.engine.distributed.world_size", lambda: 2)
+    assert key() != here
+
+    assert trained_with(torch.device("cuda")) == {
+        "device": "cuda",
+        "precision": "bf16 autocast",
+        "torch": torch.__version__,
+        "world_size": 2,
+    }
+
+
+def test_a_run_with_other_threads_trains_its_own_base_model_and_says_why(
     tmp_path, monkeypatch, capsys
 ) -> None:
     monkeypatch.setenv("PRUNING_SUITE_CACHE", str(tmp_path / "cache"))
@@ -16,16 +52,15 @@ def test_a_base_model_trained_on_another_device_is_used_and_named(
     first = run(config)
     (meta_path,) = (tmp_path / "cache" / "base").glob("*.json")
     meta = json.loads(meta_path.read_text())
-    assert meta["trained_on"] == {"device": "cpu", "precision": "float32"}
-    capsys.readouterr()
-    run(config)
-    assert "was trained on" not in capsys.readouterr().err  # same device: nothing to say
-    meta["trained_on"] = {"device": "cuda", "precision": "bf16 autocast"}
-    meta_path.write_text(json.dumps(meta))
+    assert meta["trained_on"]["device"] == "cpu" and meta["trained_on"]["threads"] == 2
+    assert meta["trained_on"]["precision"] == "float32"
+    assert "other cached base models" not in capsys.readouterr().err
+
+    monkeypatch.setenv("PRUNING_SUITE_CPU_THREADS", "1")
     again = run(config)
     err = capsys.readouterr().err
-    assert "was trained on cuda (bf16 autocast); this run on cpu uses it as it is" in err
-    assert (
-        again.submission.base_model.checkpoint_sha256
-        == first.submission.base_model.checkpoint_sha256
-    )
+    assert f"has other cached base models ({meta_path.stem} (trained))" in err
+    assert again.submission.base_model.source == "trained"
+    assert again.submission.environment.num_threads == 1
+    assert len(list((tmp_path / "cache" / "base").glob("*.json"))) == 2
+    assert first.submission.base_model.source == "trained"

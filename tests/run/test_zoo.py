@@ -22,10 +22,12 @@ from pruning_suite.protocol.spec import load_protocol
 from pruning_suite.run import basecache, cachekey
 from pruning_suite.run.basecache import file_sha256, pretrained_path
 from pruning_suite.run.cachekey import base_model_key, import_key
+from pruning_suite.run.config import cpu_threads_in_force
 from pruning_suite.run.runner import RunConfig, run
 from pruning_suite.run.zoo import import_base, list_bases, smoke_recipe, train_base
 
 DIGITS = "digits-convnet"
+CPU = torch.device("cpu")
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +46,8 @@ def _digits_state(seed: int) -> dict[str, torch.Tensor]:
 def _key(protocol_id: str = DIGITS, smoke: bool = False) -> str:
     protocol = load_protocol(protocol_id)
     recipe = smoke_recipe(protocol.base_model.recipe) if smoke else protocol.base_model.recipe
-    return base_model_key(protocol, recipe, protocol.dataset.sha256, smoke)
+    with cpu_threads_in_force(CPU):  # as base train and run train
+        return base_model_key(protocol, recipe, protocol.dataset.sha256, smoke, CPU)
 
 
 def _import_key(protocol_id: str = DIGITS) -> str:
