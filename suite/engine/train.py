@@ -9,7 +9,8 @@ the CPU.
 The data stays on its device: each batch is gathered, normalized and augmented there
 (:meth:`Split.batch`, :func:`augment`). On CUDA the forward passes run under bf16 autocast in
 channels_last format, and the loop does not wait for the GPU between steps (a diverged loss is
-reported at the end of its epoch); on the CPU it is fp32 and checks every step
+reported at the end of its epoch), and can replay each full batch's step as one CUDA graph
+(:mod:`pruning_suite.engine.graphed`, opt-in); on the CPU it is fp32 and checks every step
 (:mod:`pruning_suite.data.fastpath`). Inside :func:`~.distributed.joined` (``torchrun``) the
 training is data-parallel, with the update of one process (:mod:`pruning_suite.engine.distributed`).
 """
@@ -31,6 +32,7 @@ from ..data.datasets import DataSplits, Split, augment
 from ..errors import TrainingError
 from ..protocol.spec import TrainRecipe
 from . import distributed
+from .graphed import GraphedStep, cuda_graphs_wanted
 from .resume import EpochCheckpoint, fingerprint
 
 __all__ = [
@@ -200,11 +202,13 @@ def _train_epoch(
     after_step: Callable[[], None] | None = None,
     before_step: Callable[[], None] | None = None,
     on_batches: Callable[[int, int], None] | None = None,
+    graphed: GraphedStep | None = None,
 ) -> tuple[float, int]:
     """One epoch; returns the mean training loss over the examples seen, and their number.
 
     The loss is summed on the device in float64 (bit-identical to summing Python floats), so
     on CUDA no step waits for the GPU; the CPU checks each step's loss, CUDA the epoch's sum.
+    A full batch goes through ``graphed`` when given (then ``after_step`` follows it).
     """
     model.train()
     check_each_step = split.device.type != "cuda"
@@ -212,16 +216,16 @@ def _train_epoch(
     seen, report = 0, _BatchReport(on_batches, split, recipe.batch_size, max_batches)
     for inputs, labels in _training_batches(split, recipe, generator, max_batches, normalization):
         report.batch()
-        loss = _update(
-            model,
-            optimizer,
-            fastpath.with_device_layout(inputs),
-            labels,
-            F.cross_entropy,
-            after_step,
-            check_each_step,
-            before_step,
-        )
+        inputs = fastpath.with_device_layout(inputs)
+        if graphed is not None and graphed.fits(inputs, recipe.batch_size):
+            loss = graphed(inputs, labels)
+            if after_step is not None:
+                after_step()
+        else:
+            loss = _update(
+                model, optimizer, inputs, labels, F.cross_entropy, after_step, check_each_step,
+                before_step,
+            )  # fmt: skip
         total += loss.double() * len(labels)
         seen += len(labels)
     total, seen = distributed.summed(total, seen)
@@ -295,6 +299,7 @@ def train(
     seen: list[int] | None = None,
     checkpoint: EpochCheckpoint | None = None,
     evaluate_epoch: EpochEvaluator | None = None,
+    cuda_graphs: bool | None = None,
 ) -> list[EpochStats]:
     """Train ``model`` in place with ``recipe`` and log every epoch.
 
@@ -316,6 +321,8 @@ def train(
         checkpoint: Save every epoch's end there, and first resume from it when it holds epochs
             of this very start (:mod:`pruning_suite.engine.resume`; bit-identical on the CPU).
         evaluate_epoch: Gives each epoch's (val, test) top-1; default :func:`evaluate` of both.
+        cuda_graphs: Replay full batches' steps as CUDA graphs where they can run
+            (:func:`~.graphed.cuda_graphs_wanted`); None reads ``PRUNING_SUITE_CUDA_GRAPHS``.
 
     Returns:
         One :class:`EpochStats` per epoch; the last one is the reported result.
@@ -329,7 +336,12 @@ def train(
     todo = run.todo(seed, epochs, max_batches, normalization)
     run.evaluate_epoch, step_hook = evaluate_epoch, after_step and (lambda: after_step(optimizer))
     run.on_batches = on_epoch.on_batches if isinstance(on_epoch, EpochObserver) else None
+    graphs = cuda_graphs_wanted(
+        cuda_graphs, data.train.device, before_step=before_step, compiled=compile_model,
+        processes=distributed.world_size(),
+    )  # fmt: skip
     with run.training(compile_model) as runner:
+        run.graphed = GraphedStep(runner, optimizer, F.cross_entropy) if graphs else None
         for epoch in todo:
             row = run.epoch(runner, epoch, max_batches, normalization, step_hook, before_step)
             if on_epoch is not None:
@@ -355,6 +367,7 @@ class _Epochs:
     log: list[EpochStats] = field(default_factory=list)
     evaluate_epoch: EpochEvaluator | None = None
     on_batches: Callable[[int, int], None] | None = None
+    graphed: GraphedStep | None = None
 
     def epoch(
         self,
@@ -370,7 +383,7 @@ class _Epochs:
         lr = _set_lr(optimizer, self.recipe.lr_at(epoch))
         loss, examples = _train_epoch(
             runner, optimizer, data.train, self.recipe, self.generator, max_batches,
-            normalization, step_hook, before_step, self.on_batches,
+            normalization, step_hook, before_step, self.on_batches, self.graphed,
         )  # fmt: skip
         self.seen.append(examples)
         evaluator = self.evaluate_epoch or distributed.epoch_evaluator(data, evaluate)
