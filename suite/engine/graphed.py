@@ -34,6 +34,7 @@ from torch import nn
 
 from ..data import fastpath
 from ..errors import PruningSuiteError
+from . import distributed
 
 __all__ = ["CUDA_GRAPHS_ENV", "WARMUP_STEPS", "GraphedStep", "cuda_graphs_wanted"]
 
@@ -47,12 +48,7 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def cuda_graphs_wanted(
-    requested: bool | None,
-    device: torch.device,
-    *,
-    before_step: object | None,
-    compiled: bool,
-    processes: int,
+    requested: bool | None, device: torch.device, before_step: object | None, compiled: bool
 ) -> bool:
     """Whether a :func:`~.train.train` call replays its steps as CUDA graphs.
 
@@ -61,10 +57,10 @@ def cuda_graphs_wanted(
         device: Where the training data lives.
         before_step: The call's ``before_step`` hook (graphs cannot run code mid-step).
         compiled: Whether the model is trained through ``torch.compile``.
-        processes: Processes training together (graphs are one process's).
 
     Returns:
-        True only on CUDA, asked for, with no ``before_step`` hook, not compiled, one process.
+        True only on CUDA, asked for, with no ``before_step`` hook, not compiled, in one process
+        (not inside a ``torchrun`` world: :func:`~.distributed.world_size`).
 
     Raises:
         PruningSuiteError: :data:`CUDA_GRAPHS_ENV` is neither ``0``, ``1`` nor empty.
@@ -76,7 +72,7 @@ def cuda_graphs_wanted(
         and device.type == "cuda"
         and before_step is None
         and not compiled
-        and processes == 1
+        and distributed.world_size() == 1
     )
 
 

@@ -321,8 +321,7 @@ def train(
         checkpoint: Save every epoch's end there, and first resume from it when it holds epochs
             of this very start (:mod:`pruning_suite.engine.resume`; bit-identical on the CPU).
         evaluate_epoch: Gives each epoch's (val, test) top-1; default :func:`evaluate` of both.
-        cuda_graphs: Replay full batches' steps as CUDA graphs where they can run
-            (:func:`~.graphed.cuda_graphs_wanted`); None reads ``PRUNING_SUITE_CUDA_GRAPHS``.
+        cuda_graphs: Replay full batches' steps as CUDA graphs (:mod:`~.graphed`; None: its env).
 
     Returns:
         One :class:`EpochStats` per epoch; the last one is the reported result.
@@ -336,12 +335,8 @@ def train(
     todo = run.todo(seed, epochs, max_batches, normalization)
     run.evaluate_epoch, step_hook = evaluate_epoch, after_step and (lambda: after_step(optimizer))
     run.on_batches = on_epoch.on_batches if isinstance(on_epoch, EpochObserver) else None
-    graphs = cuda_graphs_wanted(
-        cuda_graphs, data.train.device, before_step=before_step, compiled=compile_model,
-        processes=distributed.world_size(),
-    )  # fmt: skip
-    with run.training(compile_model) as runner:
-        run.graphed = GraphedStep(runner, optimizer, F.cross_entropy) if graphs else None
+    graphs = cuda_graphs_wanted(cuda_graphs, data.train.device, before_step, compile_model)
+    with run.training(compile_model, graphs) as runner:
         for epoch in todo:
             row = run.epoch(runner, epoch, max_batches, normalization, step_hook, before_step)
             if on_epoch is not None:
@@ -405,14 +400,19 @@ class _Epochs:
         return todo[distributed.agreed(self.resume(seed, todo, max_batches, normalization)) :]
 
     @contextmanager
-    def training(self, compile_model: bool) -> Iterator[nn.Module]:
+    def training(self, compile_model: bool, graphs: bool) -> Iterator[nn.Module]:
         """The module to train through: channels_last on CUDA, compiled when asked, and
-        data-parallel in a torchrun world (:func:`~.distributed.data_parallel`)."""
+        data-parallel in a torchrun world (:func:`~.distributed.data_parallel`); with ``graphs``,
+        its steps replayed as CUDA graphs in the block (:class:`~.graphed.GraphedStep`)."""
         with (
             fastpath.device_layout(self.model, self.data.train.device),
             distributed.data_parallel(fastpath.compiled(self.model, compile_model)) as runner,
         ):
-            yield runner
+            self.graphed = GraphedStep(runner, self.optimizer, F.cross_entropy) if graphs else None
+            try:
+                yield runner
+            finally:
+                self.graphed = None  # its graph holds the layout's parameter addresses
 
     def resume(
         self, seed: int, todo: list[int], max_batches: int | None, normalization: Normalization

@@ -21,19 +21,20 @@ from pruning_suite.protocol.spec import TrainRecipe
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
 
 
-def _wanted(requested=True, device=CUDA, before_step=None, compiled=False, processes=1) -> bool:
-    return cuda_graphs_wanted(
-        requested, device, before_step=before_step, compiled=compiled, processes=processes
-    )
+def _wanted(requested=True, device=CUDA, before_step=None, compiled=False) -> bool:
+    return cuda_graphs_wanted(requested, device, before_step, compiled)
 
 
-def test_graphs_run_only_on_cuda_asked_for_one_process_without_a_mid_step_hook() -> None:
+def test_graphs_run_only_on_cuda_asked_for_one_process_without_a_mid_step_hook(
+    monkeypatch,
+) -> None:
     assert _wanted() is True
     assert not _wanted(requested=False)
     assert not _wanted(device=CPU)
     assert not _wanted(before_step=lambda: None)
     assert not _wanted(compiled=True)
-    assert not _wanted(processes=2)
+    monkeypatch.setattr("pruning_suite.engine.distributed.world_size", lambda: 2)
+    assert not _wanted()  # a torchrun world
 
 
 @pytest.mark.parametrize(

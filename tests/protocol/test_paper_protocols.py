@@ -64,7 +64,10 @@ def test_lr_arms_differ_only_in_the_retraining_lr_and_share_the_base_model(
     assert first.retraining.model_dump(exclude={"lr_schedule"}) == second.retraining.model_dump(
         exclude={"lr_schedule"}
     )
-    key = [base_model_key(p, p.base_model.recipe, "0" * 64, False, torch.device("cpu")) for p in (first, second)]
+    key = [
+        base_model_key(p, p.base_model.recipe, "0" * 64, False, torch.device("cpu"))
+        for p in (first, second)
+    ]
     assert key[0] == key[1]
 
 
