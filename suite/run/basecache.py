@@ -107,10 +107,11 @@ class CacheEntry:
         source: ``"trained"``, ``"imported"`` or ``"pretrained"`` (how it entered the cache).
         checkpoint: The ``.pt`` file.
         checkpoint_sha256: sha256 of the ``.pt`` file, as recorded.
-        smoke: A smoke-budget base model (never used by real runs).
+        smoke: A smoke-budget base model (never used by real runs); only JSON ``true`` is one.
         dense_val_top1: Validation top-1 of the dense model, percent (None: not recorded).
         dense_test_top1: Test top-1, percent (None: not recorded).
         original: For imports, the path of the imported file.
+        malformed: Other fields of the wrong JSON type (a top-1 not from 0 to 100), read as unset.
     """
 
     key: str
@@ -123,6 +124,7 @@ class CacheEntry:
     dense_val_top1: float | None = None
     dense_test_top1: float | None = None
     original: str | None = None
+    malformed: tuple[str, ...] = ()
 
 
 def cache_dir() -> Path:
@@ -368,10 +370,7 @@ def import_base_model(
 
 def list_cache() -> list[CacheEntry]:
     """Every base model in the cache, sorted by protocol, then key; unreadable entries skipped."""
-    folder = cache_dir() / "base"
-    if not folder.is_dir():
-        return []
-    entries = [_entry(path) for path in sorted(folder.glob("*.json"))]
+    entries = [_entry(path) for path in sorted((cache_dir() / "base").glob("*.json"))]
     return sorted((e for e in entries if e is not None), key=lambda e: (e.protocol, e.key))
 
 
@@ -482,19 +481,20 @@ def _write_meta(
 
 
 def _entry(meta_path: Path) -> CacheEntry | None:
+    """None when unreadable or key, protocol, version or sha256 is absent or of the wrong type."""
     try:
         meta = json.loads(meta_path.read_text())
-        return CacheEntry(
-            key=str(meta["key"]),
-            protocol=str(meta["protocol"]),
-            protocol_version=int(meta["protocol_version"]),
-            source=str(meta.get("source", "trained")),  # entries written before sources existed
-            checkpoint=meta_path.with_suffix(".pt"),
-            checkpoint_sha256=str(meta["checkpoint_sha256"]),
-            smoke=bool(meta.get("smoke", False)),
-            dense_val_top1=meta.get("dense_val_top1"),
-            dense_test_top1=meta.get("dense_test_top1"),
-            original=meta.get("original"),
-        )
+        ids = [meta[name] for name in ("key", "protocol", "protocol_version", "checkpoint_sha256")]
     except (OSError, ValueError, KeyError, TypeError):
+        ids = []
+    if [type(value) for value in ids] != [str, str, int, str]:
         return None
+    fits = {"source": lambda v: type(v) is str, "smoke": lambda v: type(v) is bool,
+            "original": lambda v: type(v) is str,
+            "dense_val_top1": lambda v: type(v) in (int, float) and 0 <= v <= 100}  # fmt: skip
+    fits["dense_test_top1"] = fits["dense_val_top1"]
+    given = {name: value for name, value in meta.items() if name in fits and value is not None}
+    got = {name: value for name, value in given.items() if fits[name](value)}
+    return CacheEntry(*ids[:3], checkpoint=meta_path.with_suffix(".pt"), checkpoint_sha256=ids[3],
+                      malformed=tuple(sorted(given.keys() - got.keys())),
+                      **{"source": "trained", **got})  # fmt: skip

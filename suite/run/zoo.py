@@ -150,7 +150,8 @@ def list_bases() -> list[BaseRow]:
     """Every cached base model, then each shipped protocol's pretrained weights (found or not).
 
     Dense accuracies are those recorded when the model was trained or imported; the pretrained
-    rows give the publisher's top-1 in ``note`` (the suite measures it in every run).
+    rows give the publisher's top-1 in ``note`` (the suite measures it in every run). ``note``
+    also names metadata fields of the wrong type (shown as unset).
     """
     rows = [_cached_row(entry) for entry in list_cache()]
     return rows + [_pretrained_row(p) for p in list_protocols() if p.base_model.pretrained]
@@ -161,6 +162,7 @@ def _cached_row(entry: CacheEntry) -> BaseRow:
     notes = (
         "smoke budget" if entry.smoke else "",
         f"from {entry.original}" if entry.original else "",
+        f"malformed metadata: {', '.join(entry.malformed)}" if entry.malformed else "",
     )
     return BaseRow(
         protocol=f"{entry.protocol}@{entry.protocol_version}",
