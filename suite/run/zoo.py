@@ -151,7 +151,8 @@ def list_bases() -> list[BaseRow]:
 
     Dense accuracies are those recorded when the model was trained or imported; the pretrained
     rows give the publisher's top-1 in ``note`` (the suite measures it in every run). ``note``
-    also names metadata fields of the wrong type (shown as unset).
+    also names metadata fields of the wrong type (shown as unset), a missing checkpoint file and
+    what to do about it.
     """
     rows = [_cached_row(entry) for entry in list_cache()]
     return rows + [_pretrained_row(p) for p in list_protocols() if p.base_model.pretrained]
@@ -163,6 +164,7 @@ def _cached_row(entry: CacheEntry) -> BaseRow:
         "smoke budget" if entry.smoke else "",
         f"from {entry.original}" if entry.original else "",
         f"malformed metadata: {', '.join(entry.malformed)}" if entry.malformed else "",
+        "" if entry.checkpoint.is_file() else _missing_checkpoint(entry),
     )
     return BaseRow(
         protocol=f"{entry.protocol}@{entry.protocol_version}",
@@ -174,6 +176,16 @@ def _cached_row(entry: CacheEntry) -> BaseRow:
         checkpoint=entry.checkpoint,
         note=", ".join(note for note in notes if note),
     )
+
+
+def _missing_checkpoint(entry: CacheEntry) -> str:
+    """What a missing ``.pt`` of ``entry`` means for runs, and what to do."""
+    if entry.source in ("imported", "pretrained"):
+        return (
+            "checkpoint missing: import it again "
+            f"('pruning-suite base import FILE --protocol {entry.protocol}')"
+        )
+    return "checkpoint missing: runs retrain it"
 
 
 def _pretrained_row(protocol: ComparisonProtocol) -> BaseRow:

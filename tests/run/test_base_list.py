@@ -119,3 +119,17 @@ def test_an_entry_without_its_identity_is_skipped(tmp_path: Path, fields: dict[s
     _entry(tmp_path, key="a-list").write_text("[1, 2]")
     assert basecache.list_cache() == []
     assert main(["base", "list"]) == 0
+
+
+def test_a_missing_checkpoint_is_said(tmp_path: Path) -> None:
+    """An entry whose ``.pt`` is gone says so, and what a run then does."""
+    _entry(tmp_path, key="a" * 16, checkpoint=False)
+    _entry(tmp_path, key="b" * 16, checkpoint=False, source="imported", original="/m.pt")
+    _entry(tmp_path, key="c" * 16, smoke=True)
+    notes = {row.key: row.note for row in _cached_rows()}
+    assert notes == {
+        "a" * 16: "checkpoint missing: runs retrain it",
+        "b" * 16: "from /m.pt, checkpoint missing: import it again "
+        "('pruning-suite base import FILE --protocol digits-convnet')",
+        "c" * 16: "smoke budget",
+    }
