@@ -86,20 +86,27 @@ def _cmd_base_list(args: argparse.Namespace) -> int:
 
 
 def _print_base_rows(rows: Sequence[Any]) -> None:
+    """The rows as a table; control characters of metadata strings (a hand-edited cache entry)
+    are escaped, so none reaches the terminal."""
     from tabulate import tabulate
+
+    from ..report.text import one_line
 
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
 
     table = [
         [
-            r.protocol,
-            r.key,
-            r.source,
-            (r.sha256 or "-")[:16],
-            pct(r.dense_val_top1),
-            pct(r.dense_test_top1),
-            r.note,
+            one_line(cell)
+            for cell in (
+                r.protocol,
+                r.key,
+                r.source,
+                (r.sha256 or "-")[:16],
+                pct(r.dense_val_top1),
+                pct(r.dense_test_top1),
+                r.note,
+            )
         ]
         for r in rows
     ]

@@ -133,3 +133,27 @@ def test_a_missing_checkpoint_is_said(tmp_path: Path) -> None:
         "('pruning-suite base import FILE --protocol digits-convnet')",
         "c" * 16: "smoke budget",
     }
+
+
+def test_control_characters_of_metadata_are_escaped_in_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hand-edited protocol id, source, original path or key cannot move the cursor, colour the
+    terminal or start a line of its own: every cell goes through ``report.text.one_line``."""
+    _entry(
+        tmp_path,
+        key="k\x1b[2J\nfake line",
+        protocol="digits\x1b[31m",
+        source="trained\r",
+        original="/tmp/a\nb\u2028c",
+        checkpoint=False,
+    )
+    assert main(["base", "list"]) == 0
+    out = capsys.readouterr().out
+    assert not any(char in out for char in "\x1b\r\u2028")
+    (line,) = [line for line in out.splitlines() if "digits\\u001b[31m@1" in line]
+    assert "k\\u001b[2J\\nfake line" in line and "trained\\r" in line
+    assert "from /tmp/a\\nb\\u2028c" in line
+    assert not any(line.startswith("fake line") for line in out.splitlines())
+    assert main(["base", "list", "--json"]) == 0  # JSON escapes them itself
+    assert "digits\\u001b[31m" in capsys.readouterr().out
