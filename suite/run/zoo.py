@@ -194,7 +194,11 @@ def _pretrained_row(protocol: ComparisonProtocol) -> BaseRow:
     path = pretrained_path(weights)
     found = path.is_file()
     published = f"published top-1 {weights.top1}" if weights.top1 is not None else ""
-    note = published if found else f"missing (expected sha256 {weights.sha256}...)"
+    fetch = (
+        f"put {weights.file_name} in {path.parent}, or register a copy with "
+        f"'pruning-suite base import FILE --protocol {protocol.id}'"
+    )
+    note = published if found else f"missing (expected sha256 {weights.sha256}...): {fetch}"
     return BaseRow(
         protocol=f"{protocol.id}@{protocol.version}",
         key="-",

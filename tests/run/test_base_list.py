@@ -157,3 +157,14 @@ def test_control_characters_of_metadata_are_escaped_in_the_table(
     assert not any(line.startswith("fake line") for line in out.splitlines())
     assert main(["base", "list", "--json"]) == 0  # JSON escapes them itself
     assert "digits\\u001b[31m" in capsys.readouterr().out
+
+
+def test_missing_pretrained_weights_say_what_to_do(tmp_path: Path) -> None:
+    """The pretrained row of imagenet-resnet50, weights absent: where to put the file, or how to
+    register a copy (``base train --protocol`` gives torchvision's download call)."""
+    (row,) = [row for row in list_bases() if row.protocol.startswith("imagenet-resnet50@")]
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    assert row.note == (
+        f"missing (expected sha256 0676ba61...): put resnet50-0676ba61.pth in {hub}, or register "
+        "a copy with 'pruning-suite base import FILE --protocol imagenet-resnet50'"
+    )
