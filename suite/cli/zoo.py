@@ -28,6 +28,11 @@ def add_base_command(commands: Any) -> None:
     train.add_argument("--data-dir", type=Path, help="dataset root in torchvision layout")
     train.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
     train.add_argument("--smoke", action="store_true", help="the smoke budget, as 'run --smoke'")
+    train.add_argument(
+        "--force",
+        action="store_true",
+        help="train again even if cached; the old entry is replaced",
+    )
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     add_hidden_debug(train)
     train.set_defaults(handler=_cmd_base_train)
@@ -58,8 +63,9 @@ def _cmd_base_train(args: argparse.Namespace) -> int:
             f"val {row.val_top1:.2f}%, test {row.test_top1:.2f}%"
         )
 
+    on_epoch = None if args.quiet else show
     result = train_base(
-        args.protocol, args.data_dir, args.device, args.smoke, None if args.quiet else show
+        args.protocol, args.data_dir, args.device, args.smoke, on_epoch, force=args.force
     )
     _print_base_rows([result])
     return 0

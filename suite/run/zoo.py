@@ -5,7 +5,8 @@ Every method under a protocol starts from the same base model (setup S2 of Wang 
 obtains it implicitly; these functions back the ``pruning-suite base`` commands:
 
 - ``base train --protocol ID``: train the protocol's base model with its base recipe and cache it
-  (or load the cached one; for a protocol with pretrained weights, find and verify them);
+  (or load the cached one, unless ``--force``; for a protocol with pretrained weights, find and
+  verify them);
 - ``base import FILE --protocol ID``: register an existing state_dict checkpoint as the base model;
 - ``base list``: what is cached, how each model was obtained (trained / imported / pretrained),
   its sha256 and dense accuracy, and whether each shipped protocol's pretrained weights are here.
@@ -21,10 +22,14 @@ import torch
 
 from ..data.datasets import SMOKE_EVAL_EXAMPLES, DataSplits, load_dataset
 from ..engine.models import build_model
+from ..engine.resume import EpochCheckpoint
 from ..engine.train import EpochStats, evaluate
-from ..protocol.spec import ComparisonProtocol, list_protocols, load_protocol
+from ..errors import CheckpointError
+from ..protocol.spec import ComparisonProtocol, TrainRecipe, list_protocols, load_protocol
+from ..record.safefiles import exclusive
 from .basecache import (
     CacheEntry,
+    base_checkpoint,
     cache_dir,
     file_sha256,
     import_base_model,
@@ -32,6 +37,7 @@ from .basecache import (
     obtain_base_model,
     pretrained_path,
 )
+from .cachekey import base_model_key, import_key
 from .config import budget, cpu_threads_in_force, max_batches, resolve_device, smoke_recipe
 
 __all__ = ["BaseRow", "import_base", "list_bases", "smoke_recipe", "train_base"]
@@ -83,6 +89,7 @@ def train_base(
     device: str | None = None,
     smoke: bool = False,
     on_epoch: Callable[[EpochStats], None] | None = None,
+    force: bool = False,
 ) -> BaseRow:
     """Obtain the protocol's base model (``pruning-suite base train``) and measure it.
 
@@ -99,16 +106,22 @@ def train_base(
             :data:`~pruning_suite.data.datasets.SMOKE_EVAL_EXAMPLES` examples); cached apart, never used
             by real runs.
         on_epoch: Called after every base-training epoch.
+        force: Train from scratch even if cached: the cached entry (and the epoch checkpoint of
+            an unfinished training) is deleted first, under the base model's lock.
 
     Returns:
         What was obtained, with its dense validation and test accuracy.
 
     Raises:
         PruningSuiteError: Unknown protocol, missing data, missing or wrong pretrained weights.
+        CheckpointError: ``force`` for a protocol with pretrained weights or an imported base
+            model (nothing the suite trains).
     """
     protocol, data, model = _setup(protocol_id, data_dir, device, smoke)
     recipe = budget(protocol.base_model.recipe, smoke)
     with cpu_threads_in_force(data.train.device):  # the threads a run trains with
+        if force:
+            _forget_trained(model, protocol, data.sha256, recipe, smoke)
         base = obtain_base_model(model, protocol, data, recipe, smoke, on_epoch, max_batches(smoke))
     in_cache = base.checkpoint.parent == cache_dir() / "base"  # else torch's hub cache
     return BaseRow(
@@ -122,6 +135,40 @@ def train_base(
         note="smoke budget" if smoke else "",
         seconds=base.seconds,
     )
+
+
+def _forget_trained(
+    model: torch.nn.Module,
+    protocol: ComparisonProtocol,
+    dataset_sha256: str,
+    recipe: TrainRecipe,
+    smoke: bool,
+) -> None:
+    """Delete the trained base model :func:`~.basecache.obtain_base_model` would load (``--force``).
+
+    Raises:
+        CheckpointError: The protocol's base model is pretrained or imported, not trained here.
+    """
+    if protocol.base_model.pretrained is not None:
+        raise CheckpointError(
+            f"protocol {protocol.id!r} starts from published weights: there is nothing to retrain",
+            "leave out --force",
+        )
+    imported = cache_dir() / "base" / f"{import_key(protocol, dataset_sha256)}.pt"
+    if not smoke and imported.is_file():
+        raise CheckpointError(
+            f"protocol {protocol.id!r} starts from an imported base model ({imported}), which "
+            "--force does not retrain",
+            "import another with 'pruning-suite base import FILE --protocol ... --replace', or "
+            f"delete {imported.name} and {imported.with_suffix('.json').name} in "
+            f"{imported.parent} to train one",
+        )
+    key = base_model_key(protocol, recipe, dataset_sha256, smoke, next(model.parameters()).device)
+    epochs = base_checkpoint(key)
+    with exclusive(epochs.with_suffix(".lock"), f"the training of base model {key}"):
+        for path in (cache_dir() / "base" / f"{key}.json", cache_dir() / "base" / f"{key}.pt"):
+            path.unlink(missing_ok=True)
+        EpochCheckpoint(epochs).discard()
 
 
 def import_base(

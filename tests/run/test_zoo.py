@@ -19,7 +19,7 @@ from pruning_suite.contract.codedigest import modules_sha256, reached_modules
 from pruning_suite.engine.models import build_model
 from pruning_suite.errors import CheckpointError
 from pruning_suite.protocol.spec import load_protocol
-from pruning_suite.run import basecache, cachekey
+from pruning_suite.run import basecache, cachekey, zoo
 from pruning_suite.run.basecache import file_sha256, pretrained_path
 from pruning_suite.run.cachekey import base_model_key, import_key
 from pruning_suite.run.config import cpu_threads_in_force
@@ -255,3 +255,44 @@ def test_dense_accuracy_of_a_trained_base_is_recorded() -> None:
         row.dense_val_top1,
         row.dense_test_top1,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# base train --force
+
+
+def test_base_train_force_trains_again_and_replaces_the_entry(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Without --force a cached base model is only loaded; with it, the entry is deleted under
+    the base model's own lock (the one obtain_base_model takes) and trained again."""
+    first = train_base(DIGITS, smoke=True)
+    meta_path = first.checkpoint.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "dense_val_top1": 1.0}))  # marks the old entry
+    assert train_base(DIGITS, smoke=True).source == "cached"
+    locks: list[Path] = []
+    for module in (zoo, basecache):
+        held = module.exclusive
+        monkeypatch.setattr(
+            module,
+            "exclusive",
+            lambda path, what, held=held: locks.append(path) or held(path, what),
+        )
+    assert main(["base", "train", "--protocol", DIGITS, "--smoke", "--force", "--quiet"]) == 0
+    assert "trained" in capsys.readouterr().out
+    assert locks == [basecache.work_dir() / f"base-{first.key}.lock"] * 2
+    (entry,) = basecache.list_cache()
+    assert (entry.key, entry.source, entry.smoke) == (first.key, "trained", True)
+    assert entry.dense_val_top1 == first.dense_val_top1 != 1.0
+
+
+def test_base_train_force_leaves_imported_and_pretrained_weights_alone(tmp_path: Path) -> None:
+    file = tmp_path / "mine.pt"
+    torch.save(_digits_state(seed=5), file)
+    import_base(file, DIGITS)
+    with pytest.raises(CheckpointError, match="imported base model .* --force does not retrain"):
+        train_base(DIGITS, force=True)
+    assert [entry.source for entry in basecache.list_cache()] == ["imported"]
+    with pytest.raises(CheckpointError, match="published weights: there is nothing to retrain"):
+        train_base(_pretrained_copy(tmp_path, "0123abcd"), force=True)
