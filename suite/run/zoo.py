@@ -221,7 +221,7 @@ def _cached_row(entry: CacheEntry) -> BaseRow:
         dense_val_top1=entry.dense_val_top1,
         dense_test_top1=entry.dense_test_top1,
         checkpoint=entry.checkpoint,
-        note=", ".join(note for note in notes if note),
+        note="; ".join(note for note in notes if note),
     )
 
 

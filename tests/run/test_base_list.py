@@ -99,6 +99,15 @@ def test_only_json_true_makes_a_smoke_entry(
     assert ("malformed metadata: smoke" in row.note) is bool(malformed)
 
 
+def test_notes_are_kept_apart(tmp_path: Path) -> None:
+    """The note's parts are joined by '; ', as the malformed fields are listed with ', '."""
+    _entry(tmp_path, checkpoint=False, smoke="no", dense_test_top1="x")
+    (row,) = _cached_rows()
+    assert row.note == (
+        "malformed metadata: dense_test_top1, smoke; checkpoint missing: runs retrain it"
+    )
+
+
 def test_source_and_original_of_the_wrong_type_are_named(tmp_path: Path) -> None:
     _entry(tmp_path, source=["imported"], original={"path": "/x"}, dense_test_top1="96")
     (entry,) = basecache.list_cache()
@@ -129,7 +138,7 @@ def test_a_missing_checkpoint_is_said(tmp_path: Path) -> None:
     notes = {row.key: row.note for row in _cached_rows()}
     assert notes == {
         "a" * 16: "checkpoint missing: runs retrain it",
-        "b" * 16: "from /m.pt, checkpoint missing: import it again "
+        "b" * 16: "from /m.pt; checkpoint missing: import it again "
         "('pruning-suite base import FILE --protocol digits-convnet')",
         "c" * 16: "smoke budget",
     }
