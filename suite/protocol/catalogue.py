@@ -3,11 +3,13 @@
 A protocol folder is a folder of ``<id>.toml`` files registered through the hook
 ``register_protocol_folders``: the suite registers its own (``pruning_suite/protocol/files``, see
 :mod:`pruning_suite.protocol.builtin`), and a third-party package ships its protocols the same way,
-as lm-evaluation-harness's task folders do. Protocol ids are unique across all folders: two folders
-holding the same id are an error, never a silent override, because results are filed and ranked by
-protocol id and version. A plugin's folder cannot stop the rest of the catalogue: an id two folders
-define fails alone (loading it names both files), a malformed file of a plugin's folder is left out
-of :func:`list_protocols`, and :func:`catalogue_problems` names each, one line apiece.
+as lm-evaluation-harness's task folders do. Protocol ids are unique across all folders, because
+results are filed and ranked by protocol id and version: a shipped id always means the shipped
+protocol (a plugin's file reusing one is left out), and an id two plugin folders define is an
+error, never a silent override. A plugin's folder cannot stop the rest of the catalogue: an id two
+plugin folders define fails alone (loading it names both files), a plugin's file reusing a shipped
+id and a malformed file of a plugin's folder are left out of :func:`list_protocols`, and
+:func:`catalogue_problems` names each, one line apiece.
 
 Torch-free: listing and loading protocols needs only TOML and pydantic.
 """
@@ -75,9 +77,10 @@ def protocol_files(folders: Registry[Any] | None = None) -> dict[str, ProtocolFi
             ``load_registry().protocol_folders`` (every installed plugin's folders).
 
     Returns:
-        Protocol id -> its file, sorted by id; an id that two folders define is left out
-        (:func:`catalogue_problems` names it), as is every file of a registered folder that is
-        not a folder.
+        Protocol id -> its file, sorted by id; a shipped id is always the shipped file. An id
+        that two plugin folders define is left out (:func:`catalogue_problems` names it), as is
+        a plugin's file reusing a shipped id and every file of a registered folder that is not
+        a folder.
     """
     return _scan(_folders(folders)).files
 
@@ -104,8 +107,9 @@ def list_protocols(folders: Registry[Any] | None = None) -> list[ComparisonProto
 
 
 def catalogue_problems(folders: Registry[Any] | None = None) -> list[str]:
-    """One line per protocol the catalogue leaves out: an id two folders define, a registered
-    folder that is not a folder, a malformed file of a plugin's folder (its error and hint).
+    """One line per protocol the catalogue leaves out: an id two plugin folders define, a
+    plugin's file reusing a shipped id, a registered folder that is not a folder, a malformed file
+    of a plugin's folder (its error and hint).
 
     Args:
         folders: As in :func:`protocol_files`.
@@ -131,7 +135,7 @@ def load_protocol(
         folders: As in :func:`protocol_files`.
 
     Raises:
-        ProtocolError: Unknown id ("did you mean" included), an id two folders define, a
+        ProtocolError: Unknown id ("did you mean" included), an id two plugin folders define, a
             malformed file, a file whose id differs from its name, or a file that reuses a registered protocol's id and version
             with other content (R-PROTO-2).
     """
@@ -193,7 +197,7 @@ def registered_protocol(
         folders: As in :func:`protocol_files`.
 
     Raises:
-        ProtocolError: Two folders define ``protocol_id``, or its file is malformed.
+        ProtocolError: Two plugin folders define ``protocol_id``, or its file is malformed.
     """
     entry = _lookup(protocol_id, folders)[0]
     protocol = _load_entry(entry) if entry is not None else None
@@ -271,21 +275,26 @@ def _folders(folders: Registry[Any] | None) -> Registry[Any]:
 
 
 def _scan(folders: Registry[Any]) -> _Scan:
-    """Every protocol file by id; an id found in two folders goes to ``clashes`` instead."""
+    """Every protocol file by id. The suite's own folder is read first and its ids win: a
+    plugin's file reusing one goes to ``folder_errors``; an id two plugin folders define goes
+    to ``clashes`` instead."""
     found: dict[str, ProtocolFile] = {}
     clashes: dict[str, ProtocolError] = {}
     errors: list[ProtocolError] = []
-    for name, folder in folders.items():
+    for name, folder in sorted(folders.items(), key=lambda item: item[0] != SHIPPED):
         try:
             entries = list(_files_in(name, folder))
         except ProtocolError as err:
             errors.append(err)
             continue
         for entry in entries:
-            if entry.id in found:
-                clashes.setdefault(entry.id, _clash(found[entry.id], entry))
+            held = found.setdefault(entry.id, entry)
+            if held is entry:
+                continue
+            if held.folder == SHIPPED:
+                errors.append(_redefines_shipped(entry))
             else:
-                found[entry.id] = entry
+                clashes.setdefault(entry.id, _clash(held, entry))
     files = {key: entry for key, entry in sorted(found.items()) if key not in clashes}
     return _Scan(files, clashes, errors)
 
@@ -296,7 +305,7 @@ def _lookup(
     """The file of ``protocol_id`` (None when no folder has it) and every file by id.
 
     Raises:
-        ProtocolError: Two folders define ``protocol_id``.
+        ProtocolError: Two plugin folders define ``protocol_id``.
     """
     scan = _scan(_folders(folders))
     if protocol_id in scan.clashes:
@@ -323,6 +332,15 @@ def _clash(first: ProtocolFile, second: ProtocolFile) -> ProtocolError:
         f"and in folder {second.folder!r} ({second.file})",
         "protocol ids must be unique across every registered protocol folder: rename one of "
         "the files and its id, or uninstall the plugin that registers one of the folders",
+    )
+
+
+def _redefines_shipped(entry: ProtocolFile) -> ProtocolError:
+    return ProtocolError(
+        f"protocol file {entry.file} of folder {entry.folder!r} reuses the shipped protocol id "
+        f"{entry.id!r}; shipped ids cannot be redefined, so the shipped protocol is used",
+        "rename the file and the id it declares (e.g. "
+        f"'{entry.folder}-{entry.id}'), or uninstall the plugin that registers the folder",
     )
 
 

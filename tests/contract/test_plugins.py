@@ -187,51 +187,90 @@ def test_hook_register_protocol_folders(monkeypatch, capsys, tmp_path) -> None:
     assert "tiny-digits" in capsys.readouterr().out
 
 
-def test_protocol_ids_are_unique_across_folders(monkeypatch, tmp_path) -> None:
+def _protocol_copy(folder, protocol_id: str, source: str = "digits-convnet", title: str = ""):
+    """``folder/<protocol_id>.toml``: the shipped ``source`` protocol under another id (and
+    title, so its content differs)."""
     from pathlib import Path
 
-    from pruning_suite.errors import ProtocolError
-    from pruning_suite.protocol import builtin, catalogue
+    from pruning_suite.protocol import builtin
 
-    shipped = Path(str(builtin.shipped_folder())) / "digits-convnet.toml"
-    (tmp_path / "digits-convnet.toml").write_text(shipped.read_text())
-    folders = {"copycat": lambda: {"copycat": tmp_path}}
-    plugin = module_plugin(monkeypatch, "copycat_plugin", register_protocol_folders=hookimpl(
-        folders["copycat"]))  # fmt: skip
-    add_entry_points(monkeypatch, copycat=plugin)
+    text = (Path(str(builtin.shipped_folder())) / f"{source}.toml").read_text()
+    text = text.replace(f'id = "{source}"', f'id = "{protocol_id}"', 1)
+    if title:
+        text = text.replace('title = "', f'title = "{title}: ', 1)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{protocol_id}.toml").write_text(text)
+
+
+def _folders_plugin(monkeypatch, name: str, folders: dict) -> None:
+    """Install plugin ``name`` registering the protocol ``folders`` (name -> path)."""
+    plugin = module_plugin(monkeypatch, f"{name}_plugin", register_protocol_folders=hookimpl(
+        lambda: folders))  # fmt: skip
+    add_entry_points(monkeypatch, **{name: plugin})
+
+
+def test_a_plugin_cannot_redefine_a_shipped_protocol_id(monkeypatch, capsys, tmp_path) -> None:
+    """A plugin folder holding ``digits-convnet.toml`` (the default id) leaves the default
+    working: the shipped protocol wins, the plugin's file is left out and named once."""
+    from pruning_suite.cli.main import main
+    from pruning_suite.protocol import catalogue
+
+    shipped = catalogue.shipped_latest("digits-convnet")
+    (tmp_path / "digits-convnet.toml").write_text("id = 'digits-convnet'\nversion = 1\n")
+    _folders_plugin(monkeypatch, "copycat", {"copycat": tmp_path})
+
+    assert catalogue.load_protocol(None).content_hash == shipped.content_hash
+    assert catalogue.load_protocol("digits-convnet").content_hash == shipped.content_hash
+    assert catalogue.protocol_files()["digits-convnet"].folder == "pruning-suite"
+    assert catalogue.registered_protocol("digits-convnet", 1) == shipped
+    (problem,) = catalogue.catalogue_problems()
+    assert problem.startswith(
+        f"protocol file {tmp_path / 'digits-convnet.toml'} of folder 'copycat' reuses the "
+        "shipped protocol id 'digits-convnet'; shipped ids cannot be redefined"
+    )
+    assert "rename the file and the id it declares" in problem
+    assert main(["protocols"]) == 0
+    captured = capsys.readouterr()
+    assert "digits-convnet (default)" in captured.out
+    assert captured.err == f"left out: {problem}\n"
+
+
+def test_protocol_ids_are_unique_across_plugin_folders(monkeypatch, tmp_path) -> None:
+    from pruning_suite.errors import ProtocolError
+    from pruning_suite.protocol import catalogue
+
+    _protocol_copy(tmp_path / "a", "twin")
+    _protocol_copy(tmp_path / "b", "twin", title="the other twin")
+    _folders_plugin(monkeypatch, "copycat", {"first": tmp_path / "a", "second": tmp_path / "b"})
     with pytest.raises(ProtocolError) as info:
-        catalogue.load_protocol("digits-convnet")
-    assert "protocol id 'digits-convnet' is defined twice" in info.value.message
-    assert "'pruning-suite'" in info.value.message and "'copycat'" in info.value.message
+        catalogue.load_protocol("twin")
+    assert "protocol id 'twin' is defined twice" in info.value.message
+    assert "'first'" in info.value.message and "'second'" in info.value.message
     assert "unique across every registered protocol folder" in info.value.hint
     with pytest.raises(ProtocolError, match="defined twice"):
-        catalogue.registered_protocol("digits-convnet", 1)
-    assert catalogue.any_protocol("digits-convnet", 1) is not None  # the shipped one
+        catalogue.registered_protocol("twin", 1)
+    assert catalogue.any_protocol("twin", 1) is None
+    assert catalogue.load_protocol("digits-convnet").id == "digits-convnet"
 
 
 def test_a_broken_protocol_folder_breaks_only_its_own_protocols(monkeypatch, capsys, tmp_path):
-    """A plugin folder with an id clash and a malformed file: every other protocol still lists
+    """Plugin folders with an id clash and a malformed file: every other protocol still lists
     and runs, and 'protocols' names both problems on stderr, one line each."""
-    from pathlib import Path
-
     from pruning_suite.cli.main import main
-    from pruning_suite.protocol import builtin, catalogue
+    from pruning_suite.protocol import catalogue
 
-    shipped = Path(str(builtin.shipped_folder()))
-    (tmp_path / "fashion-mnist-lenet5.toml").write_text(
-        (shipped / "fashion-mnist-lenet5.toml").read_text()
-    )
-    (tmp_path / "half-written.toml").write_text("id = 'half-written'\n[dataset\n")
-    plugin = module_plugin(monkeypatch, "messy_plugin", register_protocol_folders=hookimpl(
-        lambda: {"messy": tmp_path}))  # fmt: skip
-    add_entry_points(monkeypatch, messy=plugin)
+    _protocol_copy(tmp_path / "messy", "twin")
+    _protocol_copy(tmp_path / "echo", "twin", title="an echo")
+    (tmp_path / "messy" / "half-written.toml").write_text("id = 'half-written'\n[dataset\n")
+    folders = {"messy": tmp_path / "messy", "echo": tmp_path / "echo"}
+    _folders_plugin(monkeypatch, "messy", folders)
 
     ids = [protocol.id for protocol in catalogue.list_protocols()]
     assert "digits-convnet" in ids and "cifar10-resnet56" in ids
-    assert "fashion-mnist-lenet5" not in ids and "half-written" not in ids
+    assert "twin" not in ids and "half-written" not in ids
     problems = catalogue.catalogue_problems()
     assert len(problems) == 2
-    assert "protocol id 'fashion-mnist-lenet5' is defined twice" in problems[0]
+    assert "protocol id 'twin' is defined twice" in problems[0]
     assert "half-written.toml" in problems[1]
     assert catalogue.load_protocol("digits-convnet").id == "digits-convnet"
     assert main(["protocols"]) == 0
@@ -239,7 +278,7 @@ def test_a_broken_protocol_folder_breaks_only_its_own_protocols(monkeypatch, cap
     assert "digits-convnet" in captured.out and "half-written" not in captured.out
     assert captured.err.count("left out: ") == 2
     assert main(["run", "--plugin", "l1norm", "--smoke", "--out", str(tmp_path / "out")]) == 0
-    assert main(["run", "--plugin", "l1norm", "--protocol", "fashion-mnist-lenet5"]) == 2
+    assert main(["run", "--plugin", "l1norm", "--protocol", "twin"]) == 2
     assert "defined twice" in capsys.readouterr().err
 
 
