@@ -39,6 +39,7 @@ def add_protocols_command(commands: Any) -> None:
 
 def _cmd_protocols(args: argparse.Namespace) -> int:
     from ..protocol.catalogue import catalogue_problems, list_protocols
+    from ..report.text import one_line
 
     if args.action == "show" or args.protocol_id:
         _show_protocol(args.protocol_id)
@@ -48,7 +49,7 @@ def _cmd_protocols(args: argparse.Namespace) -> int:
     else:
         _print_protocols(list_protocols())
     for problem in catalogue_problems():
-        print(f"left out: {problem}", file=sys.stderr)
+        print(f"left out: {one_line(problem)}", file=sys.stderr)  # a name forges no line
     return 0
 
 

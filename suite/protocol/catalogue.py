@@ -108,8 +108,10 @@ def list_protocols(folders: Registry[Any] | None = None) -> list[ComparisonProto
 
 def catalogue_problems(folders: Registry[Any] | None = None) -> list[str]:
     """One line per protocol the catalogue leaves out: an id two plugin folders define, a
-    plugin's file reusing a shipped id, a registered folder that is not a folder, a malformed file
-    of a plugin's folder (its error and hint).
+    plugin's file reusing a shipped id, a registered folder that is not a folder, an ``<id>.toml``
+    entry that is not a file, a malformed file of a plugin's folder (its error and hint). Lines
+    hold file names as they are, control characters included: escape them before printing
+    (``pruning-suite protocols`` does).
 
     Args:
         folders: As in :func:`protocol_files`.
@@ -283,10 +285,11 @@ def _scan(folders: Registry[Any]) -> _Scan:
     errors: list[ProtocolError] = []
     for name, folder in sorted(folders.items(), key=lambda item: item[0] != SHIPPED):
         try:
-            entries = list(_files_in(name, folder))
+            entries, not_files = _files_in(name, folder)
         except ProtocolError as err:
             errors.append(err)
             continue
+        errors += not_files
         for entry in entries:
             held = found.setdefault(entry.id, entry)
             if held is entry:
@@ -313,7 +316,13 @@ def _lookup(
     return scan.files.get(protocol_id), scan.files
 
 
-def _files_in(name: str, folder: Any) -> Iterable[ProtocolFile]:
+def _files_in(name: str, folder: Any) -> tuple[list[ProtocolFile], list[ProtocolError]]:
+    """The ``<id>.toml`` files of ``folder``, and one error per ``<id>.toml`` entry that is not
+    a file (a folder, a broken link), by name.
+
+    Raises:
+        ProtocolError: ``folder`` is not a folder.
+    """
     root = Path(folder) if isinstance(folder, str) else folder
     if not root.is_dir():
         raise ProtocolError(
@@ -321,9 +330,22 @@ def _files_in(name: str, folder: Any) -> Iterable[ProtocolFile]:
             "the plugin that registers it (hook register_protocol_folders) must return an "
             "existing folder of <id>.toml files",
         )
-    for file in root.iterdir():
-        if file.name.endswith(SUFFIX) and file.is_file():
-            yield ProtocolFile(file.name[: -len(SUFFIX)], name, file)
+    files, not_files = [], []
+    for file in sorted(root.iterdir(), key=lambda file: file.name):
+        if not file.name.endswith(SUFFIX):
+            continue
+        if file.is_file():
+            files.append(ProtocolFile(file.name[: -len(SUFFIX)], name, file))
+        else:
+            not_files.append(_not_a_file(name, file))
+    return files, not_files
+
+
+def _not_a_file(name: str, file: Traversable) -> ProtocolError:
+    return ProtocolError(
+        f"protocol folder {name!r} holds {file}, which is not a file",
+        "a protocol is one <id>.toml file: rename or remove it",
+    )
 
 
 def _clash(first: ProtocolFile, second: ProtocolFile) -> ProtocolError:

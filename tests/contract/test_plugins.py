@@ -282,6 +282,32 @@ def test_a_broken_protocol_folder_breaks_only_its_own_protocols(monkeypatch, cap
     assert "defined twice" in capsys.readouterr().err
 
 
+def test_left_out_lines_escape_control_characters_of_file_names(monkeypatch, capsys, tmp_path):
+    """A protocol file named with a line break or an ANSI escape cannot forge a ``left out:``
+    line or clear the terminal; a folder named like a protocol file is named too."""
+    from pruning_suite.cli.main import main
+    from pruning_suite.protocol import catalogue
+
+    (tmp_path / "evil\nleft out: fake.toml").write_text("id = 'evil'\n[dataset\n")
+    (tmp_path / "\x1b[2J.toml").write_text("id = 'x'\n")
+    (tmp_path / "y.toml").mkdir()
+    _folders_plugin(monkeypatch, "evil", {"evil": tmp_path})
+
+    problems = catalogue.catalogue_problems()
+    assert len(problems) == 3
+    assert problems[0] == (
+        f"protocol folder 'evil' holds {tmp_path / 'y.toml'}, which is not a file "
+        "(a protocol is one <id>.toml file: rename or remove it)"
+    )
+    assert main(["protocols"]) == 0
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 3 and all(line.startswith("left out: ") for line in lines)
+    assert "\x1b" not in err and "\\u001b[2J.toml" in err
+    assert "evil\\nleft out: fake.toml" in err
+    assert lines[0] == f"left out: {problems[0]}"
+
+
 def test_hook_register_datasets(monkeypatch, tmp_path) -> None:
     import json
 
