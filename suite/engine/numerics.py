@@ -14,9 +14,14 @@ x86-64 CPU since 2013 has: MKL's conditional numerical reproducibility (``MKL_CB
 documented to take one code path on any CPU with that instruction set, and oneDNN and ATen pick
 kernels by instruction set (not yet checked on a second CPU model: see the README). Bits still
 depend on the thread count (recorded as ``environment.num_threads``) and on the torch build. A
-variable already set in the environment is left as it is; ``PRUNING_SUITE_CPU_NUMERICS=native``
-pins nothing (the libraries' fastest code for this CPU). Other architectures (ARM) are left
-alone. Each submission records what was in force (:func:`cpu_numerics`).
+variable already set (non-empty) in the environment is left as it is;
+``PRUNING_SUITE_CPU_NUMERICS=native`` (any case) pins nothing (the libraries' fastest code for this
+CPU). Other architectures (ARM) are left alone. Each submission records what was in force
+(:func:`cpu_numerics`).
+
+A script that imports torch before :mod:`pruning_suite` gets the pins after the libraries may
+have started: one line on stderr says so (and how to fix it), and :func:`cpu_numerics` ends in
+``pinned after torch loaded``. ATen's capability is read back, MKL's and oneDNN's cannot be.
 
 This module does not import torch.
 """
@@ -25,34 +30,65 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 
-__all__ = ["CPU_PINS", "NATIVE", "cpu_numerics", "pin_cpu_numerics"]
+__all__ = ["CPU_PINS", "LATE", "NATIVE", "cpu_numerics", "pin_cpu_numerics"]
 
 CPU_PINS = {"MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2"}
 """Environment variables read by MKL, ATen and oneDNN when they start, and the pinned value."""
 
 NATIVE = "PRUNING_SUITE_CPU_NUMERICS"
-"""Set to ``native`` to pin nothing."""
+"""Set to ``native`` (any case, spaces around ignored) to pin nothing; another value pins, and
+says so on stderr."""
+
+LATE = "pinned after torch loaded"
+"""The last part of :func:`cpu_numerics` when this process pinned after torch was imported."""
+
+_pinned: dict[str, bool] = {"late": False}
 
 
 def pin_cpu_numerics() -> None:
-    """Set each of :data:`CPU_PINS` not already set, on x86-64 unless :data:`NATIVE` says
-    ``native``. It takes effect only when called before torch is imported (the libraries read
-    the variables once)."""
-    if os.environ.get(NATIVE, "").lower() == "native":
+    """Set each of :data:`CPU_PINS` not already set (an empty value counts as unset), on x86-64
+    unless :data:`NATIVE` says ``native``.
+
+    It takes effect only when called before torch starts (the libraries read the variables
+    once): called after torch was imported, it still sets them, prints one line on stderr, and
+    :func:`cpu_numerics` records :data:`LATE`.
+    """
+    switch = os.environ.get(NATIVE, "")
+    if switch.strip().lower() == "native":
         return
+    if switch.strip():
+        _say(
+            f"{NATIVE}={switch!r} is not 'native': CPU numerics are pinned to AVX2 (set it to "
+            "'native' to pin nothing, or unset it)"
+        )
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return
-    for name, value in CPU_PINS.items():
-        os.environ.setdefault(name, value)
+    unset = [name for name in CPU_PINS if not os.environ.get(name, "").strip()]
+    for name in unset:
+        os.environ[name] = CPU_PINS[name]
+    if unset and "torch" in sys.modules:
+        _pinned["late"] = True
+        pins = " ".join(f"{name}={value}" for name, value in CPU_PINS.items())
+        _say(
+            "torch was imported before pruning_suite, so the CPU numerics pins may come after "
+            "MKL, oneDNN and ATen started and results may not reproduce on another CPU: import "
+            f"pruning_suite before torch, or set {pins} in the environment"
+        )
+
+
+def _say(line: str) -> None:
+    print(f"pruning-suite: {line}", file=sys.stderr, flush=True)
 
 
 def cpu_numerics() -> str:
     """What decided this process's CPU arithmetic, e.g. ``"ATen AVX2, MKL_CBWR=AVX2,
     DNNL_MAX_CPU_ISA=AVX2"``: ATen's capability in force (it imports torch) and the MKL and
-    oneDNN variables as set (``unset`` when not)."""
+    oneDNN variables as set (``unset`` when not), then :data:`LATE` when they were set after
+    torch was imported (they may not be in force)."""
     import torch
 
     capability = torch.backends.cpu.get_cpu_capability()
     libraries = [f"{name}={os.environ.get(name, 'unset')}" for name in ("MKL_CBWR", "DNNL_MAX_CPU_ISA")]  # fmt: skip
-    return ", ".join([f"ATen {capability}", *libraries])
+    return ", ".join([f"ATen {capability}", *libraries, *([LATE] if _pinned["late"] else [])])
