@@ -67,6 +67,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             f"{result.rerun}):",
             file=sys.stderr,
         )
+        if result.note:
+            print(f"  note: {result.note}", file=sys.stderr)
         for line in result.differences[:20]:
             print(f"  {line}", file=sys.stderr)
     print(f"{len(files)} audited: {len(files) - failed} reproduced, {failed} not")

@@ -5,7 +5,9 @@ retraining override, re-initialization, smoke budget) and the intra-op thread co
 with. :func:`audit_file` reruns exactly that configuration into a scratch folder and compares
 every field the run determines: on the CPU the rerun is bit-identical (the suite's runs are
 deterministic for a seed and a thread count), so any difference means the file was edited, or
-ran on other code or data; on a GPU, floats are compared within ``atol``.
+ran on other code or data; on a GPU, floats are compared within ``atol``. A file made under other
+settings than the rerun (CPU numerics, torch version, thread count) may differ without an edit:
+the result's ``note`` says so.
 """
 
 from __future__ import annotations
@@ -22,11 +24,20 @@ import torch
 from ..contract.plugins import PluginRegistry
 from ..record.compare import VOLATILE, compare_runs
 from ..record.jsonio import read_json
-from ..record.submission import Submission
+from ..record.submission import Environment, Submission
+from ..rules.provenance import inline
 from .config import RunConfig
 from .runner import run
 
-__all__ = ["VOLATILE", "AuditResult", "audit_config", "audit_file", "compare_runs", "sample_files"]
+__all__ = [
+    "VOLATILE",
+    "AuditResult",
+    "audit_config",
+    "audit_file",
+    "compare_runs",
+    "sample_files",
+    "settings_note",
+]
 
 
 @dataclass(frozen=True)
@@ -39,11 +50,14 @@ class AuditResult:
             scratch folder is removed then, as after a failed rerun).
         differences: ``"$.path: recorded != rerun"`` for every field that differs; empty when
             the rerun reproduced the file.
+        note: One line when the file was made under other settings than the rerun, so that
+            differences are expected (:func:`settings_note`); else None.
     """
 
     path: Path
     rerun: Path | None
     differences: list[str]
+    note: str | None = None
 
     @property
     def reproduced(self) -> bool:
@@ -109,10 +123,38 @@ def audit_file(
         raise
     finally:
         torch.set_num_threads(threads)
+    note = settings_note(sub.environment, result.submission.environment)
     if not differences:
         shutil.rmtree(out, ignore_errors=True)
-        return AuditResult(path, None, differences)
-    return AuditResult(path, result.path, differences)
+        return AuditResult(path, None, differences, note)
+    return AuditResult(path, result.path, differences, note)
+
+
+def settings_note(recorded: Environment, rerun: Environment) -> str | None:
+    """One line naming the settings that decide a run's bits and differ between the file and its
+    rerun (CPU numerics, torch version, CPU thread count), or None when none does.
+
+    A setting the file does not record (``cpu_numerics`` of older files) is not compared. Values
+    from the file are shown escaped (:func:`~pruning_suite.rules.provenance.inline`).
+
+    Args:
+        recorded: The audited file's environment.
+        rerun: The rerun's environment.
+    """
+    settings = [
+        ("CPU numerics ({})", recorded.cpu_numerics, rerun.cpu_numerics),
+        ("torch {}", recorded.torch, rerun.torch),
+        ("{} CPU threads", str(recorded.num_threads), str(rerun.num_threads)),
+    ]
+    differ = [(shown, a, b) for shown, a, b in settings if a is not None and a != b]
+    if not differ:
+        return None
+    made = ", ".join(shown.format(inline(a, 200)) for shown, a, _ in differ)
+    used = ", ".join(shown.format(inline(str(b), 200)) for shown, _, b in differ)
+    return (
+        f"the file was made with {made}; this rerun used {used}: bit differences are expected, "
+        "so a mismatch alone does not mean the file was edited"
+    )
 
 
 def sample_files(paths: Sequence[Path], n: int | None, seed: int = 0) -> list[Path]:

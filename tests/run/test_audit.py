@@ -7,7 +7,7 @@ import tempfile
 
 from pruning_suite.cli.main import main
 from pruning_suite.record.jsonio import write_json_atomic
-from pruning_suite.run.audit import audit_file, compare_runs, sample_files
+from pruning_suite.run.audit import audit_file, compare_runs, sample_files, settings_note
 
 
 def test_an_untouched_run_is_reproduced_bit_for_bit(default_runs, tmp_path, monkeypatch) -> None:
@@ -28,6 +28,7 @@ def test_an_edited_run_is_not_and_the_fields_are_named(default_runs, tmp_path, c
     assert "NOT reproduced, 2 fields differ (rerun kept at " in err
     assert "$.pruning.sparsity: 0.75 != 0.7433" in err
     assert "$.retraining[19].train_loss" in err
+    assert "note:" not in err  # made here, under the same settings
 
 
 def test_compare_ignores_what_a_rerun_may_change_and_what_older_files_lack() -> None:
@@ -45,3 +46,40 @@ def test_sample_draws_the_same_files_for_a_seed(tmp_path) -> None:
     first = sample_files([tmp_path], 3, seed=7)
     assert len(first) == 3 and first == sample_files([tmp_path], 3, seed=7)
     assert sample_files([tmp_path], None) == sorted(tmp_path.glob("*.json"))
+
+
+def test_a_file_made_under_other_settings_says_a_mismatch_is_expected(
+    default_runs, tmp_path, capsys
+) -> None:
+    """A reviewer must not read a mismatch as an edit when the file was made with other CPU
+    numerics, torch or thread count: one note line names what differed."""
+    data = json.loads(default_runs["random"].path.read_text())
+    here = data["environment"]
+    data["environment"] = {
+        **here, "cpu_numerics": "ATen AVX512\n, MKL_CBWR=unset", "torch": "2.0.0", "num_threads": 3
+    }  # fmt: skip
+    data["pruning"]["sparsity"] = 0.75
+    other = tmp_path / default_runs["random"].path.name
+    write_json_atomic(other, data)
+    assert main(["audit", str(other)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1] == (
+        "  note: the file was made with CPU numerics (ATen AVX512\\n, MKL_CBWR=unset), torch "
+        f"2.0.0, 3 CPU threads; this rerun used CPU numerics ({here['cpu_numerics']}), torch "
+        f"{here['torch']}, {here['num_threads']} CPU threads: bit differences are expected, so a "
+        "mismatch alone does not mean the file was edited"
+    )
+    assert lines[2].startswith("  $.pruning.sparsity: 0.75 != 0.7433")
+
+
+def test_settings_note_names_only_what_differs_and_what_is_recorded(default_runs) -> None:
+    recorded = default_runs["random"].submission.environment
+    assert settings_note(recorded, recorded) is None
+    older = recorded.model_copy(update={"cpu_numerics": None})
+    assert settings_note(older, recorded) is None  # not recorded: nothing to say
+    threads = recorded.model_copy(update={"num_threads": recorded.num_threads + 1})
+    assert settings_note(threads, recorded) == (
+        f"the file was made with {recorded.num_threads + 1} CPU threads; this rerun used "
+        f"{recorded.num_threads} CPU threads: bit differences are expected, so a mismatch alone "
+        "does not mean the file was edited"
+    )
