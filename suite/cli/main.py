@@ -17,6 +17,7 @@ from typing import Any
 from .. import __version__
 from ..contract.registry import broken_note
 from ..errors import PruningSuiteError
+from ..report.text import one_line
 from .audit import add_audit_command
 from .catalog import add_plugins_command, add_protocols_command, broken_plugins
 from .checks import add_report_command, add_validate_command
@@ -59,13 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _report(err: PruningSuiteError) -> int:
     """Print ``error:`` and ``hint:`` lines; an unknown name also names the plugins that failed
-    to load (one of them may have provided it). Returns the exit code."""
-    print(f"error: {err.message}", file=sys.stderr)
+    to load (one of them may have provided it). Returns the exit code. Each is one line: control
+    characters (from a file name or a plugin's message) are escaped."""
+    print(f"error: {one_line(err.message)}", file=sys.stderr)
     hint = err.hint
     if err.message.startswith("unknown ") and "failed to load" not in hint:
         hint += broken_note(broken_plugins())
     if hint:
-        print(f"hint: {hint.removeprefix('; ')}", file=sys.stderr)
+        print(f"hint: {one_line(hint.removeprefix('; '))}", file=sys.stderr)
     return err.exit_code
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "ZeroPadShortcut",
     "build_model",
     "register_model",
+    "reinitialize",
     "torchvision_model",
 ]
 
@@ -189,3 +190,11 @@ def _build_torchvision(
     return torchvision_model(
         arch.name[len(TORCHVISION_PREFIX) :], shape, num_classes, **arch.kwargs
     )
+
+
+def reinitialize(model: nn.Module) -> None:
+    """Re-initialize every parameter with PyTorch's default init (each module's
+    ``reset_parameters``): how a base model starts, and how a scratch baseline does."""
+    for module in model.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()

@@ -27,6 +27,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ import torch
 from torch import nn
 
 from ..data.datasets import DataSplits
+from ..engine.models import reinitialize
 from ..engine.resume import EpochCheckpoint, announce_resume
 from ..engine.train import EpochStats, evaluate, train
 from ..errors import CheckpointError, OutputError, TrainingError
@@ -66,7 +68,7 @@ __all__ = [
     "obtain_base_model",
     "pretrained_path",
     "read_state_dict",
-    "reinitialize",
+    "base_lock",
     "room_needed",
     "state_bytes",
     "train_from_seed",
@@ -192,7 +194,7 @@ def obtain_base_model(
     if protocol.base_model.pretrained is not None:
         return _load_pretrained(model, protocol, data.sha256)
     key = base_model_key(protocol, recipe, data.sha256, smoke, _device(model))
-    with exclusive(work_dir() / f"base-{key}.lock", f"the training of base model {key}"):
+    with base_lock(key):
         imported = None if smoke else _load_imported(model, protocol, data.sha256)
         cached = imported or _load_cached(model, *_paths(key))
         if cached is not None:
@@ -259,6 +261,11 @@ def train_from_seed(
 def base_checkpoint(key: str) -> Path:
     """The epoch checkpoint of base model ``key``'s training, in :func:`work_dir`."""
     return work_dir() / f"base-{key}.pt"
+
+
+def base_lock(key: str) -> AbstractContextManager[None]:
+    """Held while base model ``key`` is looked up, trained or removed: one process at a time."""
+    return exclusive(base_checkpoint(key).with_suffix(".lock"), f"the training of base model {key}")
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -401,14 +408,6 @@ def _paths(key: str) -> tuple[Path, Path]:
 
 def _accuracies(val: float, test: float) -> dict[str, float]:
     return {"dense_val_top1": float(val), "dense_test_top1": float(test)}
-
-
-def reinitialize(model: nn.Module) -> None:
-    """Re-initialize every parameter with PyTorch's default init (each module's
-    ``reset_parameters``): how a base model starts, and how a scratch baseline does."""
-    for module in model.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
 
 
 def _load_imported(

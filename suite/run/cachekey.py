@@ -33,7 +33,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-import os
 from typing import Any
 
 import torch
@@ -41,7 +40,7 @@ import torch
 from ..contract.codedigest import modules_sha256, reached_modules
 from ..data.fastpath import precision
 from ..engine import distributed
-from ..engine.numerics import CPU_PINS, NATIVE
+from ..engine.numerics import cpu_numerics
 from ..protocol.spec import ComparisonProtocol, TrainRecipe, canonical_json
 from .config import SMOKE_MAX_BATCHES
 
@@ -80,8 +79,9 @@ def trained_with(device: torch.device) -> dict[str, Any]:
     Returns:
         ``device`` (type, e.g. ``"cpu"``), ``precision`` (:func:`~pruning_suite.data.fastpath.precision`),
         ``torch`` (version), ``world_size`` (processes training together); on the CPU also
-        ``threads`` (intra-op threads now) and ``cpu_numerics`` (the variables of
-        :mod:`pruning_suite.engine.numerics`, None when unset). A GPU's model is left out, so
+        ``threads`` (intra-op threads now) and ``cpu_numerics``
+        (:func:`~pruning_suite.engine.numerics.cpu_numerics`: ATen's capability in force, the
+        MKL and oneDNN settings, and whether they were pinned too late). A GPU's model is left out, so
         runs spread over several kinds of GPU share one base model.
     """
     trained: dict[str, Any] = {
@@ -92,7 +92,7 @@ def trained_with(device: torch.device) -> dict[str, Any]:
     }
     if device.type == "cpu":
         trained["threads"] = torch.get_num_threads()
-        trained["cpu_numerics"] = {name: os.environ.get(name) for name in (*CPU_PINS, NATIVE)}
+        trained["cpu_numerics"] = cpu_numerics()
     return trained
 
 

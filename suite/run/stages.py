@@ -29,7 +29,7 @@ from ..engine.latency import (
     measure_latency,
 )
 from ..engine.measure import Counts, measure, measure_effective
-from ..engine.models import build_model
+from ..engine.models import build_model, reinitialize
 from ..engine.resume import EpochCheckpoint, Resumed, announce_resume
 from ..engine.train import EpochStats, evaluate, train
 from ..errors import OutputError, PruningSuiteError, TrainingError
@@ -53,7 +53,6 @@ from .basecache import (
     cache_dir,
     file_sha256,
     obtain_base_model,
-    reinitialize,
     room_needed,
     state_bytes,
     work_dir,

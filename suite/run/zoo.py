@@ -26,10 +26,10 @@ from ..engine.resume import EpochCheckpoint
 from ..engine.train import EpochStats, evaluate
 from ..errors import CheckpointError
 from ..protocol.spec import ComparisonProtocol, TrainRecipe, list_protocols, load_protocol
-from ..record.safefiles import exclusive
 from .basecache import (
     CacheEntry,
     base_checkpoint,
+    base_lock,
     cache_dir,
     file_sha256,
     import_base_model,
@@ -164,11 +164,10 @@ def _forget_trained(
             f"{imported.parent} to train one",
         )
     key = base_model_key(protocol, recipe, dataset_sha256, smoke, next(model.parameters()).device)
-    epochs = base_checkpoint(key)
-    with exclusive(epochs.with_suffix(".lock"), f"the training of base model {key}"):
+    with base_lock(key):
         for path in (cache_dir() / "base" / f"{key}.json", cache_dir() / "base" / f"{key}.pt"):
             path.unlink(missing_ok=True)
-        EpochCheckpoint(epochs).discard()
+        EpochCheckpoint(base_checkpoint(key)).discard()
 
 
 def import_base(

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from pruning_suite.cli.main import main
+from pruning_suite.errors import PruningSuiteError
 
 
 def _edit(path, dst, change) -> None:
@@ -105,6 +106,24 @@ def test_unknown_plugin_is_a_short_error_without_traceback(tmp_path, capsys) -> 
     assert "error: unknown plugin 'l1nrom'" in err
     assert "did you mean 'l1norm'" in err
     assert "Traceback" not in err
+
+
+def test_an_error_is_one_line_whatever_the_name_in_it_holds(tmp_path, capsys) -> None:
+    assert main(["run", "--plugin", "l1\nerror: forged\x1b[2J", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["error", "hint"], err
+    assert "\x1b" not in err
+
+
+def test_error_lines_escape_what_a_message_holds(capsys) -> None:
+    from pruning_suite.cli.main import _report
+
+    _report(PruningSuiteError("bad file a\nerror: forged\x1b[2J", "fix\nit"))
+    assert capsys.readouterr().err.splitlines() == [
+        "error: bad file a\\nerror: forged\\u001b[2J",
+        "hint: fix\\nit",
+    ]
 
 
 def test_debug_shows_the_traceback(tmp_path) -> None:
