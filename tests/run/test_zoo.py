@@ -19,7 +19,7 @@ from pruning_suite.contract.codedigest import modules_sha256, reached_modules
 from pruning_suite.engine.models import build_model
 from pruning_suite.errors import CheckpointError
 from pruning_suite.protocol.spec import load_protocol
-from pruning_suite.run import basecache, cachekey, zoo
+from pruning_suite.run import basecache, cachekey
 from pruning_suite.run.basecache import file_sha256, pretrained_path
 from pruning_suite.run.cachekey import base_model_key, import_key
 from pruning_suite.run.config import cpu_threads_in_force
@@ -272,13 +272,10 @@ def test_base_train_force_trains_again_and_replaces_the_entry(
     meta_path.write_text(json.dumps({**meta, "dense_val_top1": 1.0}))  # marks the old entry
     assert train_base(DIGITS, smoke=True).source == "cached"
     locks: list[Path] = []
-    for module in (zoo, basecache):
-        held = module.exclusive
-        monkeypatch.setattr(
-            module,
-            "exclusive",
-            lambda path, what, held=held: locks.append(path) or held(path, what),
-        )
+    held = basecache.exclusive  # base_lock's, taken by --force and by obtain_base_model
+    monkeypatch.setattr(
+        basecache, "exclusive", lambda path, what: locks.append(path) or held(path, what)
+    )
     assert main(["base", "train", "--protocol", DIGITS, "--smoke", "--force", "--quiet"]) == 0
     assert "trained" in capsys.readouterr().out
     assert locks == [basecache.work_dir() / f"base-{first.key}.lock"] * 2
