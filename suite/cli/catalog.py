@@ -39,7 +39,7 @@ def add_protocols_command(commands: Any) -> None:
 
 def _cmd_protocols(args: argparse.Namespace) -> int:
     from ..protocol.catalogue import catalogue_problems, list_protocols
-    from ..report.text import one_line
+    from ..text import one_line
 
     if args.action == "show" or args.protocol_id:
         _show_protocol(args.protocol_id)

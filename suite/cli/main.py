@@ -17,7 +17,7 @@ from typing import Any
 from .. import __version__
 from ..contract.registry import broken_note
 from ..errors import PruningSuiteError
-from ..report.text import one_line
+from ..text import one_line
 from .audit import add_audit_command
 from .catalog import add_plugins_command, add_protocols_command, broken_plugins
 from .checks import add_report_command, add_validate_command

@@ -96,7 +96,7 @@ def _print_base_rows(rows: Sequence[Any]) -> None:
     are escaped, so none reaches the terminal."""
     from tabulate import tabulate
 
-    from ..report.text import one_line
+    from ..text import one_line
 
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 from tabulate import tabulate
 
 from ..errors import PluginError, PruningSuiteError
+from ..text import one_line
 from .cells import HEADERS, all_cells, dense_cells, format_macs, headers, signed
 from .stats import RANK_TEST
-from .text import STATISTIC, one_line
+from .text import STATISTIC
 
 if TYPE_CHECKING:
     from .rows import MethodRow, Table

@@ -22,9 +22,9 @@ from ..protocol.spec import canonical_json
 from ..record.identity import RankingKey, ranking_key
 from ..record.submission import Submission
 from ..rules.setups import achieved_speedup
+from ..text import one_line
 from .rows import LatencyRow, MethodRow
 from .stats import confidence_half_width, shared_ranks
-from .text import one_line
 
 __all__ = ["Defaults", "installed_defaults", "method_rows", "with_ranks"]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..text import one_line
 from .stats import ALPHA, RANK_TEST
-from .text import STATISTIC, one_line
+from .text import STATISTIC
 
 __all__ = ["LatencyRow", "MethodRow", "Table"]
 

@@ -39,11 +39,11 @@ from ..protocol.spec import ComparisonProtocol
 from ..record.identity import RankingKey, ranking_key
 from ..record.submission import Submission
 from ..rules.setups import SETUPS, recheck
+from ..text import one_line
 from ..validate import Problem, check_paths
 from .formats import FORMATS, HEADERS, format_macs, render
 from .ranking import Defaults, installed_defaults, method_rows, with_ranks
 from .rows import MethodRow, Table
-from .text import one_line
 
 __all__ = [
     "FORMATS",

@@ -6,7 +6,6 @@ content hash) and R-CERT-1 (the recorded certification). This module does not im
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 
@@ -15,6 +14,7 @@ from ..contract.registry import broken_note
 from ..protocol.catalogue import shipped_latest
 from ..record.identity import RunIdentity, run_id
 from ..record.jsonio import file_sha256
+from ..text import inline
 from .registry import load_rules
 from .rule import CheckContext, Finding, rule_failed
 from .setups import not_stricter, recheck
@@ -25,16 +25,9 @@ __all__ = [
     "check_pruned_model_file",
     "check_run_id",
     "check_run_id_file_name",
-    "inline",
 ]
 
 _RUN_ID = re.compile(r"^[0-9a-f]{12}$")
-
-
-def inline(text: str, limit: int = 60) -> str:
-    """``text`` on one line: control characters escaped as in JSON, cut to ``limit``."""
-    shown = json.dumps(text, ensure_ascii=False)[1:-1]
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def check_run_id_file_name(ctx: CheckContext) -> Iterator[Finding]:

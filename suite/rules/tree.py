@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from ..protocol.catalogue import any_protocol
 from ..protocol.spec import ComparisonProtocol
 from ..record.identity import RankingKey, ranking_key
-from .provenance import inline
+from ..text import inline
 from .rule import Finding, TreeContext, TreeEntry
 
 __all__ = [

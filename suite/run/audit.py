@@ -25,7 +25,7 @@ from ..contract.plugins import PluginRegistry
 from ..record.compare import VOLATILE, compare_runs
 from ..record.jsonio import read_json
 from ..record.submission import Environment, Submission
-from ..rules.provenance import inline
+from ..text import inline
 from .config import RunConfig
 from .runner import run
 
