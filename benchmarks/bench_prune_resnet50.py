@@ -17,6 +17,10 @@ Usage::
 
 from __future__ import annotations
 
+import pruning_suite  # noqa: F401  (first: pins the CPU numerics before torch loads)
+
+# isort: split
+
 import argparse
 import copy
 import statistics

@@ -40,6 +40,10 @@ the CPU time it used itself, which the neighbours cannot inflate.
 
 from __future__ import annotations
 
+import pruning_suite  # noqa: F401  (first: pins the CPU numerics before torch loads)
+
+# isort: split
+
 import argparse
 import copy
 import multiprocessing

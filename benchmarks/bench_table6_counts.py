@@ -19,6 +19,10 @@ up to its factor 2, which cancels in the ratio). Usage::
 
 from __future__ import annotations
 
+import pruning_suite  # noqa: F401  (first: pins the CPU numerics before torch loads)
+
+# isort: split
+
 import torch
 from torch import nn
 

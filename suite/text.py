@@ -15,8 +15,9 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def one_line(text: str) -> str:
-    """``text`` with line breaks and other control characters escaped (``\\n``, ``\\u001b``,
-    ``\\u2028``); every other character as it is."""
+    """``text`` with line breaks, control and format characters escaped (``\\n``, ``\\u001b``,
+    ``\\u2028``, ``\\u202e``: a right-to-left override would reorder the line on screen); every
+    other character as it is."""
     return "".join(_escape_char(char) for char in text)
 
 
@@ -36,6 +37,6 @@ def inline(text: str, limit: int = 60) -> str:
 def _escape_char(char: str) -> str:
     if char in _ESCAPES:
         return _ESCAPES[char]
-    if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+    if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
         return f"\\u{ord(char):04x}"
     return char

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..text import one_line
 from .options import add_hidden_debug
 
 __all__ = ["add_audit_command"]
@@ -59,17 +60,19 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     for path in files:
         result = audit_file(path, args.data_dir, args.protocol, args.atol)
         if result.reproduced:
-            print(f"{path}: reproduced")
+            print(f"{one_line(str(path))}: reproduced")
             continue
         failed += 1
         print(
-            f"{path}: NOT reproduced, {len(result.differences)} fields differ (rerun kept at "
-            f"{result.rerun}):",
+            one_line(
+                f"{path}: NOT reproduced, {len(result.differences)} fields differ (rerun kept "
+                f"at {result.rerun}):"
+            ),
             file=sys.stderr,
         )
         if result.note:
             print(f"  note: {result.note}", file=sys.stderr)
         for line in result.differences[:20]:
-            print(f"  {line}", file=sys.stderr)
+            print(f"  {one_line(line)}", file=sys.stderr)
     print(f"{len(files)} audited: {len(files) - failed} reproduced, {failed} not")
     return 1 if failed else 0

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import PruningSuiteError
+from ..text import one_line
 from .options import add_hidden_debug
 
 __all__ = ["add_plugins_command", "add_protocols_command", "broken_plugins"]
@@ -39,7 +40,6 @@ def add_protocols_command(commands: Any) -> None:
 
 def _cmd_protocols(args: argparse.Namespace) -> int:
     from ..protocol.catalogue import catalogue_problems, list_protocols
-    from ..text import one_line
 
     if args.action == "show" or args.protocol_id:
         _show_protocol(args.protocol_id)
@@ -154,7 +154,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     print()
     print(_registered_table(registered))
     for name, why in sorted(registry.broken.items()):
-        print(f"broken plugin {name!r}: {why}", file=sys.stderr)
+        print(one_line(f"broken plugin {name!r}: {why}"), file=sys.stderr)
     return 0
 
 

@@ -19,6 +19,7 @@ from rich.progress import (
 from ..engine.train import EpochStats
 from ..record.submission import Submission
 from ..run.runner import RunObserver
+from ..text import one_line
 
 __all__ = ["LOG_EVERY_S", "ConsoleObserver", "print_summary"]
 
@@ -115,9 +116,12 @@ def _certified_line(s: Submission) -> str:
     return f"  certified      {cert.setup}, {cert.division} division{more}"
 
 
-def print_summary(submission: Submission, path: Path, kept_stored: bool = False) -> None:
+def print_summary(
+    submission: Submission, path: Path, kept_stored: bool = False, replaced: str | None = None
+) -> None:
     """Print the run's result in a few lines on stdout; ``kept_stored``: the run reproduced
-    the submission already at ``path``, which was kept."""
+    the submission already at ``path``, which was kept; ``replaced``: why the file there was
+    replaced (:attr:`~pruning_suite.run.config.RunResult.replaced`)."""
     s, p = submission, submission.pruning
     smoke = "  [smoke run: reduced budget, not rankable]" if s.smoke else ""
     lines = [
@@ -136,6 +140,8 @@ def print_summary(submission: Submission, path: Path, kept_stored: bool = False)
         f"  time           {s.timings.total:.1f} s (base {s.timings.base_model:.1f}, retraining {s.timings.retraining:.1f})",
         f"  reproduced     {path} (every field a rerun determines is identical; kept as it was)"
         if kept_stored
+        else f"  replaced       {path} ({one_line(replaced)})"
+        if replaced
         else f"  written to     {path}",
     ]
-    print("\n".join(lines))
+    print("\n".join(one_line(line) for line in lines))  # names from files forge no line

@@ -123,7 +123,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with ConsoleObserver(enabled=leads and not args.quiet) as observer:
         result = run(config, observer=observer)
     if leads:
-        print_summary(result.submission, result.path, kept_stored=result.kept_stored)
+        print_summary(result.submission, result.path, result.kept_stored, result.replaced)
     return 0
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..text import one_line
 from .options import add_hidden_debug
 
 __all__ = ["add_base_command"]
@@ -95,8 +96,6 @@ def _print_base_rows(rows: Sequence[Any]) -> None:
     """The rows as a table; control characters of metadata strings (a hand-edited cache entry)
     are escaped, so none reaches the terminal."""
     from tabulate import tabulate
-
-    from ..text import one_line
 
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"

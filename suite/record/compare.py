@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProtocolError, PruningSuiteError
+from ..text import inline
 
 __all__ = [
     "VOLATILE",
@@ -21,6 +22,7 @@ __all__ = [
     "check_same_protocol",
     "compare_runs",
     "reproduces",
+    "settings_note",
     "stored_protocol_hash",
 ]
 
@@ -84,6 +86,36 @@ def reproduces(stored: dict[str, Any], rerun: dict[str, Any]) -> bool:
     if _certified(stored) != _certified(rerun):
         return False
     return all((stored.get(key) is None) == (rerun.get(key) is None) for key in VOLATILE)
+
+
+def settings_note(recorded: Any, rerun: dict[str, Any]) -> str | None:
+    """One line naming the settings that decide a run's bits and differ between a stored file
+    and its rerun (device, CPU numerics, torch version, CPU threads, processes), or None.
+
+    A setting the stored file does not record (``cpu_numerics`` of older files) is not compared;
+    its values are shown escaped (:func:`~pruning_suite.text.inline`), whatever their type.
+
+    Args:
+        recorded: The stored file's ``environment`` (any JSON value: a stored file may be forged).
+        rerun: The rerun's ``environment``, as JSON.
+    """
+    recorded = recorded if isinstance(recorded, dict) else {}
+    settings = [("device {}", "device"), ("CPU numerics ({})", "cpu_numerics"),
+                ("torch {}", "torch"), ("CPU threads: {}", "num_threads"),
+                ("processes: {}", "world_size")]  # fmt: skip
+    differ = [
+        (shown, str(recorded[name]), str(rerun.get(name)))
+        for shown, name in settings
+        if recorded.get(name) is not None and recorded[name] != rerun.get(name)
+    ]
+    if not differ:
+        return None
+    made = ", ".join(shown.format(inline(a, 200)) for shown, a, _ in differ)
+    used = ", ".join(shown.format(inline(b, 200)) for shown, _, b in differ)
+    return (
+        f"the file was made with {made}; this rerun used {used}: bit differences are expected, "
+        "so a mismatch alone does not mean the file was edited"
+    )
 
 
 def _certified(data: dict[str, Any]) -> Any:

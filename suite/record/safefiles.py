@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import OutputError
+from ..text import one_line
 
 try:
     import fcntl
@@ -165,8 +166,9 @@ def _stale(name: str, age_s: float) -> bool:
 
 
 def note(line: str) -> None:
-    """Print one ``pruning-suite: <line>`` note on stderr (waiting for a lock, resuming)."""
-    print(f"pruning-suite: {line}", file=sys.stderr, flush=True)
+    """Print one ``pruning-suite: <line>`` note on stderr (waiting for a lock, resuming); control
+    characters in ``line`` (names from cache files, paths) are escaped."""
+    print(f"pruning-suite: {one_line(line)}", file=sys.stderr, flush=True)
 
 
 @contextmanager

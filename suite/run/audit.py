@@ -19,14 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from pydantic import ValidationError
 
 from ..contract.plugins import PluginRegistry
-from ..record.compare import VOLATILE, compare_runs
+from ..errors import SubmissionError
+from ..record.compare import VOLATILE, compare_runs, settings_note
 from ..record.jsonio import read_json
-from ..record.submission import Environment, Submission
-from ..text import inline
-from .config import RunConfig
+from ..record.submission import Submission
+from .config import RunConfig, cpu_threads_set_to
 from .runner import run
 
 __all__ = [
@@ -110,51 +110,39 @@ def audit_file(
         SubmissionError: The file cannot be read as a submission.
         PruningSuiteError: The rerun itself fails (unknown plugin, missing data...).
     """
-    sub = Submission.model_validate(read_json(path))
+    sub = _submission(path)
     out = Path(tempfile.mkdtemp(prefix="pruning-suite-audit-"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(sub.environment.num_threads)
     try:
-        result = run(audit_config(sub, out, data_dir, protocol), registry)
+        with cpu_threads_set_to(sub.environment.num_threads):
+            result = run(audit_config(sub, out, data_dir, protocol), registry)
         recorded = sub.model_dump(mode="json")
         differences = compare_runs(recorded, result.submission.model_dump(mode="json"), atol)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
-    finally:
-        torch.set_num_threads(threads)
-    note = settings_note(sub.environment, result.submission.environment)
+    rerun = result.submission.environment.model_dump(mode="json")
+    note = settings_note(sub.environment.model_dump(mode="json"), rerun)
+    if sub.evidence == result.submission.evidence:
+        note = None  # the same weights and predictions: other settings explain no difference
     if not differences:
         shutil.rmtree(out, ignore_errors=True)
         return AuditResult(path, None, differences, note)
     return AuditResult(path, result.path, differences, note)
 
 
-def settings_note(recorded: Environment, rerun: Environment) -> str | None:
-    """One line naming the settings that decide a run's bits and differ between the file and its
-    rerun (CPU numerics, torch version, CPU thread count), or None when none does.
+def _submission(path: Path) -> Submission:
+    """The submission at ``path``.
 
-    A setting the file does not record (``cpu_numerics`` of older files) is not compared. Values
-    from the file are shown escaped (:func:`~pruning_suite.rules.provenance.inline`).
-
-    Args:
-        recorded: The audited file's environment.
-        rerun: The rerun's environment.
+    Raises:
+        SubmissionError: It cannot be read, or is not a submission of this schema.
     """
-    settings = [
-        ("CPU numerics ({})", recorded.cpu_numerics, rerun.cpu_numerics),
-        ("torch {}", recorded.torch, rerun.torch),
-        ("{} CPU threads", str(recorded.num_threads), str(rerun.num_threads)),
-    ]
-    differ = [(shown, a, b) for shown, a, b in settings if a is not None and a != b]
-    if not differ:
-        return None
-    made = ", ".join(shown.format(inline(a, 200)) for shown, a, _ in differ)
-    used = ", ".join(shown.format(inline(str(b), 200)) for shown, _, b in differ)
-    return (
-        f"the file was made with {made}; this rerun used {used}: bit differences are expected, "
-        "so a mismatch alone does not mean the file was edited"
-    )
+    try:
+        return Submission.model_validate(read_json(path))
+    except ValidationError as err:
+        raise SubmissionError(
+            f"{path} is not a submission: {err.error_count()} fields do not fit the schema",
+            f"run 'pruning-suite validate {path}' to see which",
+        ) from err
 
 
 def sample_files(paths: Sequence[Path], n: int | None, seed: int = 0) -> list[Path]:
@@ -162,7 +150,7 @@ def sample_files(paths: Sequence[Path], n: int | None, seed: int = 0) -> list[Pa
     seeded generator (the same ``seed`` draws the same files)."""
     files: list[Path] = []
     for path in paths:
-        files += sorted(path.rglob("*.json")) if path.is_dir() else [path]
+        files += sorted(p for p in path.rglob("*.json") if p.is_file()) if path.is_dir() else [path]
     if n is None or n >= len(files):
         return files
     return sorted(random.Random(seed).sample(files, n))

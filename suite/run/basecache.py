@@ -480,13 +480,14 @@ def _write_meta(
 
 
 def _entry(meta_path: Path) -> CacheEntry | None:
-    """None when unreadable or key, protocol, version or sha256 is absent or of the wrong type."""
+    """None when not a readable file, or key (the file's stem), protocol, version or sha256 is
+    absent or of the wrong type."""
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}  # not a FIFO
         ids = [meta[name] for name in ("key", "protocol", "protocol_version", "checkpoint_sha256")]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         ids = []
-    if [type(value) for value in ids] != [str, str, int, str]:
+    if [type(value) for value in ids] != [str, str, int, str] or ids[0] != meta_path.stem:
         return None
     fits = {"source": lambda v: type(v) is str, "smoke": lambda v: type(v) is bool,
             "original": lambda v: type(v) is str,

@@ -22,8 +22,8 @@ architectures, the data pipeline and the cache itself (seeding and initializatio
 A trained base model's key also holds how this process trains (:func:`trained_with`): device
 type, precision, torch version, processes, and on the CPU the thread count and the CPU numerics
 settings. Each changes the bits: measured on this project's 2-core machine, the
-fashion-mnist-lenet5 smoke base model came out as ``e120873dddff`` with 1 thread and as
-``e3a4f5c2627a`` with 2 or 3. A run on another device, or with other threads, therefore trains
+fashion-mnist-lenet5 smoke base model came out as ``e120873dddff`` with 1 thread,
+``e3a4f5c2627a`` with 2 and ``3055ae5552f3`` with 3. A run on another device, or with other threads, therefore trains
 its own base model rather than taking one it could not have made; every run with the same
 settings still starts from the same one (S2). The smoke budget's batch cap is in the key too.
 """

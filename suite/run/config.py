@@ -30,6 +30,7 @@ __all__ = [
     "budget",
     "cpu_threads",
     "cpu_threads_in_force",
+    "cpu_threads_set_to",
     "resolve_device",
     "smoke_recipe",
     "stage_epochs",
@@ -83,12 +84,36 @@ def cpu_threads() -> int:
     text = os.environ.get(CPU_THREADS_ENV, "").strip()
     if not text:
         return CPU_THREADS
-    if not text.isdigit() or not 1 <= int(text) <= 256:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 256:
         raise PruningSuiteError(
             f"{CPU_THREADS_ENV}={text!r} is not a thread count",
             f"set it to an integer from 1 to 256, or unset it for the default {CPU_THREADS}",
         )
     return int(text)
+
+
+@contextmanager
+def cpu_threads_set_to(threads: int) -> Iterator[None]:
+    """Runs in the block train with ``threads`` CPU threads (``PRUNING_SUITE_CPU_THREADS`` set for
+    it, then put back): how ``audit`` reruns a file with the count it recorded.
+
+    Raises:
+        PruningSuiteError: ``threads`` is not from 1 to 256.
+    """
+    if not 1 <= threads <= 256:
+        raise PruningSuiteError(
+            f"the file records {threads} CPU threads; a rerun takes 1 to 256",
+            "the file was edited or made by other software: it cannot be rerun as it was made",
+        )
+    before = os.environ.get(CPU_THREADS_ENV)
+    os.environ[CPU_THREADS_ENV] = str(threads)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CPU_THREADS_ENV, None)
+        else:
+            os.environ[CPU_THREADS_ENV] = before
 
 
 @contextmanager
@@ -187,12 +212,15 @@ class RunResult:
     """A finished run: the submission and where it was written.
 
     ``kept_stored``: ``path`` already held a submission this run reproduced, and that file was
-    kept (its ``created``, timings and latency are the first run's, not ``submission``'s).
+    kept (its ``created``, timings and latency are the first run's, not ``submission``'s);
+    ``replaced``: one line when it held other results of this run id (e.g. made with other CPU
+    threads), which this run's file replaced.
     """
 
     submission: Submission
     path: Path
     kept_stored: bool = False
+    replaced: str | None = None
 
 
 def resolve_device(requested: str | None) -> torch.device:

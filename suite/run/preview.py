@@ -29,6 +29,7 @@ from ..errors import DatasetError, PluginError
 from ..protocol.spec import ComparisonProtocol, PruningTarget, list_protocols, load_protocol
 from ..rules.targets import TargetMiss, target_misses
 from .basecache import load_cached_base_model
+from .config import cpu_threads_in_force
 from .prune import (
     PruningDecision,
     PruningStage,
@@ -148,7 +149,8 @@ def preview_pruning(
         protocol.architecture, protocol.dataset.input_shape, protocol.dataset.num_classes
     )
     calibration, source, data_sha256 = _calibration_split(protocol, data_dir, seed)
-    cached = load_cached_base_model(model, protocol, data_sha256)
+    with cpu_threads_in_force(torch.device("cpu")):  # the threads a run's base model has in its key
+        cached = load_cached_base_model(model, protocol, data_sha256)
     weights = (
         f"cached base model {cached.checkpoint_sha256[:12]}"
         if cached

@@ -102,7 +102,7 @@ def run(
                 submission=state.submission.model_dump(mode="json"),
                 path=str(state.out_path),
             )
-    return RunResult(state.submission, state.out_path, state.kept_stored)
+    return RunResult(state.submission, state.out_path, state.kept_stored, state.replaced)
 
 
 def _lock(state: RunState) -> AbstractContextManager[None]:

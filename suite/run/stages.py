@@ -34,7 +34,7 @@ from ..engine.resume import EpochCheckpoint, Resumed, announce_resume
 from ..engine.train import EpochStats, evaluate, train
 from ..errors import OutputError, PruningSuiteError, TrainingError
 from ..protocol.spec import TrainRecipe
-from ..record.compare import reproduces
+from ..record.compare import reproduces, settings_note
 from ..record.jsonio import read_json, write_json_atomic
 from ..record.safefiles import check_free_space
 from ..record.submission import (
@@ -115,7 +115,8 @@ class RunState:
         submission: The certified submission (``assembly``).
         kept_stored: True when ``out_path`` already held a submission this run reproduces
             (:func:`~pruning_suite.record.compare.reproduces`): the stored file was kept
-            (``write``).
+            (``write``); ``replaced``: a line when it held another result of this run id, which
+            this run replaced (with the settings that differ, if any).
         on_base_training: Called when base training starts here (torchrun's rank 0 tells the
             other ranks to train with it, :mod:`~.ranks`).
     """
@@ -151,6 +152,7 @@ class RunState:
     saved: PrunedModelFile | None = field(init=False, default=None)
     submission: Submission = field(init=False)
     kept_stored: bool = field(init=False, default=False)
+    replaced: str | None = field(init=False, default=None)
     on_base_training: Callable[[], None] = field(default=lambda: None)
 
     def notify(self, hook_name: str, **kwargs: object) -> None:
@@ -424,11 +426,14 @@ def write(state: RunState) -> None:
         OutputError: The submission cannot be written (a full or read-only disk); it was written
             instead to a recovery folder the message names (:func:`keep_for_recovery`).
     """
-    data = state.submission.model_dump(mode="json")
-    if _reproduced(state.out_path, data):
+    data, stored = state.submission.model_dump(mode="json"), _stored(state.out_path)
+    if stored is not None and reproduces(stored, data):
         state.kept_stored = True
         retraining_checkpoint(state).discard()
         return
+    if stored is not None:
+        note = settings_note(stored.get("environment"), data["environment"])
+        state.replaced = "it held other results of this run id" + (f"; {note}" if note else "")
     try:
         write_json_atomic(state.out_path, data)
     except (OSError, OutputError) as err:
@@ -443,15 +448,14 @@ def write(state: RunState) -> None:
     retraining_checkpoint(state).discard()
 
 
-def _reproduced(path: Path, data: dict[str, Any]) -> bool:
-    """Whether ``path`` holds a readable submission that ``data`` reproduces."""
-    if not path.is_file():
-        return False
+def _stored(path: Path) -> dict[str, Any] | None:
+    """The JSON object stored at ``path``; None when there is none, or it is unreadable or
+    corrupt (then replaced without a word)."""
     try:
-        stored = read_json(path)
+        stored = read_json(path) if path.is_file() else None
     except (OSError, PruningSuiteError):
-        return False  # unreadable or corrupt: replaced
-    return isinstance(stored, dict) and reproduces(stored, data)
+        return None
+    return stored if isinstance(stored, dict) else None
 
 
 def keep_for_recovery(path: Path, data: object, protocol_id: str) -> Path:

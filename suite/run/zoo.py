@@ -24,7 +24,7 @@ from ..data.datasets import SMOKE_EVAL_EXAMPLES, DataSplits, load_dataset
 from ..engine.models import build_model
 from ..engine.resume import EpochCheckpoint
 from ..engine.train import EpochStats, evaluate
-from ..errors import CheckpointError
+from ..errors import CheckpointError, OutputError
 from ..protocol.spec import ComparisonProtocol, TrainRecipe, list_protocols, load_protocol
 from .basecache import (
     CacheEntry,
@@ -116,6 +116,7 @@ def train_base(
         PruningSuiteError: Unknown protocol, missing data, missing or wrong pretrained weights.
         CheckpointError: ``force`` for a protocol with pretrained weights or an imported base
             model (nothing the suite trains).
+        OutputError: ``force`` cannot remove the cached entry (a folder in its place).
     """
     protocol, data, model = _setup(protocol_id, data_dir, device, smoke)
     recipe = budget(protocol.base_model.recipe, smoke)
@@ -148,6 +149,7 @@ def _forget_trained(
 
     Raises:
         CheckpointError: The protocol's base model is pretrained or imported, not trained here.
+        OutputError: An entry's file cannot be removed.
     """
     if protocol.base_model.pretrained is not None:
         raise CheckpointError(
@@ -166,7 +168,13 @@ def _forget_trained(
     key = base_model_key(protocol, recipe, dataset_sha256, smoke, next(model.parameters()).device)
     with base_lock(key):
         for path in (cache_dir() / "base" / f"{key}.json", cache_dir() / "base" / f"{key}.pt"):
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as err:  # a folder or a read-only cache
+                raise OutputError(
+                    f"cannot remove {path} from the base-model cache: {err.strerror or err}",
+                    "remove it yourself (or fix the cache folder's permissions), then run again",
+                ) from err
         EpochCheckpoint(base_checkpoint(key)).discard()
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..record.submission import Submission
 from ..rules.rule import Severity
+from ..text import one_line
 
 __all__ = ["SCHEMA_RULE", "FileResult", "Problem"]
 
@@ -39,10 +40,11 @@ class Problem:
     rule: str = ""
 
     def format(self) -> str:
-        """``path: where: severity [rule]: message`` (and the hint on an indented second line)."""
+        """``path: where: severity [rule]: message`` (and the hint on an indented second line),
+        each line escaped (:func:`~pruning_suite.text.one_line`): a file name forges no line."""
         rule = f" [{self.rule}]" if self.rule else ""
-        line = f"{self.path}: {self.where}: {self.severity}{rule}: {self.message}"
-        return f"{line}\n  hint: {self.hint}" if self.hint else line
+        line = one_line(f"{self.path}: {self.where}: {self.severity}{rule}: {self.message}")
+        return f"{line}\n  hint: {one_line(self.hint)}" if self.hint else line
 
     def report_line(self) -> str:
         """The one line ``pruning-suite report`` prints on stderr for this problem.
@@ -51,7 +53,7 @@ class Problem:
         warning does not (``warning: path: where: message``).
         """
         prefix = "not ranked" if self.severity == "error" else "warning"
-        return f"{prefix}: {self.path}: {self.where}: {self.message}"
+        return one_line(f"{prefix}: {self.path}: {self.where}: {self.message}")
 
 
 @dataclass

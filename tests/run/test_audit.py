@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import tempfile
 
+import pytest
+
 from pruning_suite.cli.main import main
+from pruning_suite.errors import PruningSuiteError, SubmissionError
 from pruning_suite.record.jsonio import write_json_atomic
 from pruning_suite.run.audit import audit_file, compare_runs, sample_files, settings_note
 
@@ -52,34 +55,58 @@ def test_a_file_made_under_other_settings_says_a_mismatch_is_expected(
     default_runs, tmp_path, capsys
 ) -> None:
     """A reviewer must not read a mismatch as an edit when the file was made with other CPU
-    numerics, torch or thread count: one note line names what differed."""
+    numerics or torch (its weights differ): one note line names what differed. With the same
+    weights and predictions, other settings explain nothing, and no note excuses an edit."""
     data = json.loads(default_runs["random"].path.read_text())
     here = data["environment"]
     data["environment"] = {
-        **here, "cpu_numerics": "ATen AVX512\n, MKL_CBWR=unset", "torch": "2.0.0", "num_threads": 3
-    }  # fmt: skip
+        **here,
+        "cpu_numerics": "ATen AVX512\n, MKL_CBWR=unset",
+        "torch": "2.0.0",
+    }
     data["pruning"]["sparsity"] = 0.75
     other = tmp_path / default_runs["random"].path.name
     write_json_atomic(other, data)
     assert main(["audit", str(other)]) == 1
     lines = capsys.readouterr().err.splitlines()
+    assert lines[1].startswith("  $.pruning.sparsity: 0.75 != 0.7433")  # no note: same bits
+
+    data["evidence"]["weights_sha256"] = "0" * 64  # other bits, as other numerics would give
+    write_json_atomic(other, data)
+    assert main(["audit", str(other)]) == 1
+    lines = capsys.readouterr().err.splitlines()
     assert lines[1] == (
         "  note: the file was made with CPU numerics (ATen AVX512\\n, MKL_CBWR=unset), torch "
-        f"2.0.0, 3 CPU threads; this rerun used CPU numerics ({here['cpu_numerics']}), torch "
-        f"{here['torch']}, {here['num_threads']} CPU threads: bit differences are expected, so a "
-        "mismatch alone does not mean the file was edited"
+        f"2.0.0; this rerun used CPU numerics ({here['cpu_numerics']}), torch {here['torch']}: "
+        "bit differences are expected, so a mismatch alone does not mean the file was edited"
     )
-    assert lines[2].startswith("  $.pruning.sparsity: 0.75 != 0.7433")
+    assert any(line.startswith("  $.evidence.weights_sha256: ") for line in lines[2:])
+
+
+def test_files_audit_cannot_rerun_are_one_line_errors(default_runs, tmp_path) -> None:
+    (tmp_path / "folder.json").mkdir()  # a folder named like a file is not audited
+    (tmp_path / "x.json").write_text('{"x": 1}')
+    assert sample_files([tmp_path], None) == [tmp_path / "x.json"]
+    with pytest.raises(SubmissionError, match="is not a submission: .* fields do not fit"):
+        audit_file(tmp_path / "x.json")
+    data = json.loads(default_runs["random"].path.read_text())
+    data["environment"]["num_threads"] = 1_000_000
+    write_json_atomic(tmp_path / "threads.json", data)
+    with pytest.raises(PruningSuiteError, match="records 1000000 CPU threads; a rerun takes 1"):
+        audit_file(tmp_path / "threads.json")
 
 
 def test_settings_note_names_only_what_differs_and_what_is_recorded(default_runs) -> None:
-    recorded = default_runs["random"].submission.environment
+    recorded = default_runs["random"].submission.environment.model_dump(mode="json")
     assert settings_note(recorded, recorded) is None
-    older = recorded.model_copy(update={"cpu_numerics": None})
+    older = {**recorded, "cpu_numerics": None}
     assert settings_note(older, recorded) is None  # not recorded: nothing to say
-    threads = recorded.model_copy(update={"num_threads": recorded.num_threads + 1})
+    threads = {**recorded, "num_threads": recorded["num_threads"] + 1}
     assert settings_note(threads, recorded) == (
-        f"the file was made with {recorded.num_threads + 1} CPU threads; this rerun used "
-        f"{recorded.num_threads} CPU threads: bit differences are expected, so a mismatch alone "
-        "does not mean the file was edited"
+        f"the file was made with CPU threads: {recorded['num_threads'] + 1}; this rerun used "
+        f"CPU threads: {recorded['num_threads']}: bit differences are expected, so a mismatch "
+        "alone does not mean the file was edited"
     )
+    assert settings_note("forged", recorded) is None and settings_note([1], recorded) is None
+    odd = settings_note({**recorded, "torch": {"x": "\x1b[2J"}}, recorded)
+    assert odd is not None and "\x1b" not in odd and "torch {'x': '\\x1b[2J'}" in odd

@@ -4,10 +4,12 @@ was reused by a CPU run without a word; 1 and 2 CPU threads train other bits).""
 from __future__ import annotations
 
 import json
+import os
 
 import torch
 
 from pruning_suite.protocol.spec import load_protocol
+from pruning_suite.run.audit import audit_file
 from pruning_suite.run.cachekey import base_model_key, trained_with
 from pruning_suite.run.runner import RunConfig, run
 
@@ -63,4 +65,14 @@ def test_a_run_with_other_threads_trains_its_own_base_model_and_says_why(
     assert again.submission.base_model.source == "trained"
     assert again.submission.environment.num_threads == 1
     assert len(list((tmp_path / "cache" / "base").glob("*.json"))) == 2
-    assert first.submission.base_model.source == "trained"
+    assert first.submission.base_model.source == "trained" and first.replaced is None
+    assert again.path == first.path and again.replaced == (
+        "it held other results of this run id; the file was made with CPU threads: 2; this "
+        "rerun used CPU threads: 1: bit differences are expected, so a mismatch alone does not "
+        "mean the file was edited"
+    )
+
+    monkeypatch.setenv("PRUNING_SUITE_CPU_THREADS", "2")  # audit reruns with the file's count
+    audited = audit_file(again.path)
+    assert audited.reproduced and audited.note is None, audited.differences
+    assert os.environ["PRUNING_SUITE_CPU_THREADS"] == "2"

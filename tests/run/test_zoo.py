@@ -17,7 +17,7 @@ import torch
 from pruning_suite.cli.main import main
 from pruning_suite.contract.codedigest import modules_sha256, reached_modules
 from pruning_suite.engine.models import build_model
-from pruning_suite.errors import CheckpointError
+from pruning_suite.errors import CheckpointError, OutputError
 from pruning_suite.protocol.spec import load_protocol
 from pruning_suite.run import basecache, cachekey
 from pruning_suite.run.basecache import file_sha256, pretrained_path
@@ -282,6 +282,15 @@ def test_base_train_force_trains_again_and_replaces_the_entry(
     (entry,) = basecache.list_cache()
     assert (entry.key, entry.source, entry.smoke) == (first.key, "trained", True)
     assert entry.dense_val_top1 == first.dense_val_top1 != 1.0
+
+
+def test_base_train_force_says_what_it_cannot_remove() -> None:
+    first = train_base(DIGITS, smoke=True)
+    meta_path = first.checkpoint.with_suffix(".json")
+    meta_path.unlink()
+    meta_path.mkdir()  # a folder where the entry's metadata belongs
+    with pytest.raises(OutputError, match=f"cannot remove {meta_path} from the base-model cache"):
+        train_base(DIGITS, smoke=True, force=True)
 
 
 def test_base_train_force_leaves_imported_and_pretrained_weights_alone(tmp_path: Path) -> None:
