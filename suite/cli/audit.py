@@ -58,7 +58,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         )
     failed = 0
     for path in files:
-        result = audit_file(path, args.data_dir, args.protocol, args.atol)
+        try:
+            result = audit_file(path, args.data_dir, args.protocol, args.atol)
+        except PruningSuiteError as err:  # this file only: the others are still audited
+            failed += 1
+            print(one_line(f"{path}: not audited: {err.message}"), file=sys.stderr)
+            if err.hint:
+                print(f"  hint: {one_line(err.hint)}", file=sys.stderr)
+            continue
         if result.reproduced:
             print(f"{one_line(str(path))}: reproduced")
             continue

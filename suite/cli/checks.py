@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PruningSuiteError
+from ..text import one_line
 from .options import add_hidden_debug, toml_path
 
 __all__ = ["add_report_command", "add_validate_command"]
@@ -166,10 +167,10 @@ def _nothing_ranked(root: str, submissions: Sequence[Any]) -> int:
         if submissions
         else f"no valid submission under {root}"
     )
-    print(f"error: nothing to rank: {what}", file=sys.stderr)
+    print(one_line(f"error: nothing to rank: {what}"), file=sys.stderr)
     print(
-        "hint: run without --smoke, or fix the files listed above "
-        "('pruning-suite validate FOLDER' says how)",
+        "hint: make the runs with 'pruning-suite run' without --smoke, or fix the files listed "
+        "above ('pruning-suite validate FOLDER' says how)",
         file=sys.stderr,
     )
     return 1

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from ..errors import PruningSuiteError
 from ..protocol.spec import ComparisonProtocol, TrainRecipe
 from ..record.submission import Submission
+from ..text import inline
 
 __all__ = [
     "CPU_THREADS",
@@ -84,9 +85,9 @@ def cpu_threads() -> int:
     text = os.environ.get(CPU_THREADS_ENV, "").strip()
     if not text:
         return CPU_THREADS
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 256:
+    if not (text.isascii() and text.isdigit() and len(text) <= 3 and 1 <= int(text) <= 256):
         raise PruningSuiteError(
-            f"{CPU_THREADS_ENV}={text!r} is not a thread count",
+            f"{CPU_THREADS_ENV}={inline(repr(text))} is not a thread count",
             f"set it to an integer from 1 to 256, or unset it for the default {CPU_THREADS}",
         )
     return int(text)

@@ -96,6 +96,18 @@ def test_files_audit_cannot_rerun_are_one_line_errors(default_runs, tmp_path) ->
         audit_file(tmp_path / "threads.json")
 
 
+def test_a_file_audit_cannot_rerun_does_not_stop_the_others(default_runs, tmp_path, capsys) -> None:
+    (tmp_path / "a.json").write_text('{"x": 1}')
+    (tmp_path / "b.json").write_bytes(default_runs["l1norm"].path.read_bytes())
+    assert main(["audit", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert f"{tmp_path / 'a.json'}: not audited: {tmp_path / 'a.json'} is not a submission" in (
+        captured.err
+    )
+    assert f"{tmp_path / 'b.json'}: reproduced" in captured.out
+    assert "2 audited: 1 reproduced, 1 not" in captured.out
+
+
 def test_settings_note_names_only_what_differs_and_what_is_recorded(default_runs) -> None:
     recorded = default_runs["random"].submission.environment.model_dump(mode="json")
     assert settings_note(recorded, recorded) is None
