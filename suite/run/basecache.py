@@ -44,7 +44,7 @@ from ..errors import CheckpointError, OutputError, TrainingError
 from ..protocol.spec import ComparisonProtocol, TrainRecipe
 from ..record.jsonio import file_sha256, write_json_atomic
 from ..record.safefiles import check_free_space, exclusive, note, write_atomic
-from .cachekey import base_model_key, import_key, trained_with
+from .cachekey import base_model_key, import_key, others_note, trained_with
 from .statedicts import (
     check_sha,
     existing_file,
@@ -114,6 +114,7 @@ class CacheEntry:
         dense_test_top1: Test top-1, percent (None: not recorded).
         original: For imports, the path of the imported file.
         malformed: Other fields of the wrong JSON type (a top-1 not from 0 to 100), read as unset.
+        trained_on: How a trained one was made (:func:`~.cachekey.trained_with`; None: older).
     """
 
     key: str
@@ -127,6 +128,7 @@ class CacheEntry:
     dense_test_top1: float | None = None
     original: str | None = None
     malformed: tuple[str, ...] = ()
+    trained_on: dict[str, Any] | None = None
 
 
 def cache_dir() -> Path:
@@ -199,7 +201,8 @@ def obtain_base_model(
         cached = imported or _load_cached(model, *_paths(key))
         if cached is not None:
             return cached
-        _say_if_others_cached(protocol, key, smoke)
+        if said := others_note(protocol, key, smoke, list_cache(), trained_with(_device(model))):
+            note(said)
         if on_train_start is not None:
             on_train_start()
         return _train_base(model, protocol, data, recipe, smoke, key, on_epoch, max_batches)
@@ -270,33 +273,6 @@ def base_lock(key: str) -> AbstractContextManager[None]:
 
 def _device(model: nn.Module) -> torch.device:
     return next(iter(model.parameters())).device
-
-
-def _say_if_others_cached(protocol: ComparisonProtocol, key: str, smoke: bool) -> None:
-    """Before training base model ``key``, name the protocol's other cached base models (same
-    budget): trained by other code or settings, or imported for other data or by an older suite
-    (whose import key differed), none is this run's."""
-    others = [
-        entry
-        for entry in list_cache()
-        if (entry.protocol, entry.protocol_version) == (protocol.id, protocol.version)
-        and entry.smoke == smoke
-        and entry.key != key
-    ]
-    if not others:
-        return
-    named = ", ".join(f"{entry.key} ({entry.source})" for entry in others)
-    imported = any(entry.source in ("imported", "pretrained") for entry in others)
-    note(
-        f"{protocol.id}@{protocol.version} has other cached base models ({named}), made by "
-        "other training code, device, threads or data, so this run trains its own"
-        + (
-            "; to start from an imported one, import its file again ('pruning-suite base "
-            "import FILE --protocol ...')"
-            if imported
-            else ""
-        )
-    )
 
 
 def load_cached_base_model(
@@ -490,7 +466,7 @@ def _entry(meta_path: Path) -> CacheEntry | None:
     if [type(value) for value in ids] != [str, str, int, str] or ids[0] != meta_path.stem:
         return None
     fits = {"source": lambda v: type(v) is str, "smoke": lambda v: type(v) is bool,
-            "original": lambda v: type(v) is str,
+            "original": lambda v: type(v) is str, "trained_on": lambda v: type(v) is dict,
             "dense_val_top1": lambda v: type(v) in (int, float) and 0 <= v <= 100}  # fmt: skip
     fits["dense_test_top1"] = fits["dense_val_top1"]
     given = {name: value for name, value in meta.items() if name in fits and value is not None}

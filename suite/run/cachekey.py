@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -48,6 +49,7 @@ __all__ = [
     "TRAINING_MODULES",
     "base_model_key",
     "import_key",
+    "others_note",
     "trained_with",
     "training_code_sha256",
 ]
@@ -68,8 +70,7 @@ def base_model_key(
     """Content hash (16 hex digits) of everything that determines the weights of the base model
     this code trains on ``device``: the protocol's part, the digest of the training code
     (:func:`training_code_sha256`) and how this process trains (:func:`trained_with`)."""
-    trained = {"code": training_code_sha256(), **trained_with(device)}
-    return _key(protocol, recipe, dataset_sha256, smoke, trained)
+    return _key(protocol, recipe, dataset_sha256, smoke, trained_with(device))
 
 
 def trained_with(device: torch.device) -> dict[str, Any]:
@@ -77,7 +78,8 @@ def trained_with(device: torch.device) -> dict[str, Any]:
     trained base model's metadata records it (``trained_on``).
 
     Returns:
-        ``device`` (type, e.g. ``"cpu"``), ``precision`` (:func:`~pruning_suite.data.fastpath.precision`),
+        ``code`` (:func:`training_code_sha256`), ``device`` (type, e.g. ``"cpu"``), ``precision``
+        (:func:`~pruning_suite.data.fastpath.precision`),
         ``torch`` (version), ``world_size`` (processes training together); on the CPU also
         ``threads`` (intra-op threads now) and ``cpu_numerics``
         (:func:`~pruning_suite.engine.numerics.cpu_numerics`: ATen's capability in force, the
@@ -85,6 +87,7 @@ def trained_with(device: torch.device) -> dict[str, Any]:
         runs spread over several kinds of GPU share one base model.
     """
     trained: dict[str, Any] = {
+        "code": training_code_sha256(),
         "device": device.type,
         "precision": precision(device),
         "torch": torch.__version__,
@@ -94,6 +97,59 @@ def trained_with(device: torch.device) -> dict[str, Any]:
         trained["threads"] = torch.get_num_threads()
         trained["cpu_numerics"] = cpu_numerics()
     return trained
+
+
+_SETTINGS = {"code": "training code", "device": "device", "precision": "precision",
+             "torch": "torch", "world_size": "processes", "threads": "threads",
+             "cpu_numerics": "CPU numerics"}  # fmt: skip
+
+
+def others_note(
+    protocol: ComparisonProtocol,
+    key: str,
+    smoke: bool,
+    entries: Iterable[Any],
+    here: dict[str, Any],
+) -> str | None:
+    """The line a run prints before it trains base model ``key`` while the cache holds other base
+    models of its protocol and budget: which, and how each was made otherwise.
+
+    Args:
+        protocol: The run's protocol.
+        key: The base model it trains.
+        smoke: Whether it is a smoke budget.
+        entries: The cache's entries (``pruning_suite.run.basecache.CacheEntry``).
+        here: How this process trains (:func:`trained_with`).
+
+    Returns:
+        None when there is no other; else e.g. ``... has other cached base models (5c5f... (trained,
+        other threads)), so this run trains its own``. A trained entry whose recorded settings
+        all match was made for other data or another recipe; an imported one gets a hint.
+    """
+    others = [
+        entry
+        for entry in entries
+        if (entry.protocol, entry.protocol_version) == (protocol.id, protocol.version)
+        and entry.smoke == smoke
+        and entry.key != key
+    ]
+    if not others:
+        return None
+    named = ", ".join(f"{entry.key} ({entry.source}{_differs(entry, here)})" for entry in others)
+    imported = any(entry.source in ("imported", "pretrained") for entry in others)
+    hint = "; to start from an imported one, import its file again ('pruning-suite base import FILE --protocol ...')"  # fmt: skip
+    return (
+        f"{protocol.id}@{protocol.version} has other cached base models ({named}), so this run "
+        "trains its own" + (hint if imported else "")
+    )
+
+
+def _differs(entry: Any, here: dict[str, Any]) -> str:
+    theirs = entry.trained_on
+    if entry.source != "trained" or not isinstance(theirs, dict):
+        return ""  # imported, or trained before its settings were recorded
+    names = [label for name, label in _SETTINGS.items() if theirs.get(name) != here.get(name)]
+    return f", other {', '.join(names)}" if names else ", other data or recipe"
 
 
 def import_key(protocol: ComparisonProtocol, dataset_sha256: str) -> str:

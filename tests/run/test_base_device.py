@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+from types import SimpleNamespace
 
 import torch
 
 from pruning_suite.protocol.spec import load_protocol
 from pruning_suite.run.audit import audit_file
-from pruning_suite.run.cachekey import base_model_key, trained_with
+from pruning_suite.run.cachekey import (
+    base_model_key,
+    others_note,
+    trained_with,
+    training_code_sha256,
+)
 from pruning_suite.run.runner import RunConfig, run
 
 CPU = torch.device("cpu")
@@ -39,6 +45,7 @@ def test_the_key_holds_device_precision_threads_torch_and_processes(monkeypatch)
     assert key() != here
 
     assert trained_with(torch.device("cuda")) == {
+        "code": training_code_sha256(),
         "device": "cuda",
         "precision": "bf16 autocast",
         "torch": torch.__version__,
@@ -61,7 +68,7 @@ def test_a_run_with_other_threads_trains_its_own_base_model_and_says_why(
     monkeypatch.setenv("PRUNING_SUITE_CPU_THREADS", "1")
     again = run(config)
     err = capsys.readouterr().err
-    assert f"has other cached base models ({meta_path.stem} (trained))" in err
+    assert f"has other cached base models ({meta_path.stem} (trained, other threads))" in err
     assert again.submission.base_model.source == "trained"
     assert again.submission.environment.num_threads == 1
     assert len(list((tmp_path / "cache" / "base").glob("*.json"))) == 2
@@ -76,3 +83,24 @@ def test_a_run_with_other_threads_trains_its_own_base_model_and_says_why(
     audited = audit_file(again.path)
     assert audited.reproduced and audited.note is None, audited.differences
     assert os.environ["PRUNING_SUITE_CPU_THREADS"] == "2"
+
+
+def test_the_note_names_how_each_other_base_model_was_made_otherwise() -> None:
+    protocol, here = load_protocol(None), trained_with(CPU)
+
+    def entry(key: str, source: str = "trained", smoke: bool = False, **trained_on) -> object:
+        made = {**here, **trained_on} if source == "trained" else None
+        return SimpleNamespace(
+            protocol=protocol.id, protocol_version=protocol.version, smoke=smoke, key=key,
+            source=source, trained_on=made,
+        )  # fmt: skip
+
+    entries = [entry("a", torch="0.0", threads=9), entry("b"), entry("c", "imported"),
+               entry("d", smoke=True), entry("z")]  # fmt: skip
+    said = others_note(protocol, "z", False, entries, here)
+    assert said is not None and said.startswith(
+        f"{protocol.id}@{protocol.version} has other cached base models (a (trained, other torch, "
+        "threads), b (trained, other data or recipe), c (imported)), so this run trains its own; "
+        "to start from an imported one, import its file again"
+    )
+    assert others_note(protocol, "z", False, entries[-1:], here) is None
