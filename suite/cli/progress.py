@@ -140,7 +140,7 @@ def print_summary(
         f"  time           {s.timings.total:.1f} s (base {s.timings.base_model:.1f}, retraining {s.timings.retraining:.1f})",
         f"  reproduced     {path} (every field a rerun determines is identical; kept as it was)"
         if kept_stored
-        else f"  replaced       {path} ({one_line(replaced)})"
+        else f"  replaced       {path} ({replaced})"
         if replaced
         else f"  written to     {path}",
     ]

@@ -102,15 +102,19 @@ class GraphedStep:
         self.captured_for: tuple[object, ...] | None = None
         self.inputs = self.labels = self.loss = torch.empty(0)
         self.kept: list[torch.Tensor] = []  # the gradients the graph writes
+        self.has_state = False
 
     def fits(self, inputs: torch.Tensor, batch_size: int) -> bool:
         """Whether this batch is replayed: a full batch once the optimizer has its state (the
         first step of a fresh SGD with momentum creates it, eagerly)."""
         if inputs.shape[0] != batch_size:
             return False
-        momentum = any(group.get("momentum", 0) for group in self.optimizer.param_groups)
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        return not momentum or all("momentum_buffer" in self.optimizer.state[p] for p in params)
+        if not self.has_state:  # checked until true: the state, once made, stays
+            momentum = any(group.get("momentum", 0) for group in self.optimizer.param_groups)
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            state = self.optimizer.state
+            self.has_state = not momentum or all("momentum_buffer" in state[p] for p in params)
+        return self.has_state
 
     def __call__(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """One update on ``(inputs [B, ...], labels [B])``; returns the batch loss (a tensor the

@@ -32,6 +32,8 @@ import os
 import platform
 import sys
 
+from ..record.safefiles import note
+
 __all__ = ["CPU_PINS", "LATE", "NATIVE", "cpu_numerics", "pin_cpu_numerics"]
 
 CPU_PINS = {"MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2"}
@@ -59,7 +61,7 @@ def pin_cpu_numerics() -> None:
     if switch.strip().lower() == "native":
         return
     if switch.strip():
-        _say(
+        note(
             f"{NATIVE}={switch!r} is not 'native': CPU numerics are pinned to AVX2 (set it to "
             "'native' to pin nothing, or unset it)"
         )
@@ -71,15 +73,11 @@ def pin_cpu_numerics() -> None:
     if unset and "torch" in sys.modules:
         _pinned["late"] = True
         pins = " ".join(f"{name}={value}" for name, value in CPU_PINS.items())
-        _say(
+        note(
             "torch was imported before pruning_suite, so the CPU numerics pins may come after "
             "MKL, oneDNN and ATen started and results may not reproduce on another CPU: import "
             f"pruning_suite before torch, or set {pins} in the environment"
         )
-
-
-def _say(line: str) -> None:
-    print(f"pruning-suite: {line}", file=sys.stderr, flush=True)
 
 
 def cpu_numerics() -> str:

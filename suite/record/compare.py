@@ -88,18 +88,24 @@ def reproduces(stored: dict[str, Any], rerun: dict[str, Any]) -> bool:
     return all((stored.get(key) is None) == (rerun.get(key) is None) for key in VOLATILE)
 
 
-def settings_note(recorded: Any, rerun: dict[str, Any]) -> str | None:
+def settings_note(stored: Any, rerun: dict[str, Any]) -> str | None:
     """One line naming the settings that decide a run's bits and differ between a stored file
     and its rerun (device, CPU numerics, torch version, CPU threads, processes), or None.
 
-    A setting the stored file does not record (``cpu_numerics`` of older files) is not compared;
+    None too when the two hold the same ``evidence`` (weights and predictions digests): the bits
+    are the same, so other settings explain no difference and must not excuse an edit. A
+    setting the stored file does not record (``cpu_numerics`` of older files) is not compared;
     its values are shown escaped (:func:`~pruning_suite.text.inline`), whatever their type.
 
     Args:
-        recorded: The stored file's ``environment`` (any JSON value: a stored file may be forged).
-        rerun: The rerun's ``environment``, as JSON.
+        stored: The stored submission (any JSON value: a stored file may be forged).
+        rerun: The rerun's submission, as JSON.
     """
-    recorded = recorded if isinstance(recorded, dict) else {}
+    stored = stored if isinstance(stored, dict) else {}
+    if stored.get("evidence") == rerun.get("evidence"):
+        return None
+    recorded = stored.get("environment") if isinstance(stored.get("environment"), dict) else {}
+    rerun = rerun.get("environment") or {}
     settings = [("device {}", "device"), ("CPU numerics ({})", "cpu_numerics"),
                 ("torch {}", "torch"), ("CPU threads: {}", "num_threads"),
                 ("processes: {}", "world_size")]  # fmt: skip

@@ -6,8 +6,8 @@ with. :func:`audit_file` reruns exactly that configuration into a scratch folder
 every field the run determines: on the CPU the rerun is bit-identical (the suite's runs are
 deterministic for a seed and a thread count), so any difference means the file was edited, or
 ran on other code or data; on a GPU, floats are compared within ``atol``. A file made under other
-settings than the rerun (CPU numerics, torch version, thread count) may differ without an edit:
-the result's ``note`` says so.
+settings than the rerun (device, CPU numerics, torch version, threads, processes) may differ
+without an edit: the result's ``note`` says so (:func:`settings_note`).
 """
 
 from __future__ import annotations
@@ -120,10 +120,7 @@ def audit_file(
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
-    rerun = result.submission.environment.model_dump(mode="json")
-    note = settings_note(sub.environment.model_dump(mode="json"), rerun)
-    if sub.evidence == result.submission.evidence:
-        note = None  # the same weights and predictions: other settings explain no difference
+    note = settings_note(recorded, result.submission.model_dump(mode="json"))
     if not differences:
         shutil.rmtree(out, ignore_errors=True)
         return AuditResult(path, None, differences, note)

@@ -3,9 +3,9 @@
 Every method under a protocol starts from the same base model (setup S2 of Wang et al., arXiv
 2301.05219). A base model is cached under a content hash of everything that can change its
 weights: architecture, dataset spec and checksum, base recipe, base seed, pretrained weights (when
-the protocol names them), smoke budget and the digest of the training code
-and how this process trains: device type, precision, threads... (:mod:`pruning_suite.run.cachekey`;
-an imported base model's key leaves the last two out). Cache folder: ``$PRUNING_SUITE_CACHE`` or
+the protocol names them), smoke budget, and how this process trains: the digest of the training
+code, device type, precision, threads... (:mod:`pruning_suite.run.cachekey`; an imported base
+model's key leaves out how it was trained). Cache folder: ``$PRUNING_SUITE_CACHE`` or
 ``~/.cache/pruning-suite``; files ``base/<key>.pt`` (a state_dict, read with
 ``weights_only=True``) and ``base/<key>.json`` (metadata: protocol, how the model was obtained,
 checkpoint sha256, dense accuracies, ``trained_on``: :func:`~.cachekey.trained_with`). A run that
@@ -57,9 +57,11 @@ from .statedicts import (
 __all__ = [
     "SOURCES",
     "base_checkpoint",
+    "base_lock",
     "BaseModel",
     "CacheEntry",
     "cache_dir",
+    "entry_paths",
     "file_sha256",
     "import_base_model",
     "list_cache",
@@ -68,7 +70,6 @@ __all__ = [
     "obtain_base_model",
     "pretrained_path",
     "read_state_dict",
-    "base_lock",
     "room_needed",
     "state_bytes",
     "train_from_seed",
@@ -198,7 +199,7 @@ def obtain_base_model(
     key = base_model_key(protocol, recipe, data.sha256, smoke, _device(model))
     with base_lock(key):
         imported = None if smoke else _load_imported(model, protocol, data.sha256)
-        cached = imported or _load_cached(model, *_paths(key))
+        cached = imported or _load_cached(model, *entry_paths(key))
         if cached is not None:
             return cached
         if said := others_note(protocol, key, smoke, list_cache(), trained_with(_device(model))):
@@ -232,7 +233,7 @@ def _train_base(
     seconds = time.perf_counter() - started
     meta = {"source": "trained", "smoke": smoke, "trained_on": trained_with(_device(model)),
             **_accuracies(log[-1].val_top1, log[-1].test_top1)}  # fmt: skip
-    checkpoint, meta_path = _paths(key)
+    checkpoint, meta_path = entry_paths(key)
     sha = _save(model, checkpoint, meta_path, protocol, key, meta)
     epochs.discard()
     return BaseModel(checkpoint, sha, "trained", seconds, tuple(log))
@@ -293,7 +294,7 @@ def load_cached_base_model(
             return None
     recipe = protocol.base_model.recipe
     key = base_model_key(protocol, recipe, dataset_sha256, False, _device(model))
-    return _load_imported(model, protocol, dataset_sha256) or _load_cached(model, *_paths(key))
+    return _load_imported(model, protocol, dataset_sha256) or _load_cached(model, *entry_paths(key))
 
 
 def import_base_model(
@@ -336,7 +337,7 @@ def import_base_model(
         check_sha(file, sha, weights)
     load_state_dict_strict(model, read_state_dict(file), file, protocol)
     key = import_key(protocol, data.sha256)
-    checkpoint, meta_path = _paths(key)
+    checkpoint, meta_path = entry_paths(key)
     if checkpoint.exists() and not replace:
         raise CheckpointError(
             f"protocol {protocol.id!r} already has a cached base model {checkpoint}",
@@ -362,7 +363,7 @@ def _load_pretrained(
 ) -> BaseModel:
     weights = protocol.base_model.pretrained
     assert weights is not None
-    imported, hub = _paths(import_key(protocol, dataset_sha256))[0], pretrained_path(weights)
+    imported, hub = entry_paths(import_key(protocol, dataset_sha256))[0], pretrained_path(weights)
     path = imported if imported.is_file() else hub
     if not path.is_file():
         raise CheckpointError(
@@ -377,7 +378,8 @@ def _load_pretrained(
     return BaseModel(path, sha, "pretrained", 0.0, ())
 
 
-def _paths(key: str) -> tuple[Path, Path]:
+def entry_paths(key: str) -> tuple[Path, Path]:
+    """Cache entry ``key``'s files: ``(<cache>/base/<key>.pt, <cache>/base/<key>.json)``."""
     folder = cache_dir() / "base"
     return folder / f"{key}.pt", folder / f"{key}.json"
 
@@ -390,7 +392,7 @@ def _load_imported(
     model: nn.Module, protocol: ComparisonProtocol, dataset_sha256: str
 ) -> BaseModel | None:
     """The imported or published base model cached for the protocol, or None."""
-    found = _load_cached(model, *_paths(import_key(protocol, dataset_sha256)))
+    found = _load_cached(model, *entry_paths(import_key(protocol, dataset_sha256)))
     return found if found is not None and found.source in ("imported", "pretrained") else None
 
 

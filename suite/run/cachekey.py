@@ -23,9 +23,10 @@ A trained base model's key also holds how this process trains (:func:`trained_wi
 type, precision, torch version, processes, and on the CPU the thread count and the CPU numerics
 settings. Each changes the bits: measured on this project's 2-core machine, the
 fashion-mnist-lenet5 smoke base model came out as ``e120873dddff`` with 1 thread,
-``e3a4f5c2627a`` with 2 and ``3055ae5552f3`` with 3. A run on another device, or with other threads, therefore trains
-its own base model rather than taking one it could not have made; every run with the same
-settings still starts from the same one (S2). The smoke budget's batch cap is in the key too.
+``e3a4f5c2627a`` with 2 and ``3055ae5552f3`` with 3. A run on another device, or with other
+threads, therefore trains its own base model rather than taking one it could not have made;
+every run with the same settings still starts from the same one (S2). The smoke budget's batch
+cap is in the key too.
 """
 
 from __future__ import annotations
@@ -79,12 +80,11 @@ def trained_with(device: torch.device) -> dict[str, Any]:
 
     Returns:
         ``code`` (:func:`training_code_sha256`), ``device`` (type, e.g. ``"cpu"``), ``precision``
-        (:func:`~pruning_suite.data.fastpath.precision`),
-        ``torch`` (version), ``world_size`` (processes training together); on the CPU also
-        ``threads`` (intra-op threads now) and ``cpu_numerics``
-        (:func:`~pruning_suite.engine.numerics.cpu_numerics`: ATen's capability in force, the
-        MKL and oneDNN settings, and whether they were pinned too late). A GPU's model is left out, so
-        runs spread over several kinds of GPU share one base model.
+        (:func:`~pruning_suite.data.fastpath.precision`), ``torch`` (version), ``world_size``
+        (processes training together); on the CPU also ``threads`` (intra-op threads now) and
+        ``cpu_numerics`` (:func:`~pruning_suite.engine.numerics.cpu_numerics`: ATen's capability
+        in force, the MKL and oneDNN settings, and whether they were pinned too late). A GPU's
+        model is left out, so runs spread over several kinds of GPU share one base model.
     """
     trained: dict[str, Any] = {
         "code": training_code_sha256(),
@@ -137,7 +137,10 @@ def others_note(
         return None
     named = ", ".join(f"{entry.key} ({entry.source}{_differs(entry, here)})" for entry in others)
     imported = any(entry.source in ("imported", "pretrained") for entry in others)
-    hint = "; to start from an imported one, import its file again ('pruning-suite base import FILE --protocol ...')"  # fmt: skip
+    hint = (
+        "; to start from an imported one, import its file again "
+        "('pruning-suite base import FILE --protocol ...')"
+    )
     return (
         f"{protocol.id}@{protocol.version} has other cached base models ({named}), so this run "
         "trains its own" + (hint if imported else "")

@@ -432,7 +432,7 @@ def write(state: RunState) -> None:
         retraining_checkpoint(state).discard()
         return
     if stored is not None:
-        note = settings_note(stored.get("environment"), data["environment"])
+        note = settings_note(stored, data)
         state.replaced = "it held other results of this run id" + (f"; {note}" if note else "")
     try:
         write_json_atomic(state.out_path, data)

@@ -32,6 +32,7 @@ from .basecache import (
     base_checkpoint,
     base_lock,
     cache_dir,
+    entry_paths,
     file_sha256,
     import_base_model,
     list_cache,
@@ -157,18 +158,18 @@ def _forget_trained(
             f"protocol {protocol.id!r} starts from published weights: there is nothing to retrain",
             "leave out --force",
         )
-    imported = cache_dir() / "base" / f"{import_key(protocol, dataset_sha256)}.pt"
+    imported, imported_meta = entry_paths(import_key(protocol, dataset_sha256))
     if not smoke and imported.is_file():
         raise CheckpointError(
             f"protocol {protocol.id!r} starts from an imported base model ({imported}), which "
             "--force does not retrain",
             "import another with 'pruning-suite base import FILE --protocol ... --replace', or "
-            f"delete {imported.name} and {imported.with_suffix('.json').name} in "
+            f"delete {imported.name} and {imported_meta.name} in "
             f"{imported.parent} to train one",
         )
     key = base_model_key(protocol, recipe, dataset_sha256, smoke, next(model.parameters()).device)
     with base_lock(key):
-        for path in (cache_dir() / "base" / f"{key}.json", cache_dir() / "base" / f"{key}.pt"):
+        for path in reversed(entry_paths(key)):  # the metadata first: no entry without its .pt
             try:
                 path.unlink(missing_ok=True)
             except OSError as err:  # a folder or a read-only cache

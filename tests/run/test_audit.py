@@ -109,16 +109,22 @@ def test_a_file_audit_cannot_rerun_does_not_stop_the_others(default_runs, tmp_pa
 
 
 def test_settings_note_names_only_what_differs_and_what_is_recorded(default_runs) -> None:
-    recorded = default_runs["random"].submission.environment.model_dump(mode="json")
-    assert settings_note(recorded, recorded) is None
+    rerun = default_runs["random"].submission.model_dump(mode="json")
+    recorded = rerun["environment"]
+
+    def stored(environment: object, evidence: object = "other bits") -> dict[str, object]:
+        return {**rerun, "environment": environment, "evidence": evidence}
+
+    assert settings_note(stored(recorded), rerun) is None
     older = {**recorded, "cpu_numerics": None}
-    assert settings_note(older, recorded) is None  # not recorded: nothing to say
+    assert settings_note(stored(older), rerun) is None  # not recorded: nothing to say
     threads = {**recorded, "num_threads": recorded["num_threads"] + 1}
-    assert settings_note(threads, recorded) == (
+    assert settings_note(stored(threads, rerun["evidence"]), rerun) is None  # same bits: no excuse
+    assert settings_note(stored(threads), rerun) == (
         f"the file was made with CPU threads: {recorded['num_threads'] + 1}; this rerun used "
         f"CPU threads: {recorded['num_threads']}: bit differences are expected, so a mismatch "
         "alone does not mean the file was edited"
     )
-    assert settings_note("forged", recorded) is None and settings_note([1], recorded) is None
-    odd = settings_note({**recorded, "torch": {"x": "\x1b[2J"}}, recorded)
+    assert settings_note("forged", rerun) is None and settings_note(stored([1]), rerun) is None
+    odd = settings_note(stored({**recorded, "torch": {"x": "\x1b[2J"}}), rerun)
     assert odd is not None and "\x1b" not in odd and "torch {'x': '\\x1b[2J'}" in odd
